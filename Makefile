@@ -1,0 +1,27 @@
+# The two commands a new user needs: `make run` and `make test`. Both bootstrap .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install  ## migrate the embedded SQLite database and serve the example team
+	$(BIN)/oncallbot db upgrade
+	$(BIN)/oncallbot serve
+
+test: install  ## the whole suite, SQLite and PostgreSQL
+	$(BIN)/python -m pytest
+
+bench: install  ## timing goals, measured (never asserted)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,97 @@
+"""The composition root: settings and environment in, wired adapters and services out. No I/O at import."""
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .adapters.clock import Clock, SystemClock
+from .adapters.db import Store, default_database_url
+from .adapters.holiday_calendar import holiday_lookup
+from .adapters.ical.source import ICalendarSource
+from .config import Settings
+from .domain.procedure import Procedure
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Secrets and endpoints, read only from environment variables."""
+
+    database_url: str | None = None
+    api_token: str | None = None
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    google_credentials: str | None = None
+    slack_api_url: str | None = None
+    twilio_api_url: str | None = None
+    google_api_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Environment":
+        def get(name: str) -> str | None:
+            return env.get(name) or None
+
+        return cls(
+            database_url=get("ONCALLBOT_DATABASE_URL"), api_token=get("ONCALLBOT_API_TOKEN"),
+            slack_bot_token=get("SLACK_BOT_TOKEN"), slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_app_token=get("SLACK_APP_TOKEN"), twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=get("TWILIO_AUTH_TOKEN"), twilio_from_number=get("TWILIO_FROM_NUMBER"),
+            google_credentials=get("GOOGLE_APPLICATION_CREDENTIALS"),
+            slack_api_url=get("ONCALLBOT_SLACK_API_URL"), twilio_api_url=get("ONCALLBOT_TWILIO_API_URL"),
+            google_api_url=get("ONCALLBOT_GOOGLE_API_URL"),
+        )
+
+
+def build_procedure(settings: Settings) -> Procedure:
+    holidays = settings.holidays
+    return Procedure(
+        team=settings.team_model(),
+        window=settings.shift_window(),
+        hours=settings.business_hours_model(),
+        holiday_on=holiday_lookup(holidays.country, holidays.subdivision, holidays.extra_dates),
+        swap_notice=settings.swaps.notice,
+        ack_window=settings.acknowledgment.window,
+    )
+
+
+def build_rotation_source(settings: Settings, env: Environment):
+    rotation = settings.rotation
+    if rotation.source == "ical":
+        return ICalendarSource(settings.resolve_path(rotation.ical), settings.team.timezone)
+    raise ConfigError([f"rotation.source: {rotation.source!r} is not available in this build"])
+
+
+@dataclass
+class Container:
+    settings: Settings
+    env: Environment
+    clock: Clock
+    store: Store
+    procedure: Procedure
+    rotation_source: object
+    notes: list[str] = field(default_factory=list)  # what the operator should know at start
+
+
+def missing_credentials(env: Environment) -> list[str]:
+    notes = []
+    if not (env.slack_bot_token and (env.slack_signing_secret or env.slack_app_token)):
+        notes.append("Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): "
+                     "Slack messages go to the console notifier")
+    if not (env.twilio_account_sid and env.twilio_auth_token and env.twilio_from_number):
+        notes.append("Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER): "
+                     "SMS and calls go to the console notifier")
+    return notes
+
+
+def build(settings: Settings, env: Environment | None = None, clock: Clock | None = None) -> Container:
+    env = env or Environment.from_env()
+    url = env.database_url or default_database_url(settings.storage.sqlite_path)
+    return Container(
+        settings=settings, env=env, clock=clock or SystemClock(), store=Store(url),
+        procedure=build_procedure(settings), rotation_source=build_rotation_source(settings, env),
+        notes=missing_credentials(env),
+    )

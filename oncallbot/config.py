@@ -1,0 +1,320 @@
+"""The configuration file: one YAML document, validated on load. Secrets never live here.
+
+Resolution order: --config PATH, else $ONCALLBOT_CONFIG, else config/oncallbot.yaml, else
+config/oncallbot.example.yaml. A file that does not validate raises ConfigError with one line per
+problem, each naming the key path: `shift.start: "Mon 25:00" is not a time`.
+"""
+
+import json
+import os
+import re
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from .domain.responsibility import BusinessHours
+from .domain.rotation import ShiftWindow
+from .domain.team import Person, Team
+from .domain.timelabels import WeeklyTime, parse_clock, parse_duration, parse_weekday
+from .errors import ConfigError
+
+DEFAULT_PATHS = (Path("config/oncallbot.yaml"), Path("config/oncallbot.example.yaml"))
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def _duration(value: Any) -> timedelta:
+    return value if isinstance(value, timedelta) else parse_duration(value)
+
+
+def _clock(value: Any) -> time:
+    return value if isinstance(value, time) else parse_clock(value)
+
+
+def _weekly(value: Any) -> WeeklyTime:
+    return value if isinstance(value, WeeklyTime) else WeeklyTime.parse(value)
+
+
+def _weekday(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6 else parse_weekday(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Clock = Annotated[time, BeforeValidator(_clock)]
+Weekly = Annotated[WeeklyTime, BeforeValidator(_weekly)]
+Weekday = Annotated[int, BeforeValidator(_weekday)]
+PositiveDuration = Annotated[Duration, Field(gt=timedelta(0))]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class TeamSection(_Section):
+    name: str = Field(min_length=1)
+    timezone: str
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f'"{value}" is not an IANA time zone (e.g. "America/Los_Angeles")') from None
+        return value
+
+
+class PersonSection(_Section):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    name: str = Field(min_length=1)
+    email: str | None = None
+    phone: str | None = None
+    slack_id: str | None = None
+    manager: str | None = None
+    roles: tuple[Literal["oncall", "manager", "senior_manager"], ...] = ("oncall",)
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is not None and not E164.match(value):
+            raise ValueError("is not a phone number in E.164 form (e.g. +14155550123)")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", value):
+            raise ValueError("is not an email address")
+        return value
+
+
+class ShiftSection(_Section):
+    start: Weekly = WeeklyTime(0, time(18, 1))
+    end: Weekly = WeeklyTime(0, time(6, 59))
+
+
+class BusinessHoursSection(_Section):
+    days: tuple[Weekday, ...] = (0, 1, 2, 3, 4)
+    start: Clock = time(7, 0)
+    end: Clock = time(18, 0)
+
+
+class HolidaysSection(_Section):
+    country: str | None = None
+    subdivision: str | None = None
+    extra_dates: tuple[date, ...] = ()
+
+
+class SwapsSection(_Section):
+    notice: Duration = timedelta(days=5)
+    approvers: tuple[str, ...] = Field(min_length=1)
+
+
+class AcknowledgmentSection(_Section):
+    window: PositiveDuration = timedelta(minutes=15)
+
+
+Channel = Literal["sms", "voice", "slack"]
+
+
+class EscalationStep(_Section):
+    notify: Literal["oncall", "manager", "senior_managers", "approvers", "office"]
+    channels: tuple[Channel, ...] = ("sms", "voice")
+    after: Duration = timedelta(0)  # after the previous step; the first step counts from the window's end
+
+
+class PhoneThrottle(_Section):
+    calls: int = Field(default=3, ge=1)
+    per: PositiveDuration = timedelta(minutes=15)
+
+
+def _default_chain() -> tuple[EscalationStep, ...]:
+    return (
+        EscalationStep(notify="oncall", channels=("sms", "voice")),
+        EscalationStep(notify="manager", channels=("sms", "voice", "slack"), after=timedelta(minutes=15)),
+        EscalationStep(notify="senior_managers", channels=("sms", "voice", "slack"), after=timedelta(minutes=15)),
+    )
+
+
+class EscalationSection(_Section):
+    steps: tuple[EscalationStep, ...] = Field(default_factory=_default_chain, min_length=1)
+    repeat_every: PositiveDuration = timedelta(minutes=15)
+    max_repeats: int = Field(default=3, ge=0)
+    phone_throttle: PhoneThrottle = PhoneThrottle()
+
+
+class TestPageSection(_Section):
+    enabled: bool = True
+    window: PositiveDuration = timedelta(minutes=15)
+
+
+class GoogleSection(_Section):
+    calendar_id: str = Field(min_length=1)
+    delegated_subject: str | None = None  # domain-wide delegation: the user to act as
+
+
+class RotationSection(_Section):
+    source: Literal["ical", "google"] = "ical"
+    ical: str | None = None  # a file path (relative to this file) or an http(s) URL
+    google: GoogleSection | None = None
+    sync_interval: PositiveDuration = timedelta(minutes=10)
+
+
+class SlackSection(_Section):
+    support_channel: str | None = None  # where voicemail and ticket notifications land
+    office_channel: str | None = None  # pages inside business hours go here
+
+
+class ServerSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"  # what Twilio signs its webhooks against
+
+
+class StorageSection(_Section):
+    sqlite_path: str = "var/oncallbot.sqlite3"  # relative to the working directory; unless ONCALLBOT_DATABASE_URL
+
+
+class Settings(_Section):
+    team: TeamSection
+    people: tuple[PersonSection, ...] = Field(min_length=1)
+    shift: ShiftSection = ShiftSection()
+    business_hours: BusinessHoursSection = BusinessHoursSection()
+    holidays: HolidaysSection = HolidaysSection()
+    swaps: SwapsSection
+    acknowledgment: AcknowledgmentSection = AcknowledgmentSection()
+    escalation: EscalationSection = EscalationSection()
+    test_page: TestPageSection = TestPageSection()
+    rotation: RotationSection = RotationSection()
+    slack: SlackSection = SlackSection()
+    server: ServerSection = ServerSection()
+    storage: StorageSection = StorageSection()
+    base_dir: Path = Path(".")  # the config file's folder; relative paths are read from there
+
+    def team_model(self) -> Team:
+        people = tuple(
+            Person(id=p.id, name=p.name, email=p.email, phone=p.phone, slack_id=p.slack_id,
+                   manager_id=p.manager, roles=frozenset(p.roles))
+            for p in self.people
+        )
+        return Team(self.team.name, self.team.timezone, people, tuple(self.swaps.approvers))
+
+    def shift_window(self) -> ShiftWindow:
+        return ShiftWindow(self.shift.start, self.shift.end, self.team.timezone)
+
+    def business_hours_model(self) -> BusinessHours:
+        return BusinessHours(frozenset(self.business_hours.days), self.business_hours.start, self.business_hours.end)
+
+    def resolve_path(self, value: str) -> str:
+        if re.match(r"^https?://", value):
+            return value
+        return str((self.base_dir / value).resolve())
+
+
+def _cross_checks(settings: Settings) -> list[str]:
+    """Rules that span keys: references to people, holiday country, rotation source."""
+    import holidays as holidays_lib  # only here: the config is the one place that checks the country
+
+    problems = []
+    ids = [p.id for p in settings.people]
+    for index, person in enumerate(settings.people):
+        if ids.count(person.id) > 1 and ids.index(person.id) != index:
+            problems.append(f'people[{index}].id: "{person.id}" is used by more than one person')
+        if person.manager is not None and person.manager not in ids:
+            problems.append(f'people[{index}].manager: "{person.manager}" is not a person id in people')
+        if person.manager == person.id:
+            problems.append(f"people[{index}].manager: a person cannot be their own manager")
+    for index, approver in enumerate(settings.swaps.approvers):
+        if approver not in ids:
+            problems.append(f'swaps.approvers[{index}]: "{approver}" is not a person id in people')
+    if not any("oncall" in p.roles for p in settings.people):
+        problems.append("people: nobody has the role oncall")
+    if not any("senior_manager" in p.roles for p in settings.people) and any(
+            s.notify == "senior_managers" for s in settings.escalation.steps):
+        problems.append("escalation.steps: a step notifies senior_managers but no person has the role senior_manager")
+    if settings.holidays.country:
+        try:
+            holidays_lib.country_holidays(settings.holidays.country, subdiv=settings.holidays.subdivision)
+        except NotImplementedError:
+            problems.append(f'holidays.country: "{settings.holidays.country}" is not a supported country code')
+        except Exception as exc:  # the library says which subdivisions exist
+            problems.append(f"holidays.subdivision: {exc}")
+    elif settings.holidays.subdivision:
+        problems.append("holidays.subdivision: set holidays.country too")
+    hours = settings.business_hours
+    if hours.end < hours.start:
+        problems.append(f"business_hours.end: {hours.end:%H:%M} is before business_hours.start {hours.start:%H:%M}")
+    rotation = settings.rotation
+    if rotation.source == "ical" and not rotation.ical:
+        problems.append("rotation.ical: required when rotation.source is ical (a file path or URL)")
+    if rotation.source == "ical" and rotation.ical and not re.match(r"^https?://", rotation.ical):
+        if not Path(settings.resolve_path(rotation.ical)).is_file():
+            problems.append(f'rotation.ical: file "{rotation.ical}" does not exist')
+    if rotation.source == "google" and rotation.google is None:
+        problems.append("rotation.google: required when rotation.source is google (calendar_id)")
+    return problems
+
+
+def _path(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not str(part).startswith("function-") and "[" not in str(part):
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _message(error: dict) -> str:
+    kind, message = error["type"], error["msg"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known setting"
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    value = error.get("input")
+    shown = json.dumps(value, default=str) if isinstance(value, (str, int, float, bool)) else None
+    return f"{shown} {message[0].lower()}{message[1:]}" if shown else message
+
+
+def parse_settings(data: Any, base_dir: Path = Path(".")) -> Settings:
+    if not isinstance(data, dict):
+        raise ConfigError(["(top level): the file must be a YAML mapping of settings"])
+    try:
+        settings = Settings.model_validate({**data, "base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError([f"{_path(e['loc'])}: {_message(e)}" for e in exc.errors()]) from None
+    problems = _cross_checks(settings)
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def config_path(explicit: str | None = None) -> Path:
+    if explicit:
+        return Path(explicit)
+    if os.environ.get("ONCALLBOT_CONFIG"):
+        return Path(os.environ["ONCALLBOT_CONFIG"])
+    for candidate in DEFAULT_PATHS:
+        if candidate.is_file():
+            return candidate
+    return DEFAULT_PATHS[-1]
+
+
+def load_settings(explicit: str | None = None) -> Settings:
+    path = config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the configuration file ({exc.strerror})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}"]) from None
+    return parse_settings(data, path.parent.resolve())

@@ -1,0 +1,18 @@
+"""The team's procedure as one value, built once from the configuration and handed to the services."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from .responsibility import BusinessHours, HolidayLookup
+from .rotation import ShiftWindow
+from .team import Team
+
+
+@dataclass(frozen=True)
+class Procedure:
+    team: Team
+    window: ShiftWindow
+    hours: BusinessHours
+    holiday_on: HolidayLookup
+    swap_notice: timedelta = timedelta(days=5)
+    ack_window: timedelta = timedelta(minutes=15)

@@ -1,0 +1,77 @@
+"""How results look to people and scripts. The JSON shapes here are public contracts."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from ..domain.procedure import Procedure
+from ..domain.rotation import RotationProblem, Shift
+from ..domain.timelabels import WEEKDAYS
+from ..services.rotation import OnCallReport
+
+
+def local_iso(at: datetime, tz: ZoneInfo) -> str:
+    return at.astimezone(tz).isoformat()
+
+
+def local_label(at: datetime, tz: ZoneInfo) -> str:
+    local = at.astimezone(tz)
+    return f"{WEEKDAYS[local.weekday()]} {local:%Y-%m-%d %H:%M %Z}"
+
+
+def shift_json(shift: Shift | None, procedure: Procedure) -> dict | None:
+    if shift is None:
+        return None
+    person = procedure.team.person(shift.person_id)
+    tz = procedure.window.tz
+    return {
+        "person": {"id": shift.person_id, "name": person.name if person else shift.person_id},
+        "start": local_iso(shift.start_at, tz),
+        "end": local_iso(shift.end_at, tz),  # exclusive
+    }
+
+
+def oncall_json(report: OnCallReport, procedure: Procedure) -> dict:
+    tz = procedure.window.tz
+    body = {
+        "at": local_iso(report.at, tz),
+        "timezone": procedure.window.timezone,
+        "responsible": report.responsibility.responsible,
+        "current": shift_json(report.neighbours.current, procedure),
+        "previous": shift_json(report.neighbours.previous, procedure),
+        "next": shift_json(report.neighbours.next, procedure),
+    }
+    if report.responsibility.cause:
+        body["cause"] = report.responsibility.cause
+    return body
+
+
+def shift_line(shift: Shift | None, procedure: Procedure) -> str:
+    if shift is None:
+        return "nobody in the calendar"
+    person = procedure.team.person(shift.person_id)
+    tz = procedure.window.tz
+    # People read the week's end as its last minute label ("Mon 06:59"), as the procedure writes it.
+    return (f"{person.name if person else shift.person_id:<16} "
+            f"{local_label(shift.start_at, tz)} -> {local_label(shift.end_at - timedelta(minutes=1), tz)}")
+
+
+def oncall_text(report: OnCallReport, procedure: Procedure) -> str:
+    tz = procedure.window.tz
+    resp = report.responsibility
+    person = procedure.team.person(resp.shift.person_id) if resp.shift else None
+    headline = {
+        "oncall": f"on call: {person.name if person else '?'}",
+        "office": "business hours: the office handles pages"
+                  + (f" (on call this week: {person.name})" if person else ""),
+        "nobody": f"NOBODY is responsible ({resp.cause}); pages go to the approvers",
+    }[resp.responsible]
+    return "\n".join([
+        f"At {local_label(report.at, tz)}: {headline}",
+        f"  this week: {shift_line(report.neighbours.current, procedure)}",
+        f"  before:    {shift_line(report.neighbours.previous, procedure)}",
+        f"  next:      {shift_line(report.neighbours.next, procedure)}",
+    ])
+
+
+def problem_line(problem: RotationProblem) -> str:
+    return f"{problem.kind:<15} {problem.message}"

@@ -1,0 +1,41 @@
+"""The exceptions oncallbot raises on purpose.
+
+    OncallbotError
+    ├── ConfigError        the configuration file or environment is invalid (exit 2)
+    ├── BadInput           a caller gave a value we cannot use (a bad --at, an unknown page id)
+    ├── RuleViolation      the on-call procedure forbids the request
+    ├── NotAuthorized      the caller is not on the team or lacks the role
+    └── IntegrationError   Slack, Twilio, Google or a calendar file failed us
+"""
+
+
+class OncallbotError(Exception):
+    """Base of every error oncallbot raises on purpose."""
+
+
+class ConfigError(OncallbotError):
+    """The configuration is invalid; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class BadInput(OncallbotError):
+    """A caller gave a value we cannot use."""
+
+
+class RuleViolation(OncallbotError):
+    """The on-call procedure forbids what was asked."""
+
+
+class NotAuthorized(OncallbotError):
+    """The caller is not on the team, or lacks the role for this."""
+
+
+class IntegrationError(OncallbotError):
+    """An outside service or file failed; `retry_after` is set when the service asked us to wait."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after

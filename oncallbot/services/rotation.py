@@ -1,0 +1,95 @@
+"""Use cases about the rotation: sync it from the calendar, say who is on call, check it for problems."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from ..domain.procedure import Procedure
+from ..domain.responsibility import Responsibility, coverage_gaps, responsible_at
+from ..domain.rotation import (CalendarEvent, Neighbours, RotationChange, RotationProblem, Shift,
+                               build_rotation, neighbours_at, rotation_changes)
+
+# The calendar is published a quarter at a time; keep one quarter of history and a year ahead.
+SYNC_LOOKBACK = timedelta(weeks=13)
+SYNC_HORIZON = timedelta(weeks=53)
+QUARTER = timedelta(weeks=13)
+
+
+@dataclass(frozen=True)
+class CalendarFetch:
+    """What a rotation source returned: a full set of events, or the changes since `sync_token`."""
+
+    full: bool
+    events: list[CalendarEvent]  # full: every event; else: created or changed events
+    removed_ids: list[str]
+    next_sync_token: str | None = None
+
+
+class RotationSource(Protocol):
+    key: str  # identifies the calendar, for its sync state
+
+    def fetch(self, sync_token: str | None, start_at: datetime, end_at: datetime) -> CalendarFetch: ...
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    shifts: list[Shift]
+    changes: list[RotationChange]
+    problems: list[RotationProblem]
+    full: bool
+
+
+def sync_rotation(store, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
+    """Apply the calendar to the stored rotation in one transaction: all of it or none of it."""
+    with store.transaction() as tx:
+        token, _ = tx.sync_state(source.key)
+    fetched = source.fetch(token, now - SYNC_LOOKBACK, now + SYNC_HORIZON)
+    with store.transaction() as tx:
+        old_shifts = tx.all_shifts()
+        if fetched.full:
+            tx.replace_calendar_events(fetched.events)
+        else:
+            tx.delete_calendar_events(fetched.removed_ids)
+            tx.upsert_calendar_events(fetched.events)
+        tx.session.flush()
+        rotation = build_rotation(tx.calendar_events(), procedure.team, procedure.window)
+        tx.replace_shifts(list(rotation.shifts))
+        tx.set_sync_state(source.key, fetched.next_sync_token, now)
+    return SyncResult(list(rotation.shifts), rotation_changes(old_shifts, list(rotation.shifts)),
+                      list(rotation.problems), fetched.full)
+
+
+@dataclass(frozen=True)
+class OnCallReport:
+    at: datetime
+    responsibility: Responsibility
+    neighbours: Neighbours
+
+
+def who_is_on_call(store, procedure: Procedure, at: datetime) -> OnCallReport:
+    with store.transaction() as tx:
+        shifts = tx.shifts_around(at)
+    neighbours = neighbours_at(at, shifts)
+    responsibility = responsible_at(at, neighbours.current, procedure.hours, procedure.window, procedure.holiday_on)
+    return OnCallReport(at, responsibility, neighbours)
+
+
+def upcoming_shifts(store, person_id: str, now: datetime, limit: int = 8) -> list[Shift]:
+    with store.transaction() as tx:
+        return tx.shifts_of(person_id, now, limit)
+
+
+def last_synced_at(store, source_key: str) -> datetime | None:
+    with store.transaction() as tx:
+        return tx.sync_state(source_key)[1]
+
+
+def check_rotation(store, procedure: Procedure, now: datetime, span: timedelta = QUARTER) -> list[RotationProblem]:
+    """Gaps, overlaps, misaligned events and events naming nobody, for [now, now + span)."""
+    end_at = now + span
+    with store.transaction() as tx:
+        events = [e for e in tx.calendar_events() if e.end_at > now and e.start_at < end_at]
+        shifts = tx.shifts_between(now, end_at)
+    problems = list(build_rotation(events, procedure.team, procedure.window).problems)
+    problems += coverage_gaps(now, end_at, shifts, procedure.hours, procedure.window, procedure.holiday_on)
+    return sorted(problems, key=lambda p: (p.day, p.kind))
