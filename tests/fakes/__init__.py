@@ -1,0 +1,8 @@
+"""Loopback fakes of the Slack, Twilio and Google Calendar HTTP APIs for the real SDK clients."""
+
+from .base import FakeServer, RecordedRequest, Response
+from .gcal import FakeGoogleCalendar
+from .slack import FakeSlack
+from .twilio import FakeTwilio
+
+__all__ = ["FakeGoogleCalendar", "FakeServer", "FakeSlack", "FakeTwilio", "RecordedRequest", "Response"]
