@@ -9,6 +9,7 @@ from .adapters.db import Store, default_database_url
 from .adapters.holiday_calendar import holiday_lookup
 from .adapters.ical.source import ICalendarSource
 from .config import Settings
+from .domain.paging import ChainStep, EscalationPolicy
 from .domain.procedure import Procedure
 from .errors import ConfigError
 
@@ -48,7 +49,14 @@ class Environment:
 
 def build_procedure(settings: Settings) -> Procedure:
     holidays = settings.holidays
+    escalation = settings.escalation
+    policy = EscalationPolicy(
+        chain=tuple(ChainStep(s.notify, tuple(s.channels), s.after) for s in escalation.steps),
+        repeat_every=escalation.repeat_every, max_repeats=escalation.max_repeats,
+        calls_per_number=escalation.phone_throttle.calls, calls_period=escalation.phone_throttle.per,
+    )
     return Procedure(
+        escalation=policy,
         team=settings.team_model(),
         window=settings.shift_window(),
         hours=settings.business_hours_model(),
@@ -62,6 +70,16 @@ def build_rotation_source(settings: Settings, env: Environment):
     rotation = settings.rotation
     if rotation.source == "ical":
         return ICalendarSource(settings.resolve_path(rotation.ical), settings.team.timezone)
+    if rotation.source == "google":
+        # Imported here: googleapiclient is heavy, and teams on iCalendar never need it.
+        from .adapters.gcal.calendar import GoogleCalendarSource, build_calendar_service
+
+        if not env.google_credentials:
+            raise ConfigError(["rotation.google: GOOGLE_APPLICATION_CREDENTIALS is not set "
+                               "(the service-account JSON file)"])
+        google = rotation.google
+        service = build_calendar_service(env.google_credentials, google.delegated_subject, env.google_api_url)
+        return GoogleCalendarSource(service, google.calendar_id, settings.team.timezone)
     raise ConfigError([f"rotation.source: {rotation.source!r} is not available in this build"])
 
 

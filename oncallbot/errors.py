@@ -6,6 +6,9 @@
     ├── RuleViolation      the on-call procedure forbids the request
     ├── NotAuthorized      the caller is not on the team or lacks the role
     └── IntegrationError   Slack, Twilio, Google or a calendar file failed us
+        └── DeliveryFailed     a message or call could not be sent (`permanent`: don't retry this channel)
+            ├── ChannelOptedOut   the person opted out of this channel (SMS STOP, Twilio 21610)
+            └── InvalidAddress    the number or id is not reachable at all (Twilio 21211, 21614)
 """
 
 
@@ -39,3 +42,25 @@ class IntegrationError(OncallbotError):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DeliveryFailed(IntegrationError):
+    """A message or call could not be sent. `permanent` means retrying the same channel is pointless."""
+
+    def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(message, retry_after)
+        self.permanent = permanent
+
+
+class ChannelOptedOut(DeliveryFailed):
+    """The person opted out of this channel (SMS STOP); never send on it again until they opt back in."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True)
+
+
+class InvalidAddress(DeliveryFailed):
+    """The phone number or id cannot receive this kind of message."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True)

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
+from .paging import EscalationPolicy
 from .responsibility import BusinessHours, HolidayLookup
 from .rotation import ShiftWindow
 from .team import Team
@@ -14,5 +15,6 @@ class Procedure:
     window: ShiftWindow
     hours: BusinessHours
     holiday_on: HolidayLookup
+    escalation: EscalationPolicy
     swap_notice: timedelta = timedelta(days=5)
     ack_window: timedelta = timedelta(minutes=15)

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, Index, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
@@ -60,3 +60,98 @@ class JobRunRow(Base):
 
 
 Index("ix_shifts_person_start", ShiftRow.person_id, ShiftRow.start_at)
+
+
+class PageRow(Base):
+    """A voicemail or ticket on the acknowledgment clock. `next_due_at` is its next escalation deadline."""
+
+    __tablename__ = "pages"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    summary: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    details: Mapped[str | None] = mapped_column(Text, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    responsible: Mapped[str] = mapped_column(String(64))  # a person id, "office" or "nobody"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)  # On It! is due by then
+    on_it_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    on_it_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    done_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    plan: Mapped[dict] = mapped_column(JSON)  # the frozen escalation plan
+    fired: Mapped[int] = mapped_column(default=0)  # steps of the plan already run
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    slack_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    slack_thread_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the ticket's message
+    slack_card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)  # our reply with the buttons
+    escalated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class PageEventRow(Base):
+    """The page's timeline: every state change and every step, with who and through which channel."""
+
+    __tablename__ = "page_events"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class NotificationRow(Base):
+    """The outbox. `key` makes each (page, step, person, channel) send happen at most once.
+
+    pending -> sending (committed before the provider is called) -> sent | failed. A `sending` row whose
+    deadline passed is marked ambiguous and reported, never re-sent blindly.
+    """
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # page | digest | thread | card | dm | channel | report
+    channel: Mapped[str] = mapped_column(String(16))  # sms | voice | slack
+    person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    target: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a Slack channel when not a person
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    provider_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class InboundEventRow(Base):
+    """Inbound events already handled (Slack event ids, Twilio sids), so retries do nothing twice."""
+
+    __tablename__ = "inbound_events"
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OptOutRow(Base):
+    """A person who cannot be reached on a channel (SMS STOP): never sent on it again."""
+
+    __tablename__ = "opt_outs"
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class ReportedProblemRow(Base):
+    """Rotation problems already told to the approvers: once per distinct problem, not every sync."""
+
+    __tablename__ = "reported_problems"
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+Index("ix_notifications_person_channel_created", NotificationRow.person_id, NotificationRow.channel,
+      NotificationRow.created_at)

@@ -5,14 +5,15 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, event, insert, select
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ...domain.rotation import CalendarEvent, Shift
 from ...errors import ConfigError
-from .models import CalendarEventRow, JobRunRow, ShiftRow, SyncStateRow
+from .models import (CalendarEventRow, InboundEventRow, JobRunRow, NotificationRow, OptOutRow, PageEventRow, PageRow,
+                     ReportedProblemRow, ShiftRow, SyncStateRow)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -108,6 +109,9 @@ class StoreTx:
     def __init__(self, session: Session):
         self.session = session
 
+    def flush(self) -> None:
+        self.session.flush()
+
     def _insert(self, model):
         """INSERT ... ON CONFLICT DO NOTHING for the backend in use."""
         if self.session.bind.dialect.name == "postgresql":
@@ -183,4 +187,143 @@ class StoreTx:
         """True for exactly one caller per (job, occasion), across processes."""
         statement = (self._insert(JobRunRow).values(job=job, occasion=occasion, ran_at=at)
                      .on_conflict_do_nothing().returning(JobRunRow.job))
+        return self.session.execute(statement).first() is not None
+
+    # --- pages ----------------------------------------------------------------------------------
+
+    def add_page(self, **fields) -> PageRow:
+        page = PageRow(**fields)
+        self.session.add(page)
+        self.session.flush()
+        return page
+
+    def page(self, page_id: int, lock: bool = False) -> PageRow | None:
+        statement = select(PageRow).where(PageRow.id == page_id)
+        if lock:
+            statement = statement.with_for_update()
+        return self.session.scalars(statement).first()
+
+    def page_by_external_id(self, external_id: str) -> PageRow | None:
+        return self.session.scalars(select(PageRow).where(PageRow.external_id == external_id)).first()
+
+    def page_by_slack_thread(self, channel: str, thread_ts: str) -> PageRow | None:
+        return self.session.scalars(select(PageRow).where(PageRow.slack_channel == channel,
+                                                          PageRow.slack_thread_ts == thread_ts)).first()
+
+    def claim_due_pages(self, now: datetime, limit: int) -> list[PageRow]:
+        """Open pages whose next step is due, locked so no other replica fires them (SKIP LOCKED on
+        PostgreSQL; SQLite has a single writer, BEGIN IMMEDIATE serialises us)."""
+        statement = (select(PageRow).where(PageRow.next_due_at <= now, PageRow.state == "open")
+                     .order_by(PageRow.next_due_at).limit(limit).with_for_update(skip_locked=True))
+        return list(self.session.scalars(statement))
+
+    def next_due_at(self) -> datetime | None:
+        return self.session.scalar(select(func.min(PageRow.next_due_at)).where(PageRow.state == "open"))
+
+    def pages_waiting_on(self, person_id: str, since: datetime, excluding: int | None = None) -> list[int]:
+        """Open pages for which this person was really phoned (not grouped into a digest) since `since`."""
+        statement = (select(NotificationRow.page_id).join(PageRow, PageRow.id == NotificationRow.page_id)
+                     .where(NotificationRow.person_id == person_id, NotificationRow.channel.in_(("sms", "voice")),
+                            NotificationRow.kind == "page", NotificationRow.state.in_(("pending", "sending", "sent")),
+                            NotificationRow.created_at >= since, PageRow.state == "open")
+                     .distinct())
+        if excluding is not None:
+            statement = statement.where(NotificationRow.page_id != excluding)
+        return sorted(self.session.scalars(statement))
+
+    def open_pages_phoned(self, person_id: str) -> list[PageRow]:
+        phoned = select(NotificationRow.page_id).where(NotificationRow.person_id == person_id,
+                                                       NotificationRow.channel.in_(("sms", "voice")))
+        statement = select(PageRow).where(PageRow.id.in_(phoned), PageRow.state != "done").order_by(PageRow.id)
+        return list(self.session.scalars(statement))
+
+    def pages_between(self, start_at: datetime, end_at: datetime) -> list[PageRow]:
+        return list(self.session.scalars(select(PageRow).where(PageRow.created_at >= start_at,
+                                                               PageRow.created_at < end_at).order_by(PageRow.id)))
+
+    def add_event(self, page_id: int, at: datetime, kind: str, person_id: str | None = None,
+                  channel: str | None = None, detail: str | None = None) -> None:
+        self.session.add(PageEventRow(page_id=page_id, at=at, kind=kind, person_id=person_id, channel=channel,
+                                      detail=detail))
+
+    def events_of(self, page_id: int) -> list[PageEventRow]:
+        return list(self.session.scalars(select(PageEventRow).where(PageEventRow.page_id == page_id)
+                                         .order_by(PageEventRow.at, PageEventRow.id)))
+
+    def events_of_pages(self, page_ids: list[int]) -> list[PageEventRow]:
+        if not page_ids:
+            return []
+        return list(self.session.scalars(select(PageEventRow).where(PageEventRow.page_id.in_(page_ids))
+                                         .order_by(PageEventRow.at, PageEventRow.id)))
+
+    # --- outbox ---------------------------------------------------------------------------------
+
+    def add_notification(self, key: str, created_at: datetime, state_override: str | None = None, **fields) -> bool:
+        """Queue a notification once per key; False when that key was already queued.
+
+        `state_override` records a notification that is deliberately not sent (e.g. grouped into a digest)."""
+        state = state_override or "pending"
+        statement = (self._insert(NotificationRow).values(key=key, created_at=created_at, state=state, **fields)
+                     .on_conflict_do_nothing().returning(NotificationRow.id))
+        return self.session.execute(statement).first() is not None
+
+    def notifications_of(self, page_id: int) -> list[NotificationRow]:
+        return list(self.session.scalars(select(NotificationRow).where(NotificationRow.page_id == page_id)
+                                         .order_by(NotificationRow.id)))
+
+    def recent_calls(self, person_id: str, since: datetime) -> list[datetime]:
+        return list(self.session.scalars(select(NotificationRow.created_at).where(
+            NotificationRow.person_id == person_id, NotificationRow.channel == "voice",
+            NotificationRow.kind == "page", NotificationRow.state.in_(("pending", "sending", "sent", "ambiguous")),
+            NotificationRow.created_at >= since)))
+
+    def claim_pending_notifications(self, now: datetime, claim_until: datetime, limit: int,
+                                    page_id: int | None = None) -> list[NotificationRow]:
+        statement = (select(NotificationRow).where(NotificationRow.state == "pending",
+                                                   (NotificationRow.claimed_until.is_(None))
+                                                   | (NotificationRow.claimed_until <= now))
+                     .order_by(NotificationRow.id).limit(limit).with_for_update(skip_locked=True))
+        if page_id is not None:
+            statement = statement.where(NotificationRow.page_id == page_id)
+        rows = list(self.session.scalars(statement))
+        for row in rows:
+            row.state, row.claimed_until = "sending", claim_until
+        return rows
+
+    def notification(self, notification_id: int) -> NotificationRow | None:
+        return self.session.get(NotificationRow, notification_id)
+
+    def notification_by_ref(self, provider_ref: str) -> NotificationRow | None:
+        return self.session.scalars(select(NotificationRow).where(NotificationRow.provider_ref == provider_ref)).first()
+
+    def stale_sending(self, now: datetime) -> list[NotificationRow]:
+        return list(self.session.scalars(select(NotificationRow).where(NotificationRow.state == "sending",
+                                                                       NotificationRow.claimed_until < now)
+                                         .with_for_update(skip_locked=True)))
+
+    # --- inbound dedupe, opt-outs, reported problems -----------------------------------------------
+
+    def first_time_seen(self, key: str, at: datetime) -> bool:
+        """True the first time an inbound event key is seen; retries and duplicates get False."""
+        statement = (self._insert(InboundEventRow).values(key=key, received_at=at)
+                     .on_conflict_do_nothing().returning(InboundEventRow.key))
+        return self.session.execute(statement).first() is not None
+
+    def opted_out(self, person_id: str, channel: str) -> bool:
+        return self.session.get(OptOutRow, (person_id, channel)) is not None
+
+    def opt_out(self, person_id: str, channel: str, at: datetime, reason: str) -> bool:
+        statement = (self._insert(OptOutRow).values(person_id=person_id, channel=channel, since=at, reason=reason)
+                     .on_conflict_do_nothing().returning(OptOutRow.person_id))
+        return self.session.execute(statement).first() is not None
+
+    def opt_in(self, person_id: str, channel: str) -> None:
+        self.session.execute(delete(OptOutRow).where(OptOutRow.person_id == person_id, OptOutRow.channel == channel))
+
+    def opt_outs(self) -> list[OptOutRow]:
+        return list(self.session.scalars(select(OptOutRow)))
+
+    def first_report_of(self, key: str, at: datetime) -> bool:
+        statement = (self._insert(ReportedProblemRow).values(key=key, reported_at=at)
+                     .on_conflict_do_nothing().returning(ReportedProblemRow.key))
         return self.session.execute(statement).first() is not None

@@ -1,0 +1,181 @@
+"""Pages and their acknowledgment clock: who is paged, when, and what an "On It!" or "Done" changes.
+
+A page's escalation plan is frozen when the page opens (editing the configuration never rewrites pages
+in flight). A plan is a list of steps; `fired` counts the steps already run, so a late or duplicate
+dispatcher run that sees a different count does nothing.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from .responsibility import Responsibility
+from .team import Team
+
+PageState = Literal["open", "on_it", "done"]
+AckKind = Literal["on_it", "done"]
+Notify = Literal["oncall", "manager", "senior_managers", "approvers", "office"]
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    """One rung of the configured escalation chain."""
+
+    notify: Notify
+    channels: tuple[str, ...]
+    after: timedelta  # after the previous step; the first counts from the end of the ack window
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    chain: tuple[ChainStep, ...]
+    repeat_every: timedelta
+    max_repeats: int
+    calls_per_number: int = 3
+    calls_period: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    notify: Notify
+    person_ids: tuple[str, ...]  # empty for the office channel
+    channels: tuple[str, ...]
+    delay: timedelta
+
+
+@dataclass(frozen=True)
+class EscalationPlan:
+    first_due_at: datetime
+    steps: tuple[PlannedStep, ...]
+    repeat_every: timedelta
+    max_repeats: int
+
+    @property
+    def total(self) -> int:
+        return len(self.steps) + self.max_repeats
+
+    def step(self, number: int) -> PlannedStep:
+        """Step `number` (0-based); past the chain's end the last step repeats."""
+        return self.steps[min(number, len(self.steps) - 1)]
+
+    def due_at(self, number: int) -> datetime | None:
+        """When step `number` is due, or None once the plan (with its repeats) is exhausted."""
+        if number >= self.total:
+            return None
+        due = self.first_due_at
+        for index in range(1, min(number, len(self.steps) - 1) + 1):
+            due += self.steps[index].delay
+        if number >= len(self.steps):
+            due += self.repeat_every * (number - len(self.steps) + 1)
+        return due
+
+
+def _people_for(notify: Notify, anchor_id: str | None, team: Team) -> tuple[str, ...]:
+    if notify == "oncall":
+        return (anchor_id,) if anchor_id else ()
+    if notify == "manager":
+        anchor = team.person(anchor_id)
+        if anchor and anchor.manager_id:
+            return (anchor.manager_id,)
+        return tuple(p.id for p in team.approvers)  # nobody above them: the approvers are the managers
+    if notify == "senior_managers":
+        return tuple(p.id for p in team.with_role("senior_manager"))
+    if notify == "approvers":
+        return tuple(p.id for p in team.approvers)
+    return ()
+
+
+def _planned(step: ChainStep, anchor_id: str | None, team: Team, delay: timedelta | None = None) -> PlannedStep:
+    channels = ("slack",) if step.notify == "office" else step.channels
+    return PlannedStep(step.notify, _people_for(step.notify, anchor_id, team), channels,
+                       step.after if delay is None else delay)
+
+
+def plan_escalation(responsibility: Responsibility, policy: EscalationPolicy, team: Team, created_at: datetime,
+                    ack_window: timedelta) -> EscalationPlan:
+    """Freeze who is paged when, from who was responsible when the page came in.
+
+    - on call: the chain as configured, from the end of the ack window;
+    - office hours: the office channel instead of the on-call person's phone, the approvers instead of a
+      direct manager;
+    - nobody (a gap in the rotation): the approvers at once, then the rest of the chain above them.
+    """
+    chain = policy.chain
+    anchor = responsibility.shift.person_id if responsibility.shift else None
+    if responsibility.responsible == "oncall":
+        steps = [_planned(s, anchor, team) for s in chain]
+        first_due = created_at + ack_window
+    elif responsibility.responsible == "office":
+        swapped = {"oncall": "office", "manager": "approvers"}
+        steps = [_planned(replace(s, notify=swapped.get(s.notify, s.notify)), None, team) for s in chain]
+        first_due = created_at + ack_window
+    else:
+        first = chain[0]
+        steps = [_planned(replace(first, notify="approvers"), None, team, timedelta(0))]
+        steps += [_planned(s, None, team) for s in chain[1:] if s.notify not in ("oncall", "manager", "approvers")]
+        first_due = created_at
+    return EscalationPlan(first_due, tuple(s for s in steps if s.person_ids or s.notify == "office"),
+                          policy.repeat_every, policy.max_repeats)
+
+
+def plan_manual_escalation(escalated_by: str, policy: EscalationPolicy, team: Team, now: datetime,
+                           ack_window: timedelta) -> EscalationPlan:
+    """"Beyond my scope": the person's direct manager at once, then up the chain if not taken in the window."""
+    manager_index = next((i for i, s in enumerate(policy.chain) if s.notify == "manager"), None)
+    manager_channels = policy.chain[manager_index].channels if manager_index is not None else ("sms", "voice", "slack")
+    steps = [_planned(ChainStep("manager", manager_channels, timedelta(0)), escalated_by, team, timedelta(0))]
+    rest = policy.chain[manager_index + 1:] if manager_index is not None else ()
+    for offset, step in enumerate(rest):
+        steps.append(_planned(step, escalated_by, team, ack_window if offset == 0 else step.after))
+    return EscalationPlan(now, tuple(s for s in steps if s.person_ids), policy.repeat_every, policy.max_repeats)
+
+
+@dataclass(frozen=True)
+class AckDecision:
+    accepted: bool
+    state: PageState
+    message: str  # what the person is told
+
+
+def decide_acknowledgment(state: PageState, kind: AckKind, holder_name: str | None, holder_at: str | None,
+                          person_name: str) -> AckDecision:
+    """The first On It! takes the page; Done closes it (and counts as On It! when there was none).
+    A second acknowledgment changes nothing and says so."""
+    if state == "done":
+        return AckDecision(False, state, f"Already done by {holder_name} at {holder_at}; nothing changed.")
+    if kind == "on_it":
+        if state == "on_it":
+            return AckDecision(False, state, f"Already taken: {holder_name} said On It! at {holder_at}; nothing changed.")
+        return AckDecision(True, "on_it", f"On It!: {person_name} has this page. Escalation stopped.")
+    return AckDecision(True, "done", f"Done: {person_name} resolved this page.")
+
+
+_EMOJI_CODES = re.compile(r":[a-z0-9_+-]+:")
+_ACK_WORDS = {"onit": "on_it", "on it": "on_it", "done": "done"}
+_PHONE_WORDS = {"1": "on_it", "ok": "on_it", "okay": "on_it"}
+
+
+def parse_ack_text(text: str, channel: str) -> AckKind | None:
+    """'On It!', 'on it 👍', ':white_check_mark: Done.' -> the acknowledgment; anything else -> None.
+
+    On a phone, '1' and 'ok' also mean On It!."""
+    text = _EMOJI_CODES.sub(" ", text.lower())
+    kept = "".join(c if (c.isalnum() or c.isspace()) and unicodedata.category(c)[0] != "S" else " " for c in text)
+    normalized = " ".join(kept.split())
+    if normalized in _ACK_WORDS:
+        return _ACK_WORDS[normalized]
+    if channel == "sms" and normalized in _PHONE_WORDS:
+        return _PHONE_WORDS[normalized]
+    return None
+
+
+def voice_calls_allowed(recent_call_times: list[datetime], policy: EscalationPolicy, now: datetime) -> bool:
+    """At most `calls_per_number` calls to one number in any `calls_period`."""
+    return sum(1 for t in recent_call_times if now - t < policy.calls_period) < policy.calls_per_number
+
+
+def digest_slot(now: datetime, policy: EscalationPolicy) -> str:
+    """One digest per person per throttle period: the period's index names it."""
+    return str(int(now.timestamp() // policy.calls_period.total_seconds()))

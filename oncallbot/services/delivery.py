@@ -1,0 +1,194 @@
+"""Sending what the outbox holds, after the transaction that queued it has committed.
+
+A row is marked `sending` with a deadline in its own commit before the provider is called. A process
+that dies mid-send leaves a `sending` row past its deadline: `reap_stale_sends` marks it ambiguous and
+tells the approvers instead of re-sending it, so nobody is called twice for one step; the next step of
+the escalation covers the gap.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from ..domain.procedure import Procedure
+from ..domain.team import Person
+from ..errors import ChannelOptedOut, DeliveryFailed
+from ..logs import log_event
+
+log = logging.getLogger("oncallbot.delivery")
+
+SEND_DEADLINE = timedelta(seconds=60)
+MAX_ATTEMPTS = 3
+RETRY_BACKOFF = timedelta(seconds=15)
+
+
+@dataclass(frozen=True)
+class PageCard:
+    """What a page's Slack message shows; the Slack adapter lays it out."""
+
+    id: int
+    summary: str
+    state: str
+    responsible: str  # person id, office or nobody
+    responsible_person: Person | None
+    deadline: str  # local time label
+    on_it: str | None  # "Kelly Nguyen at 19:04"
+    done: str | None
+    slack_channel: str | None
+    slack_thread_ts: str | None
+    slack_card_ts: str | None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    kind: str  # card | card_update | thread | channel | page | digest | report
+    channel: str  # sms | voice | slack
+    text: str
+    person: Person | None
+    target: str | None  # support | office, for channel posts
+    card: PageCard | None
+
+
+@dataclass(frozen=True)
+class Delivered:
+    ref: str | None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+
+
+class Deliverer(Protocol):
+    def deliver(self, message: Outgoing) -> Delivered: ...
+
+
+def _card(page, procedure: Procedure) -> PageCard:
+    tz, team = procedure.window.tz, procedure.team
+
+    def who(person_id, at):
+        person = team.person(person_id)
+        return f"{person.name if person else person_id} at {at.astimezone(tz):%H:%M}" if at else None
+
+    return PageCard(page.id, page.summary, page.state, page.responsible, team.person(page.responsible),
+                    f"{page.deadline_at.astimezone(tz):%H:%M %Z}", who(page.on_it_by, page.on_it_at),
+                    who(page.done_by, page.done_at), page.slack_channel, page.slack_thread_ts, page.slack_card_ts)
+
+
+def _text(row, page) -> str:
+    if row.kind == "page" and row.channel == "sms":
+        return f"[oncallbot] Page #{page.id}: {page.summary} -- reply 1 for On It!, DONE when resolved."
+    if row.kind == "page" and row.channel == "voice":
+        return f"On-call page number {page.id}. {page.summary}"
+    if row.kind == "page":
+        return f"Page #{page.id} needs an On It!: {page.summary}"
+    if row.kind == "digest":
+        return f"[oncallbot] {row.text}"
+    return row.text
+
+
+def _outgoing(tx, row, procedure: Procedure) -> Outgoing:
+    page = tx.page(row.page_id) if row.page_id else None
+    return Outgoing(row.id, row.kind, row.channel, _text(row, page) if page else row.text,
+                    procedure.team.person(row.person_id), row.target, _card(page, procedure) if page else None)
+
+
+def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: datetime, page_id: int | None = None,
+                    batch: int = 50) -> int:
+    """Send every pending notification (of one page, or all). Returns how many were sent."""
+    sent = 0
+    while True:
+        with store.transaction() as tx:
+            rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id)
+            messages = [_outgoing(tx, row, procedure) for row in rows]
+        if not messages:  # failures may have queued fallbacks, so stop only when nothing is left
+            return sent
+        for message in messages:
+            sent += _send(store, procedure, deliverer, message, now)
+
+
+def _send(store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, now: datetime) -> int:
+    try:
+        result = deliverer.deliver(message)
+    except DeliveryFailed as exc:
+        _record_failure(store, procedure, message, exc, now)
+        return 0
+    with store.transaction() as tx:
+        row = tx.notification(message.id)
+        row.state, row.sent_at, row.provider_ref = "sent", now, result.ref
+        if row.page_id and message.kind == "card":
+            page = tx.page(row.page_id)
+            page.slack_card_ts = result.slack_ts
+            if page.slack_thread_ts is None:
+                page.slack_channel, page.slack_thread_ts = result.slack_channel, result.slack_ts
+        if row.page_id and message.kind in ("page", "digest") and message.person:
+            tx.add_event(row.page_id, now, "notified", message.person.id, message.channel)
+    return 1
+
+
+def _record_failure(store, procedure: Procedure, message: Outgoing, exc: DeliveryFailed, now: datetime) -> None:
+    person = message.person
+    with store.transaction() as tx:
+        row = tx.notification(message.id)
+        row.attempts += 1
+        row.error = str(exc)[:500]
+        if not exc.permanent and row.attempts < MAX_ATTEMPTS:
+            row.state, row.claimed_until = "pending", now + RETRY_BACKOFF * row.attempts
+            log_event(log, "delivery will be retried", level=logging.WARNING, notification=row.id,
+                      channel=row.channel, attempt=row.attempts, error=str(exc))
+            return
+        row.state = "failed"
+        log_event(log, "delivery failed", level=logging.WARNING, notification=row.id, channel=row.channel,
+                  kind=row.kind, error=str(exc))
+        if person is None or row.kind not in ("page", "digest"):
+            return
+        if isinstance(exc, ChannelOptedOut) and tx.opt_out(person.id, row.channel, now, str(exc)):
+            _report(tx, procedure, f"optout:{person.id}:{row.channel}", now,
+                    f"{person.name} has opted out of {row.channel.upper()} (replied STOP). Pages reach them by "
+                    f"their other channels until they text START.")
+        if row.page_id:
+            tx.add_event(row.page_id, now, "delivery_failed", person.id, row.channel, str(exc)[:200])
+            _fall_back(tx, row, person, now)
+            if not isinstance(exc, ChannelOptedOut):
+                _report(tx, procedure, f"failed:{row.id}", now,
+                        f"Could not reach {person.name} by {row.channel} for page #{row.page_id}: {exc}")
+
+
+def _fall_back(tx, row, person: Person, now: datetime) -> None:
+    """Try the person's other channels for the same step; keys make this a no-op where the step had them."""
+    prefix = row.key.rsplit(":", 1)[0] if row.kind == "page" else f"{row.key}:fallback"
+    for channel in ("sms", "voice", "slack"):
+        if channel == row.channel or tx.opted_out(person.id, channel):
+            continue
+        if (channel in ("sms", "voice") and not person.phone) or (channel == "slack" and not person.slack_id):
+            continue
+        tx.add_notification(f"{prefix}:{channel}", now, page_id=row.page_id, kind="page", channel=channel,
+                            person_id=person.id, text=row.text)
+
+
+def _report(tx, procedure: Procedure, key: str, now: datetime, text: str) -> None:
+    """Tell the approvers by Slack DM, once per key."""
+    for approver in procedure.team.approvers:
+        tx.add_notification(f"report:{key}:{approver.id}", now, kind="report", channel="slack",
+                            person_id=approver.id, text=text)
+
+
+def report_to_approvers(store, procedure: Procedure, key: str, text: str, now: datetime) -> None:
+    with store.transaction() as tx:
+        _report(tx, procedure, key, now, text)
+
+
+def reap_stale_sends(store, procedure: Procedure, now: datetime) -> int:
+    """Sends interrupted by a crash: reported as ambiguous, never re-sent blindly."""
+    with store.transaction() as tx:
+        rows = tx.stale_sending(now)
+        for row in rows:
+            row.state = "ambiguous"
+            person = procedure.team.person(row.person_id)
+            if row.page_id:
+                tx.add_event(row.page_id, now, "delivery_ambiguous", row.person_id, row.channel,
+                             "the bot stopped while sending; not re-sent (the next step covers it)")
+            if row.kind in ("page", "digest") and person:
+                _report(tx, procedure, f"ambiguous:{row.id}", now,
+                        f"A {row.channel} to {person.name} for page #{row.page_id} may not have been sent "
+                        f"(the bot stopped mid-send). It was not repeated.")
+        return len(rows)

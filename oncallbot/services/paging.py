@@ -1,0 +1,368 @@
+"""Use cases of a page: open it, acknowledge it, escalate it, fire its due steps. One transaction each.
+
+Notifications are not sent here: each use case queues them in the outbox in its own transaction, and
+`services.delivery` sends them after commit. So a crash never loses a step nor sends it twice.
+"""
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..domain.paging import (AckKind, EscalationPlan, PlannedStep, decide_acknowledgment, digest_slot,
+                             parse_ack_text, plan_escalation, plan_manual_escalation, voice_calls_allowed)
+from ..domain.procedure import Procedure
+from ..domain.responsibility import responsible_at
+from ..domain.rotation import neighbours_at
+from ..domain.team import Person
+from ..errors import BadInput, NotAuthorized
+
+SUMMARY_LIMIT = 500
+CHANNEL_WORDS = {"sms": "SMS", "voice": "call", "slack": "Slack"}
+NOTIFY_WORDS = {"oncall": "on call", "manager": "direct manager", "senior_managers": "senior manager",
+                "approvers": "approver", "office": "office"}
+
+
+@dataclass(frozen=True)
+class NewPage:
+    summary: str
+    source: str  # slack | api | cli
+    external_id: str | None = None
+    details: str | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None  # the ticket's own Slack message, when it came from Slack
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    kind: str
+    person_id: str | None
+    channel: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class StepView:
+    number: int
+    at: datetime
+    notify: str
+    person_ids: tuple[str, ...]
+    channels: tuple[str, ...]
+    status: str  # ran | due | cancelled
+
+
+@dataclass(frozen=True)
+class PageSnapshot:
+    id: int
+    summary: str
+    source: str
+    external_id: str | None
+    details: str | None
+    state: str
+    responsible: str
+    created_at: datetime
+    deadline_at: datetime
+    on_it_by: str | None
+    on_it_at: datetime | None
+    done_by: str | None
+    done_at: datetime | None
+    steps: tuple[StepView, ...]
+    timeline: tuple[TimelineEntry, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class AckResult:
+    accepted: bool
+    message: str
+    page: PageSnapshot
+
+
+# --- plan storage -------------------------------------------------------------------------------
+
+def plan_to_json(plan: EscalationPlan) -> dict:
+    return {
+        "first_due_at": plan.first_due_at.isoformat(),
+        "repeat_every": plan.repeat_every.total_seconds(),
+        "max_repeats": plan.max_repeats,
+        "steps": [{"notify": s.notify, "person_ids": list(s.person_ids), "channels": list(s.channels),
+                   "delay": s.delay.total_seconds()} for s in plan.steps],
+    }
+
+
+def plan_from_json(data: dict) -> EscalationPlan:
+    return EscalationPlan(
+        first_due_at=datetime.fromisoformat(data["first_due_at"]),
+        steps=tuple(PlannedStep(s["notify"], tuple(s["person_ids"]), tuple(s["channels"]),
+                                timedelta(seconds=s["delay"])) for s in data["steps"]),
+        repeat_every=timedelta(seconds=data["repeat_every"]),
+        max_repeats=data["max_repeats"],
+    )
+
+
+def snapshot(tx, page, with_timeline: bool = True) -> PageSnapshot:
+    plan = plan_from_json(page.plan)
+    steps = []
+    for number in range(plan.total):
+        status = "ran" if number < page.fired else ("due" if page.state == "open" else "cancelled")
+        step = plan.step(number)
+        steps.append(StepView(number + 1, plan.due_at(number), step.notify, step.person_ids, step.channels, status))
+    timeline = tuple(TimelineEntry(e.at, e.kind, e.person_id, e.channel, e.detail) for e in tx.events_of(page.id)) \
+        if with_timeline else ()
+    return PageSnapshot(page.id, page.summary, page.source, page.external_id, page.details, page.state,
+                        page.responsible, page.created_at, page.deadline_at, page.on_it_by, page.on_it_at,
+                        page.done_by, page.done_at, tuple(steps), timeline)
+
+
+# --- use cases ----------------------------------------------------------------------------------
+
+def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
+    """Record a voicemail or ticket and who was responsible when it came in. Idempotent on external_id.
+
+    Returns the page and whether it was created now."""
+    summary = " ".join(new.summary.split())
+    if not summary:
+        raise BadInput("summary is empty")
+    if len(summary) > SUMMARY_LIMIT:
+        summary = summary[:SUMMARY_LIMIT - 1] + "…"
+    with store.transaction() as tx:
+        if new.external_id:
+            existing = tx.page_by_external_id(new.external_id)
+            if existing:
+                return snapshot(tx, existing), False
+        current = neighbours_at(now, tx.shifts_around(now)).current
+        responsibility = responsible_at(now, current, procedure.hours, procedure.window, procedure.holiday_on)
+        plan = plan_escalation(responsibility, procedure.escalation, procedure.team, now, procedure.ack_window)
+        responsible = current.person_id if responsibility.responsible == "oncall" else responsibility.responsible
+        page = tx.add_page(summary=summary, source=new.source, external_id=new.external_id, details=new.details,
+                           state="open", responsible=responsible, created_at=now,
+                           deadline_at=now + procedure.ack_window, plan=plan_to_json(plan), fired=0,
+                           next_due_at=plan.due_at(0), slack_channel=new.slack_channel,
+                           slack_thread_ts=new.slack_ts)
+        detail = {"oncall": "on call", "office": "business hours: the office",
+                  "nobody": f"nobody ({responsibility.cause}): the approvers are paged at once"}[
+            responsibility.responsible]
+        tx.add_event(page.id, now, "opened", responsible if responsibility.responsible == "oncall" else None,
+                     new.source, detail)
+        tx.add_notification(f"page:{page.id}:card", now, page_id=page.id, kind="card", channel="slack",
+                            target="support", text=summary)
+        _fire_due_steps(tx, page, procedure, now)
+        return snapshot(tx, page), True
+
+
+def get_page(store, page_id: int) -> PageSnapshot:
+    with store.transaction() as tx:
+        page = tx.page(page_id)
+        if page is None:
+            raise BadInput(f"no page {page_id}")
+        return snapshot(tx, page)
+
+
+def _member(procedure: Procedure, person_id: str) -> Person:
+    person = procedure.team.person(person_id)
+    if person is None:
+        raise NotAuthorized("only members of the on-call team can acknowledge or escalate pages")
+    return person
+
+
+def acknowledge_page(store, procedure: Procedure, page_id: int, person_id: str, kind: AckKind, channel: str,
+                     now: datetime) -> AckResult:
+    """On It! stops the escalation; Done closes the page. A second acknowledgment changes nothing."""
+    person = _member(procedure, person_id)
+    tz = procedure.window.tz
+    with store.transaction() as tx:
+        page = tx.page(page_id, lock=True)
+        if page is None:
+            raise BadInput(f"no page {page_id}")
+        holder_id, holder_at = (page.done_by, page.done_at) if page.state == "done" else (page.on_it_by, page.on_it_at)
+        holder = procedure.team.person(holder_id)
+        decision = decide_acknowledgment(page.state, kind, holder.name if holder else holder_id,
+                                         f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.name)
+        if not decision.accepted:
+            return AckResult(False, decision.message, snapshot(tx, page))
+        if kind == "on_it" or page.on_it_at is None:
+            page.on_it_by, page.on_it_at = person.id, now
+        if kind == "done":
+            page.done_by, page.done_at = person.id, now
+        page.state, page.next_due_at = decision.state, None
+        tx.add_event(page.id, now, decision.state, person.id, channel)
+        label = "On It!" if kind == "on_it" else "Done"
+        via = CHANNEL_WORDS.get(channel, channel)
+        tx.add_notification(f"page:{page.id}:ack:{decision.state}", now, page_id=page.id, kind="thread",
+                            channel="slack", target="support",
+                            text=f"{label} {person.name} at {now.astimezone(tz):%H:%M} (via {via})")
+        _queue_card_update(tx, page, now)
+        return AckResult(True, decision.message, snapshot(tx, page))
+
+
+def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, reason: str,
+                  now: datetime) -> AckResult:
+    """Beyond my scope: page my direct manager now, and continue up the chain if they don't take it."""
+    person = _member(procedure, person_id)
+    reason = " ".join(reason.split())[:500]
+    if not reason:
+        raise BadInput("say why the page is beyond your scope")
+    with store.transaction() as tx:
+        page = tx.page(page_id, lock=True)
+        if page is None:
+            raise BadInput(f"no page {page_id}")
+        if page.state == "done":
+            return AckResult(False, "This page is already done; nothing changed.", snapshot(tx, page))
+        plan = plan_manual_escalation(person.id, procedure.escalation, procedure.team, now, procedure.ack_window)
+        page.plan, page.fired, page.next_due_at = plan_to_json(plan), 0, plan.due_at(0)
+        page.state, page.escalated_by = "open", person.id
+        tx.add_event(page.id, now, "escalated", person.id, "slack", reason)
+        tx.add_notification(f"page:{page.id}:escalated:{now.isoformat()}", now, page_id=page.id, kind="thread",
+                            channel="slack", target="support",
+                            text=f"Escalated by {person.name}: {reason}")
+        _fire_due_steps(tx, page, procedure, now)
+        _queue_card_update(tx, page, now)
+        return AckResult(True, "Escalated to your direct manager.", snapshot(tx, page))
+
+
+def fire_due_escalations(store, procedure: Procedure, now: datetime, batch: int = 200) -> int:
+    """Run every escalation step that is due, exactly once, across processes. Returns the steps fired."""
+    fired = 0
+    while True:
+        with store.transaction() as tx:
+            pages = tx.claim_due_pages(now, batch)
+            for page in pages:
+                fired += _fire_due_steps(tx, page, procedure, now)
+        if len(pages) < batch:
+            return fired
+
+
+def next_escalation_at(store) -> datetime | None:
+    with store.transaction() as tx:
+        return tx.next_due_at()
+
+
+# --- steps --------------------------------------------------------------------------------------
+
+def _fire_due_steps(tx, page, procedure: Procedure, now: datetime) -> int:
+    """Every step that came due (several after downtime), each once; the page row is locked by the caller."""
+    plan = plan_from_json(page.plan)
+    fired = 0
+    while page.state == "open" and page.next_due_at is not None and page.next_due_at <= now:
+        _fire_step(tx, page, plan, page.fired, procedure, now)
+        page.fired += 1
+        page.next_due_at = plan.due_at(page.fired)
+        fired += 1
+    return fired
+
+
+def _fire_step(tx, page, plan: EscalationPlan, number: int, procedure: Procedure, now: datetime) -> None:
+    step = plan.step(number)
+    team, policy = procedure.team, procedure.escalation
+    prefix = f"page:{page.id}:step:{number}"
+    reached = []
+    if step.notify == "office":
+        tx.add_notification(f"{prefix}:office", now, page_id=page.id, kind="channel", channel="slack",
+                            target="office", text=f"Page #{page.id} has no On It! yet: {page.summary}")
+        reached.append("the office channel")
+    for person_id in step.person_ids:
+        person = team.person(person_id)
+        if person is None:
+            continue
+        channels = [c for c in step.channels if _reachable(tx, person, c)]
+        if not channels and step.channels:
+            channels = ["slack"] if _reachable(tx, person, "slack") else []  # the fallback when opted out
+        phone = [c for c in channels if c in ("sms", "voice")]
+        if phone and tx.pages_waiting_on(person.id, now - policy.calls_period, excluding=page.id):
+            # A storm of tickets must not become a storm of calls: one digest per period instead.
+            for channel in phone:
+                tx.add_notification(f"{prefix}:{person.id}:{channel}", now, page_id=page.id, kind="page",
+                                    channel=channel, person_id=person.id, text=page.summary, state_override="grouped")
+            tx.add_notification(f"digest:{person.id}:{digest_slot(now, policy)}", now, page_id=page.id,
+                                kind="digest", channel="sms", person_id=person.id,
+                                text="More pages are waiting for you. Reply 1 to take them all, or see Slack.")
+            tx.add_event(page.id, now, "grouped", person.id, "sms", "added to the digest: another page is waiting on them")
+            channels = [c for c in channels if c not in phone]
+        if "voice" in channels and not voice_calls_allowed(tx.recent_calls(person.id, now - policy.calls_period),
+                                                          policy, now):
+            channels.remove("voice")
+            tx.add_event(page.id, now, "throttled", person.id, "voice",
+                         f"call skipped: {policy.calls_per_number} calls already in the throttle period")
+        for channel in channels:
+            tx.add_notification(f"{prefix}:{person.id}:{channel}", now, page_id=page.id, kind="page",
+                                channel=channel, person_id=person.id, text=page.summary)
+        if channels:
+            reached.append(f"{person.name} ({NOTIFY_WORDS[step.notify]}) by "
+                           + ", ".join(CHANNEL_WORDS[c] for c in channels))
+    repeat = f" (repeat {number - len(plan.steps) + 1})" if number >= len(plan.steps) else ""
+    text = f"Step {number + 1}{repeat}: paging " + ("; ".join(reached) if reached else "nobody reachable")
+    tx.add_event(page.id, now, "step", None, None, text)
+    tx.add_notification(f"{prefix}:thread", now, page_id=page.id, kind="thread", channel="slack",
+                        target="support", text=text)
+
+
+def _reachable(tx, person: Person, channel: str) -> bool:
+    if channel in ("sms", "voice"):
+        return bool(person.phone) and not tx.opted_out(person.id, channel)
+    if channel == "slack":
+        return bool(person.slack_id)
+    return False
+
+
+def _queue_card_update(tx, page, now: datetime) -> None:
+    tx.add_notification(f"page:{page.id}:card:{page.state}:{now.isoformat()}", now, page_id=page.id,
+                        kind="card_update", channel="slack", target="support", text=page.state)
+
+
+# --- replies by phone ---------------------------------------------------------------------------
+
+STOP_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
+START_WORDS = {"start", "yes", "unstop"}
+
+
+@dataclass(frozen=True)
+class PhoneReplyResult:
+    pages: list[PageSnapshot]  # the pages this reply acknowledged
+    message: str | None  # the answer to text back, if any
+
+
+def acknowledge_phone_reply(store, procedure: Procedure, from_number: str, body: str,
+                            now: datetime) -> PhoneReplyResult:
+    """An SMS from a team member: "1", "ok", "on it" or "done", optionally with a page number ("done 42").
+
+    Without a number it applies to every page waiting on them: a storm of pages is taken with one reply."""
+    person = procedure.team.by_phone(from_number)
+    if person is None:
+        raise NotAuthorized("this number is not a team member's")
+    words = " ".join(body.lower().split())
+    if words in STOP_WORDS or words in START_WORDS:
+        return PhoneReplyResult([], _record_sms_preference(store, procedure, person, words in STOP_WORDS, now))
+    match = re.fullmatch(r"(.*\S)\s+#?(\d+)", words)
+    text, page_id = (match[1], int(match[2])) if match else (words, None)
+    kind = parse_ack_text(text, "sms")
+    if kind is None:
+        return PhoneReplyResult([], "Reply 1 (or ON IT) to take your pages, DONE when resolved; add a page "
+                                    "number to pick one, e.g. DONE 42.")
+    with store.transaction() as tx:
+        if page_id is not None:
+            targets = [page_id]
+        else:
+            phoned = tx.open_pages_phoned(person.id)
+            mine = [p.id for p in phoned if p.state == "on_it" and p.on_it_by == person.id]
+            targets = mine if kind == "done" and mine else [p.id for p in phoned if p.state == "open"]
+    results = [acknowledge_page(store, procedure, target, person.id, kind, "sms", now) for target in targets]
+    accepted = [r.page for r in results if r.accepted]
+    if not results:
+        return PhoneReplyResult([], "No page is waiting on you.")
+    label = "On It!" if kind == "on_it" else "Done"
+    if accepted:
+        return PhoneReplyResult(accepted, f"{label} recorded for page " + ", ".join(f"#{p.id}" for p in accepted) + ".")
+    return PhoneReplyResult([], results[0].message)
+
+
+def _record_sms_preference(store, procedure: Procedure, person: Person, stopped: bool, now: datetime) -> None:
+    from .delivery import _report
+
+    with store.transaction() as tx:
+        if stopped:
+            if tx.opt_out(person.id, "sms", now, "replied STOP"):
+                _report(tx, procedure, f"optout:{person.id}:sms:{now.date()}", now,
+                        f"{person.name} has opted out of SMS (replied STOP). Pages reach them by their other "
+                        f"channels until they text START.")
+        else:
+            tx.opt_in(person.id, "sms")
+    return None  # Twilio answers STOP and START itself
