@@ -91,15 +91,48 @@ class Container:
     store: Store
     procedure: Procedure
     rotation_source: object
+    deliverer: object = None
+    slack_client: object = None  # a slack_sdk WebClient when Slack is configured
     notes: list[str] = field(default_factory=list)  # what the operator should know at start
+
+    def kick(self, page_id: int | None = None) -> int:
+        """Send what the outbox holds now (for one page, or all) instead of waiting for the next tick."""
+        from .services.delivery import deliver_pending
+
+        return deliver_pending(self.store, self.procedure, self.deliverer, self.clock.now(), page_id)
+
+
+def slack_configured(env: Environment) -> bool:
+    return bool(env.slack_bot_token and (env.slack_signing_secret or env.slack_app_token))
+
+
+def twilio_configured(env: Environment) -> bool:
+    return bool(env.twilio_account_sid and env.twilio_auth_token and env.twilio_from_number)
+
+
+def build_deliverer(settings: Settings, env: Environment, slack_client=None):
+    from .adapters.console_notifier import ConsoleNotifier
+    from .adapters.router import NotificationRouter
+
+    slack = twilio = None
+    if slack_client is not None:
+        from .adapters.slack.notifier import SlackNotifier
+
+        slack = SlackNotifier(slack_client, settings.slack.support_channel, settings.slack.office_channel)
+    if twilio_configured(env):
+        from .adapters.twilio import TwilioGateway
+
+        twilio = TwilioGateway(env.twilio_account_sid, env.twilio_auth_token, env.twilio_from_number,
+                               api_url=env.twilio_api_url)
+    return NotificationRouter(ConsoleNotifier(), settings.server.public_url, slack=slack, twilio=twilio)
 
 
 def missing_credentials(env: Environment) -> list[str]:
     notes = []
-    if not (env.slack_bot_token and (env.slack_signing_secret or env.slack_app_token)):
+    if not slack_configured(env):
         notes.append("Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): "
                      "Slack messages go to the console notifier")
-    if not (env.twilio_account_sid and env.twilio_auth_token and env.twilio_from_number):
+    if not twilio_configured(env):
         notes.append("Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER): "
                      "SMS and calls go to the console notifier")
     return notes
@@ -108,8 +141,14 @@ def missing_credentials(env: Environment) -> list[str]:
 def build(settings: Settings, env: Environment | None = None, clock: Clock | None = None) -> Container:
     env = env or Environment.from_env()
     url = env.database_url or default_database_url(settings.storage.sqlite_path)
+    slack_client = None
+    if slack_configured(env):
+        from .adapters.slack.notifier import build_web_client
+
+        slack_client = build_web_client(env.slack_bot_token, env.slack_api_url)
     return Container(
         settings=settings, env=env, clock=clock or SystemClock(), store=Store(url),
         procedure=build_procedure(settings), rotation_source=build_rotation_source(settings, env),
+        deliverer=build_deliverer(settings, env, slack_client), slack_client=slack_client,
         notes=missing_credentials(env),
     )

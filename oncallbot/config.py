@@ -166,6 +166,7 @@ class RotationSection(_Section):
 class SlackSection(_Section):
     support_channel: str | None = None  # where voicemail and ticket notifications land
     office_channel: str | None = None  # pages inside business hours go here
+    procedure_file: str = "procedure.md"  # what `/oncall help` shows; relative to this file
 
 
 class ServerSection(_Section):

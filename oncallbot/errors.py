@@ -45,11 +45,14 @@ class IntegrationError(OncallbotError):
 
 
 class DeliveryFailed(IntegrationError):
-    """A message or call could not be sent. `permanent` means retrying the same channel is pointless."""
+    """A message or call could not be sent. `permanent` means retrying the same channel is pointless;
+    `maybe_sent` means the provider may have accepted it (a timeout), so it must not be sent again."""
 
-    def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None):
+    def __init__(self, message: str, permanent: bool = False, retry_after: float | None = None,
+                 maybe_sent: bool = False):
         super().__init__(message, retry_after)
         self.permanent = permanent
+        self.maybe_sent = maybe_sent
 
 
 class ChannelOptedOut(DeliveryFailed):

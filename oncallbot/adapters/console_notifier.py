@@ -9,7 +9,7 @@ LABEL = "[console notifier: not sent to anyone]"
 
 class ConsoleNotifier:
     def __init__(self, stream=None):
-        self.stream = stream or sys.stdout
+        self.stream = stream or sys.stderr  # stdout stays clean for --json output
 
     def send(self, channel: str, recipient: str, text: str) -> str:
         line = f"{LABEL} {channel} to {recipient}: {text}"

@@ -10,9 +10,12 @@ from .. import bootstrap
 from ..config import load_settings
 from ..errors import BadInput, ConfigError, IntegrationError
 from ..logs import configure_logging, log_event
-from ..services.rotation import check_rotation, last_synced_at, sync_rotation, who_is_on_call
+from ..services import paging
+from ..services.presenting import report_text
+from ..services.reports import report_week_start, week_report
+from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, sync_rotation, who_is_on_call
 from .timeparse import parse_instant
-from .views import local_label, oncall_json, oncall_text, problem_line
+from .views import local_iso, local_label, oncall_json, oncall_text, page_json, problem_line
 
 log = logging.getLogger("oncallbot.cli")
 
@@ -49,7 +52,8 @@ def cmd_who(args) -> int:
 
 def cmd_sync(args) -> int:
     container = _container(args)
-    result = sync_rotation(container.store, container.rotation_source, container.procedure, container.clock.now())
+    result = sync_and_notify(container.store, container.rotation_source, container.procedure, container.clock.now())
+    container.kick()
     team, tz = container.procedure.team, container.procedure.window.tz
     print(f"synced {len(result.shifts)} on-call weeks from {container.rotation_source.key}")
     for change in result.changes:
@@ -74,6 +78,61 @@ def cmd_rotation_check(args) -> int:
     for problem in problems:
         print(f"  {problem_line(problem)}")
     return 1
+
+
+def cmd_page(args) -> int:
+    container = _container(args)
+    _sync_if_stale(container)
+    new = paging.NewPage(summary=args.summary, source="cli", external_id=args.external_id, details=args.details)
+    page, created = paging.open_page(container.store, container.procedure, new, container.clock.now())
+    if created:
+        container.kick(page.id)
+    page = paging.get_page(container.store, page.id)
+    if args.json:
+        print(json.dumps(page_json(page, container.procedure), indent=2))
+        return 0
+    team, tz = container.procedure.team, container.procedure.window.tz
+    person = team.person(page.responsible)
+    who = person.name if person else {"office": "the office (business hours)",
+                                      "nobody": "nobody on call: the approvers are paged now"}[page.responsible]
+    print(f"page #{page.id} {'opened' if created else 'already exists'}: {page.summary}")
+    print(f"  responsible: {who}")
+    print(f"  On It! due by {local_label(page.deadline_at, tz)}; escalation runs in `oncallbot serve`")
+    return 0
+
+
+def cmd_report(args) -> int:
+    container = _container(args)
+    procedure = container.procedure
+    day = None
+    if args.week:
+        try:
+            day = datetime.fromisoformat(args.week).date()
+        except ValueError:
+            raise BadInput(f'--week "{args.week}" is not a date (YYYY-MM-DD)') from None
+    report = week_report(container.store, procedure, report_week_start(procedure, container.clock.now(), day))
+    if not args.json:
+        print(report_text(report, procedure))
+        return 0
+    tz = procedure.window.tz
+
+    def seconds(value):
+        return None if value is None else round(value.total_seconds(), 1)
+
+    print(json.dumps({
+        "week_start": report.week_start.isoformat(), "start": local_iso(report.start_at, tz),
+        "end": local_iso(report.end_at, tz), "window_seconds": procedure.ack_window.total_seconds(),
+        "people": [{"responsible": p.responsible, "pages": p.pages,
+                    "median_to_on_it_seconds": seconds(p.median_to_on_it),
+                    "p90_to_on_it_seconds": seconds(p.p90_to_on_it),
+                    "share_within_window": round(p.share_within_window, 4), "missed": p.missed}
+                   for p in report.people],
+        "pages": [{"id": r.page_id, "responsible": r.responsible, "created_at": local_iso(r.created_at, tz),
+                   "to_on_it_seconds": seconds(r.to_on_it), "to_done_seconds": seconds(r.to_done),
+                   "on_it_by": r.on_it_by, "within_window": r.within_window, "steps_ran": r.steps_ran}
+                  for r in report.pages],
+    }, indent=2))
+    return 0
 
 
 def cmd_db_upgrade(args) -> int:
@@ -118,6 +177,19 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=[common],
         help="report gaps, overlaps, misaligned events and unknown people in the coming quarter (exit 1 if any)")
     check.set_defaults(func=cmd_rotation_check)
+
+    page = commands.add_parser("page", parents=[common], help="open a page (a voicemail or ticket) now")
+    page.add_argument("summary", help="what the page is about, e.g. \"Voicemail from ACME: site down\"")
+    page.add_argument("--details", help="more text for the page")
+    page.add_argument("--external-id", help="your id for it; a second page with the same id is not opened")
+    page.add_argument("--json", action="store_true", help="print the page as JSON")
+    page.set_defaults(func=cmd_page)
+
+    report = commands.add_parser("report", parents=[common],
+                                 help="response times per person for one on-call week (default: the last one)")
+    report.add_argument("--week", metavar="DATE", help="any date in the week (YYYY-MM-DD)")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.set_defaults(func=cmd_report)
 
     db = commands.add_parser("db", parents=[common], help="database tools")
     db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)

@@ -1,30 +1,53 @@
-"""The HTTP server: health, the on-call API, and (when configured) Slack and Twilio webhooks."""
+"""The HTTP server: health, the on-call and paging API, and the Slack and Twilio webhooks.
 
-from datetime import datetime
+Handlers translate and verify (token, signature), then call a service; no rule lives here.
+"""
 
+import hmac
+import json
+import logging
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..bootstrap import Container
-from ..errors import BadInput
+from ..errors import BadInput, NotAuthorized
+from ..logs import log_event, mask
+from ..services import inbound, paging
+from ..services.delivery import record_delivery_status
 from ..services.rotation import who_is_on_call
 from .timeparse import parse_instant
-from .views import oncall_json
+from .views import oncall_json, page_json
+
+log = logging.getLogger("oncallbot.http")
+MAX_BODY_BYTES = 64 * 1024
 
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(container: Container, extra_routes: list[Route] = ()) -> Starlette:
-    procedure = container.procedure
+class PageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    summary: str = Field(min_length=1, max_length=500)
+    source: str = Field(min_length=1, max_length=64)
+    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+    details: str | None = Field(default=None, max_length=10_000)
+
+
+def create_app(container: Container, slack_app=None, twilio_verifier=None) -> Starlette:
+    procedure, store, clock = container.procedure, container.store, container.clock
+    api_token = container.env.api_token
 
     def healthz(request: Request) -> JSONResponse:
         try:
-            with container.store.transaction() as tx:
-                tx.sync_state("")
+            with store.transaction() as tx:
+                tx.seen("healthz")
         except Exception:
             return error(503, "database unreachable")
         return JSONResponse({"status": "ok"})
@@ -32,15 +55,148 @@ def create_app(container: Container, extra_routes: list[Route] = ()) -> Starlett
     def oncall(request: Request) -> JSONResponse:
         at_text = request.query_params.get("at")
         try:
-            at = parse_instant(at_text, procedure.window.tz) if at_text else container.clock.now()
+            at = parse_instant(at_text, procedure.window.tz) if at_text else clock.now()
         except BadInput as exc:
             return error(400, str(exc))
-        report = who_is_on_call(container.store, procedure, at)
-        return JSONResponse(oncall_json(report, procedure))
+        return JSONResponse(oncall_json(who_is_on_call(store, procedure, at), procedure))
+
+    def authorized(request: Request) -> JSONResponse | None:
+        if not api_token:
+            return error(503, "the paging API is disabled: set ONCALLBOT_API_TOKEN")
+        given = request.headers.get("authorization", "")
+        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), api_token.encode()):
+            return error(401, "missing or wrong bearer token")
+        return None
+
+    async def create_page(request: Request) -> JSONResponse:
+        if refusal := authorized(request):
+            return refusal
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        try:
+            data = PageRequest.model_validate(json.loads(body or b"null"))
+        except json.JSONDecodeError:
+            return error(400, "body is not JSON")
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            return error(400, problems)
+        new = paging.NewPage(summary=data.summary, source=data.source, external_id=data.external_id,
+                             details=data.details)
+        try:
+            page, created = await run_in_threadpool(paging.open_page, store, procedure, new, clock.now())
+        except BadInput as exc:
+            return error(400, str(exc))
+        if created:
+            await run_in_threadpool(container.kick, page.id)
+            page = await run_in_threadpool(paging.get_page, store, page.id)
+        return JSONResponse(page_json(page, procedure), status_code=201 if created else 200)
+
+    async def show_page(request: Request) -> JSONResponse:
+        if refusal := authorized(request):
+            return refusal
+        try:
+            page_id = int(request.path_params["page_id"])
+            page = await run_in_threadpool(paging.get_page, store, page_id)
+        except (ValueError, BadInput):
+            return error(404, f"no page {request.path_params['page_id']}")
+        return JSONResponse(page_json(page, procedure))
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/v1/oncall", oncall, methods=["GET"]),
-        *extra_routes,
+        Route("/api/v1/pages", create_page, methods=["POST"]),
+        Route("/api/v1/pages/{page_id}", show_page, methods=["GET"]),
     ]
+    if slack_app is not None:
+        routes.append(Route("/slack/events", slack_route(slack_app), methods=["POST"]))
+    if twilio_verifier is not None:
+        routes += twilio_routes(container, twilio_verifier)
     return Starlette(routes=routes)
+
+
+def slack_route(slack_app):
+    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+    async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        # Bolt verifies the signature and the 5-minute timestamp window before any listener runs.
+        response = await run_in_threadpool(slack_app.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(response)
+
+    return slack_events
+
+
+def twilio_routes(container: Container, verifier) -> list[Route]:
+    from ..adapters.twilio import gather_reply_twiml, sms_reply_twiml
+
+    procedure, store, clock = container.procedure, container.store, container.clock
+
+    async def verified_form(request: Request) -> dict[str, str] | None:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if not verifier.is_valid(path, form, request.headers.get("x-twilio-signature")):
+            log_event(log, "rejected a Twilio request with a bad signature", level=logging.WARNING, path=path)
+            return None
+        return form
+
+    def twiml(text: str) -> Response:
+        return Response(text, media_type="text/xml")
+
+    def forbidden() -> Response:
+        return Response("invalid signature", status_code=403)
+
+    async def sms(request: Request) -> Response:
+        form = await verified_form(request)
+        if form is None:
+            return forbidden()
+        sender = form.get("From", "")
+        if not await run_in_threadpool(inbound.record_handled, store, f"twilio-sms:{form.get('MessageSid', '')}",
+                                       clock.now()):
+            return twiml(sms_reply_twiml(None))
+        try:
+            result = await run_in_threadpool(paging.acknowledge_phone_reply, store, procedure, sender,
+                                             form.get("Body", ""), clock.now())
+        except NotAuthorized:
+            log_event(log, "ignored an SMS from a number not on the team", level=logging.WARNING, sender=mask(sender))
+            return twiml(sms_reply_twiml(None))
+        for page in result.pages:
+            await run_in_threadpool(container.kick, page.id)
+        return twiml(sms_reply_twiml(result.message))
+
+    async def voice(request: Request) -> Response:
+        form = await verified_form(request)
+        if form is None:
+            return forbidden()
+        callee = form.get("To") or form.get("Called", "")
+        person = procedure.team.by_phone(callee)
+        if person is None:
+            log_event(log, "ignored a keypress from a number not on the team", level=logging.WARNING,
+                      number=mask(callee))
+            return twiml(gather_reply_twiml("This number is not on the on-call team. Goodbye."))
+        if form.get("Digits") != "1":
+            return twiml(gather_reply_twiml("No acknowledgment recorded. The page is still open."))
+        try:
+            page_id = int(request.query_params.get("page", ""))
+            result = await run_in_threadpool(paging.acknowledge_page, store, procedure, page_id, person.id,
+                                             "on_it", "voice", clock.now())
+        except (ValueError, BadInput):
+            return twiml(gather_reply_twiml("That page no longer exists."))
+        if result.accepted:
+            await run_in_threadpool(container.kick, page_id)
+        return twiml(gather_reply_twiml(result.message))
+
+    async def status(request: Request) -> Response:
+        form = await verified_form(request)
+        if form is None:
+            return forbidden()
+        sid = form.get("MessageSid") or form.get("CallSid") or ""
+        state = form.get("MessageStatus") or form.get("CallStatus") or ""
+        if await run_in_threadpool(inbound.record_handled, store, f"twilio-status:{sid}:{state}", clock.now()):
+            await run_in_threadpool(record_delivery_status, store, procedure, sid, state, form.get("ErrorCode"),
+                                    clock.now())
+            await run_in_threadpool(container.kick)
+        return Response(status_code=204)
+
+    return [Route("/twilio/sms", sms, methods=["POST"]), Route("/twilio/voice", voice, methods=["POST"]),
+            Route("/twilio/status", status, methods=["POST"])]

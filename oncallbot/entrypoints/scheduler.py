@@ -1,4 +1,5 @@
-"""Periodic jobs. APScheduler only triggers; deadlines and once-per-occasion decisions live in the database."""
+"""Periodic jobs. APScheduler only triggers: deadlines are rows, and once-per-occasion jobs claim a
+(job, occasion) row first, so every replica can run the same schedule safely."""
 
 import logging
 
@@ -6,9 +7,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..bootstrap import Container
 from ..logs import log_event
-from ..services.rotation import sync_rotation
+from ..services.delivery import reap_stale_sends
+from ..services.paging import fire_due_escalations
+from ..services.reports import send_weekly_report
+from ..services.rotation import sync_and_notify
 
 log = logging.getLogger("oncallbot.scheduler")
+DISPATCH_INTERVAL_SECONDS = 0.5
 
 
 def run_isolated(name: str, job) -> None:
@@ -20,17 +25,36 @@ def run_isolated(name: str, job) -> None:
 
 
 def sync_job(container: Container) -> None:
-    result = sync_rotation(container.store, container.rotation_source, container.procedure, container.clock.now())
+    result = sync_and_notify(container.store, container.rotation_source, container.procedure, container.clock.now())
+    container.kick()
     log_event(log, "rotation synced", shifts=len(result.shifts), changes=len(result.changes),
               problems=len(result.problems), full=result.full)
 
 
+def dispatch_job(container: Container) -> None:
+    """Due escalation steps, then the outbox; each piece isolated so one failure never blocks the others."""
+    now = container.clock.now()
+    run_isolated("sends.reap", lambda: reap_stale_sends(container.store, container.procedure, now))
+    run_isolated("escalations.fire", lambda: fire_due_escalations(container.store, container.procedure, now))
+    run_isolated("outbox.deliver", container.kick)
+
+
+def weekly_report_job(container: Container) -> None:
+    if send_weekly_report(container.store, container.procedure, container.clock.now()):
+        container.kick()
+
+
 def create_scheduler(container: Container) -> BackgroundScheduler:
-    scheduler = BackgroundScheduler(
-        timezone=container.procedure.window.tz,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
-    )
+    tz = container.procedure.window.tz
+    scheduler = BackgroundScheduler(timezone=tz, job_defaults={"coalesce": True, "max_instances": 1})
     interval = container.settings.rotation.sync_interval.total_seconds()
     scheduler.add_job(run_isolated, "interval", seconds=interval, id="rotation.sync", replace_existing=True,
-                      args=["rotation.sync", lambda: sync_job(container)])
+                      args=["rotation.sync", lambda: sync_job(container)], misfire_grace_time=int(interval))
+    scheduler.add_job(run_isolated, "interval", seconds=DISPATCH_INTERVAL_SECONDS, id="escalations.dispatch",
+                      replace_existing=True, args=["escalations.dispatch", lambda: dispatch_job(container)],
+                      misfire_grace_time=30)
+    # Monday morning, after the week's handover; a run missed by a restart still happens within the day.
+    scheduler.add_job(run_isolated, "cron", day_of_week="mon", hour=9, minute=0, timezone=tz, id="report.weekly",
+                      replace_existing=True, args=["report.weekly", lambda: weekly_report_job(container)],
+                      misfire_grace_time=12 * 3600)
     return scheduler

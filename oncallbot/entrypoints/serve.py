@@ -1,4 +1,5 @@
-"""`oncallbot serve`: the HTTP server and the scheduler in one process, stopped cleanly by SIGINT/SIGTERM."""
+"""`oncallbot serve`: the HTTP server, the Slack app and the scheduler in one process, stopped cleanly by
+SIGINT/SIGTERM."""
 
 import contextlib
 import logging
@@ -10,6 +11,7 @@ from ..bootstrap import Container
 from ..logs import log_event
 from .http import create_app
 from .scheduler import create_scheduler, sync_job
+from .views import oncall_text, shift_line
 
 log = logging.getLogger("oncallbot.serve")
 
@@ -28,6 +30,25 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def build_slack_app(container: Container):
+    if container.slack_client is None:
+        return None
+    from ..adapters.slack.app import create_bolt_app
+
+    env = container.env
+    return create_bolt_app(container, container.slack_client,
+                           None if env.slack_app_token else env.slack_signing_secret,
+                           container.kick, oncall_text, shift_line)
+
+
+def build_twilio_verifier(container: Container):
+    if not container.env.twilio_auth_token:
+        return None
+    from ..adapters.twilio import TwilioSignatureVerifier
+
+    return TwilioSignatureVerifier(container.env.twilio_auth_token, container.settings.server.public_url)
+
+
 def serve(container: Container, host: str | None = None, port: int | None = None) -> int:
     settings = container.settings
     host = host or settings.server.host
@@ -39,16 +60,29 @@ def serve(container: Container, host: str | None = None, port: int | None = None
     except Exception:
         log.exception("initial rotation sync failed; serving the stored rotation")
 
+    slack_app = build_slack_app(container)
+    socket_mode = None
+    if slack_app is not None and container.env.slack_app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        socket_mode = SocketModeHandler(slack_app, container.env.slack_app_token)
+        socket_mode.connect()
+        log_event(log, "Slack connected in Socket Mode")
+    http_slack = slack_app if slack_app is not None and socket_mode is None else None
+    app = create_app(container, slack_app=http_slack, twilio_verifier=build_twilio_verifier(container))
     scheduler = create_scheduler(container)
-    app = create_app(container)
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                          timeout_graceful_shutdown=10))
+                                    timeout_graceful_shutdown=10))
     scheduler.start()
-    log_event(log, "serving", host=host, port=port, team=settings.team.name, database=container.store.safe_url)
+    log_event(log, "serving", host=host, port=port, team=settings.team.name, database=container.store.safe_url,
+              slack="socket mode" if socket_mode else ("http" if http_slack else "console"),
+              twilio="on" if container.env.twilio_auth_token else "console")
     try:
         server.run()  # returns after a graceful shutdown on SIGINT/SIGTERM
     finally:
         scheduler.shutdown(wait=True)
+        if socket_mode is not None:
+            socket_mode.close()
         container.store.dispose()
         log_event(log, "stopped")
     return 0

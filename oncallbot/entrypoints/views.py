@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from ..domain.procedure import Procedure
 from ..domain.rotation import RotationProblem, Shift
 from ..domain.timelabels import WEEKDAYS
+from ..services.paging import PageSnapshot
 from ..services.rotation import OnCallReport
 
 
@@ -75,3 +76,31 @@ def oncall_text(report: OnCallReport, procedure: Procedure) -> str:
 
 def problem_line(problem: RotationProblem) -> str:
     return f"{problem.kind:<15} {problem.message}"
+
+
+def _iso(at: datetime | None, tz: ZoneInfo) -> str | None:
+    return at.astimezone(tz).isoformat() if at else None
+
+
+def page_json(page: PageSnapshot, procedure: Procedure) -> dict:
+    """The page contract of `POST /api/v1/pages` and `GET /api/v1/pages/{id}`."""
+    tz = procedure.window.tz
+    return {
+        "id": page.id,
+        "summary": page.summary,
+        "source": page.source,
+        "external_id": page.external_id,
+        "state": page.state,
+        "responsible": page.responsible,
+        "created_at": _iso(page.created_at, tz),
+        "deadline": _iso(page.deadline_at, tz),
+        "on_it_by": page.on_it_by,
+        "on_it_at": _iso(page.on_it_at, tz),
+        "done_at": _iso(page.done_at, tz),
+        "escalation_steps": [
+            {"step": s.number, "at": _iso(s.at, tz), "notify": s.notify, "people": list(s.person_ids),
+             "channels": list(s.channels), "status": s.status} for s in page.steps],
+        "timeline": [
+            {"at": _iso(e.at, tz), "event": e.kind, "who": e.person_id, "channel": e.channel, "detail": e.detail}
+            for e in page.timeline],
+    }

@@ -131,6 +131,9 @@ def _record_failure(store, procedure: Procedure, message: Outgoing, exc: Deliver
         row = tx.notification(message.id)
         row.attempts += 1
         row.error = str(exc)[:500]
+        if exc.maybe_sent:  # never risk calling someone twice for one step
+            _mark_ambiguous(tx, procedure, row, now)
+            return
         if not exc.permanent and row.attempts < MAX_ATTEMPTS:
             row.state, row.claimed_until = "pending", now + RETRY_BACKOFF * row.attempts
             log_event(log, "delivery will be retried", level=logging.WARNING, notification=row.id,
@@ -182,13 +185,50 @@ def reap_stale_sends(store, procedure: Procedure, now: datetime) -> int:
     with store.transaction() as tx:
         rows = tx.stale_sending(now)
         for row in rows:
-            row.state = "ambiguous"
-            person = procedure.team.person(row.person_id)
-            if row.page_id:
-                tx.add_event(row.page_id, now, "delivery_ambiguous", row.person_id, row.channel,
-                             "the bot stopped while sending; not re-sent (the next step covers it)")
-            if row.kind in ("page", "digest") and person:
-                _report(tx, procedure, f"ambiguous:{row.id}", now,
-                        f"A {row.channel} to {person.name} for page #{row.page_id} may not have been sent "
-                        f"(the bot stopped mid-send). It was not repeated.")
+            _mark_ambiguous(tx, procedure, row, now)
         return len(rows)
+
+
+def _mark_ambiguous(tx, procedure: Procedure, row, now: datetime) -> None:
+    row.state = "ambiguous"
+    person = procedure.team.person(row.person_id)
+    if row.page_id:
+        tx.add_event(row.page_id, now, "delivery_ambiguous", row.person_id, row.channel,
+                     "interrupted while sending; not re-sent (the next step covers it)")
+    if row.kind in ("page", "digest") and person:
+        _report(tx, procedure, f"ambiguous:{row.id}", now,
+                f"A {row.channel} to {person.name} for page #{row.page_id} may not have been sent "
+                f"(interrupted mid-send). It was not repeated.")
+
+
+FAILED_STATUSES = {"failed", "undelivered", "busy", "no-answer", "canceled"}
+OPT_OUT_CODES = {"21610"}
+
+
+def record_delivery_status(store, procedure: Procedure, provider_ref: str, status: str, error_code: str | None,
+                           now: datetime) -> bool:
+    """A Twilio status callback. A text that failed later falls back like one refused at once.
+
+    Returns False for an unknown reference (not ours, or already forgotten)."""
+    with store.transaction() as tx:
+        row = tx.notification_by_ref(provider_ref)
+        if row is None:
+            return False
+        row.delivery_status = status
+        person = procedure.team.person(row.person_id)
+        if status not in FAILED_STATUSES or row.state == "failed" or person is None or row.kind not in ("page", "digest"):
+            return True
+        row.state, row.error = "failed", f"{status} (error {error_code})" if error_code else status
+        if row.channel == "voice" and status in ("busy", "no-answer", "canceled"):
+            return True  # an unanswered call is the escalation's job, not a delivery problem
+        if error_code in OPT_OUT_CODES and tx.opt_out(person.id, row.channel, now, f"Twilio error {error_code}"):
+            _report(tx, procedure, f"optout:{person.id}:{row.channel}", now,
+                    f"{person.name} has opted out of {row.channel.upper()} (replied STOP). Pages reach them by "
+                    f"their other channels until they text START.")
+        elif error_code not in OPT_OUT_CODES:
+            _report(tx, procedure, f"failed:{row.id}", now,
+                    f"A {row.channel} to {person.name} for page #{row.page_id} was not delivered ({row.error}).")
+        if row.page_id:
+            tx.add_event(row.page_id, now, "delivery_failed", person.id, row.channel, row.error)
+            _fall_back(tx, row, person, now)
+        return True

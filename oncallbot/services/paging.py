@@ -157,6 +157,12 @@ def get_page(store, page_id: int) -> PageSnapshot:
         return snapshot(tx, page)
 
 
+def page_for_slack_thread(store, channel: str, thread_ts: str) -> int | None:
+    with store.transaction() as tx:
+        page = tx.page_by_slack_thread(channel, thread_ts)
+        return page.id if page else None
+
+
 def _member(procedure: Procedure, person_id: str) -> Person:
     person = procedure.team.person(person_id)
     if person is None:

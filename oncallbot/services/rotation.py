@@ -1,5 +1,6 @@
 """Use cases about the rotation: sync it from the calendar, say who is on call, check it for problems."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -42,7 +43,7 @@ class SyncResult:
 def sync_rotation(store, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
     """Apply the calendar to the stored rotation in one transaction: all of it or none of it."""
     with store.transaction() as tx:
-        token, _ = tx.sync_state(source.key)
+        token, previous_sync_at = tx.sync_state(source.key)
     fetched = source.fetch(token, now - SYNC_LOOKBACK, now + SYNC_HORIZON)
     with store.transaction() as tx:
         old_shifts = tx.all_shifts()
@@ -55,8 +56,11 @@ def sync_rotation(store, source: RotationSource, procedure: Procedure, now: date
         rotation = build_rotation(tx.calendar_events(), procedure.team, procedure.window)
         tx.replace_shifts(list(rotation.shifts))
         tx.set_sync_state(source.key, fetched.next_sync_token, now)
-    return SyncResult(list(rotation.shifts), rotation_changes(old_shifts, list(rotation.shifts)),
-                      list(rotation.problems), fetched.full)
+    # Only weeks both syncs looked at have changed; weeks entering the moving horizon are not news.
+    changes = [] if previous_sync_at is None else [
+        c for c in rotation_changes(old_shifts, list(rotation.shifts))
+        if now - SYNC_LOOKBACK <= procedure.window.bounds(c.week_start)[0] < previous_sync_at + SYNC_HORIZON]
+    return SyncResult(list(rotation.shifts), changes, list(rotation.problems), fetched.full)
 
 
 @dataclass(frozen=True)
@@ -93,3 +97,45 @@ def check_rotation(store, procedure: Procedure, now: datetime, span: timedelta =
     problems = list(build_rotation(events, procedure.team, procedure.window).problems)
     problems += coverage_gaps(now, end_at, shifts, procedure.hours, procedure.window, procedure.holiday_on)
     return sorted(problems, key=lambda p: (p.day, p.kind))
+
+
+PUBLISH_REMINDER_LEAD = timedelta(weeks=3)
+
+
+def hash_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def sync_and_notify(store, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
+    """Sync, then tell each person whose weeks changed, and the approvers about new problems (once each)
+    and about a published rotation that runs out within three weeks (at most once a day)."""
+    from .delivery import _report
+
+    result = sync_rotation(store, source, procedure, now)
+    problems = check_rotation(store, procedure, now)
+    team, tz = procedure.team, procedure.window.tz
+    news: dict[str, list[str]] = {}
+    for change in result.changes:
+        if procedure.window.bounds(change.week_start)[1] <= now:
+            continue  # a past week changing is not news to anyone
+        before, after = team.person(change.before), team.person(change.after)
+        line = (f"week of {change.week_start:%a %Y-%m-%d}: {after.name if after else 'nobody'} "
+                f"(was {before.name if before else 'nobody'})")
+        for person in (p for p in (before, after) if p):
+            news.setdefault(person.id, []).append(line)
+    with store.transaction() as tx:
+        for person_id, lines in news.items():
+            digest = "|".join(lines)
+            tx.add_notification(f"rotation-change:{person_id}:{hash_text(digest)}", now, kind="report",
+                                channel="slack", person_id=person_id,
+                                text="Your on-call weeks changed:\n" + "\n".join(f"• {line}" for line in lines))
+        for problem in problems:
+            if tx.first_report_of(problem.key, now):
+                _report(tx, procedure, f"problem:{problem.key}", now, f"Rotation problem: {problem.message}")
+        shifts = tx.shifts_between(now, now + SYNC_HORIZON)
+        ends_at = shifts[-1].end_at if shifts else now
+        if ends_at < now + PUBLISH_REMINDER_LEAD:
+            _report(tx, procedure, f"publish-reminder:{now.astimezone(tz).date()}", now,
+                    f"The published rotation ends {ends_at.astimezone(tz):%a %Y-%m-%d %H:%M}: "
+                    "publish the next quarter in the calendar.")
+    return result

@@ -309,6 +309,9 @@ class StoreTx:
                      .on_conflict_do_nothing().returning(InboundEventRow.key))
         return self.session.execute(statement).first() is not None
 
+    def seen(self, key: str) -> bool:
+        return self.session.get(InboundEventRow, key) is not None
+
     def opted_out(self, person_id: str, channel: str) -> bool:
         return self.session.get(OptOutRow, (person_id, channel)) is not None
 

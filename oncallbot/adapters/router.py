@@ -1,0 +1,45 @@
+"""Routes each outbox message to Slack, Twilio or, without credentials, the console notifier."""
+
+from .console_notifier import ConsoleNotifier
+from ..errors import DeliveryFailed
+from ..services.delivery import Delivered, Outgoing
+
+
+class NotificationRouter:
+    def __init__(self, console: ConsoleNotifier, public_url: str, slack=None, twilio=None):
+        self.console, self.slack, self.twilio = console, slack, twilio
+        self.public_url = public_url.rstrip("/")
+
+    def deliver(self, message: Outgoing) -> Delivered:
+        if message.channel == "slack":
+            return self.slack.deliver(message) if self.slack else self._console(message)
+        if message.person is None or not message.person.phone:
+            raise DeliveryFailed(f"no phone number for {message.channel}", permanent=True)
+        if self.twilio is None:
+            return self._console(message)
+        status_url = f"{self.public_url}/twilio/status"
+        if message.channel == "sms":
+            return Delivered(ref=self.twilio.send_sms(message.person.phone, message.text, status_url))
+        if message.channel == "voice":
+            from .twilio.twiml import page_call_twiml
+
+            gather_url = f"{self.public_url}/twilio/voice?page={message.card.id}"
+            return Delivered(ref=self.twilio.place_call(message.person.phone, page_call_twiml(message.text, gather_url),
+                                                        status_url))
+        raise DeliveryFailed(f"unknown channel {message.channel}", permanent=True)
+
+    def _console(self, message: Outgoing) -> Delivered:
+        if message.person:
+            recipient = message.person.name
+        elif message.card and message.kind in ("card", "card_update", "thread"):
+            recipient = f"#{message.target} thread of page {message.card.id}"
+        else:
+            recipient = f"#{message.target}"
+        text = message.text
+        if message.kind in ("card", "card_update") and message.card:
+            card = message.card
+            text = f"page #{card.id} [{card.state}] {card.summary} (On It! due by {card.deadline})"
+        ref = self.console.send(message.channel, recipient, text)
+        if message.kind == "card" and message.card:
+            return Delivered(ref=ref, slack_channel="console", slack_ts=f"console-{message.card.id}")
+        return Delivered(ref=ref)

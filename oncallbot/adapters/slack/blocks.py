@@ -1,0 +1,70 @@
+"""Block Kit layouts. Action ids are stable strings: Slack sends them back on every click."""
+
+from ...services.delivery import PageCard
+
+ACTION_ON_IT = "page.on_it"
+ACTION_DONE = "page.done"
+ACTION_ESCALATE = "page.escalate"
+VIEW_ESCALATE_REASON = "page.escalate_reason"
+REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
+
+
+def mention(person) -> str:
+    return f"<@{person.slack_id}>" if person and person.slack_id else (person.name if person else "?")
+
+
+def card_text(card: PageCard) -> str:
+    return f"Page #{card.id}: {card.summary}"
+
+
+def card_blocks(card: PageCard) -> list[dict]:
+    if card.responsible == "office":
+        responsible = "the office (business hours)"
+    elif card.responsible == "nobody":
+        responsible = "nobody on call: the approvers are paged"
+    else:
+        responsible = f"{mention(card.responsible_person)} (on call)"
+    if card.state == "done":
+        status = f":white_check_mark: *Done*: {card.done}"
+    elif card.state == "on_it":
+        status = f":raising_hand: *On It!*: {card.on_it}"
+    else:
+        status = f":hourglass_flowing_sand: Waiting for On It! by *{card.deadline}*"
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Page #{card.id}*: {card.summary}"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Responsible: {responsible}"},
+                                         {"type": "mrkdwn", "text": status}]},
+    ]
+    if card.state != "done":
+        value = str(card.id)
+        buttons = []
+        if card.state == "open":
+            buttons.append({"type": "button", "action_id": ACTION_ON_IT, "style": "primary", "value": value,
+                            "text": {"type": "plain_text", "text": "On It!"}})
+        buttons.append({"type": "button", "action_id": ACTION_DONE, "value": value,
+                        "text": {"type": "plain_text", "text": "Done"}})
+        buttons.append({"type": "button", "action_id": ACTION_ESCALATE, "style": "danger", "value": value,
+                        "text": {"type": "plain_text", "text": "Escalate"}})
+        blocks.append({"type": "actions", "block_id": f"page-{card.id}", "elements": buttons})
+    return blocks
+
+
+def escalate_modal(page_id: int) -> dict:
+    return {
+        "type": "modal", "callback_id": VIEW_ESCALATE_REASON, "private_metadata": str(page_id),
+        "title": {"type": "plain_text", "text": f"Escalate page #{page_id}"},
+        "submit": {"type": "plain_text", "text": "Page my manager"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [{
+            "type": "input", "block_id": REASON_BLOCK,
+            "label": {"type": "plain_text", "text": "Why is it beyond your scope?"},
+            "element": {"type": "plain_text_input", "action_id": REASON_INPUT, "multiline": True},
+        }],
+    }
+
+
+def home_view(sections: list[str]) -> dict:
+    blocks = [{"type": "header", "text": {"type": "plain_text", "text": "On call"}}]
+    for text in sections:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    return {"type": "home", "blocks": blocks}

@@ -1,0 +1,13 @@
+"""Twilio adapter: SMS and voice pages out, TwiML and signature checks for the webhooks coming back."""
+
+from .gateway import LoopbackAwareHttpClient, TwilioGateway, TwilioSignatureVerifier
+from .twiml import gather_reply_twiml, page_call_twiml, sms_reply_twiml
+
+__all__ = [
+    "LoopbackAwareHttpClient",
+    "TwilioGateway",
+    "TwilioSignatureVerifier",
+    "gather_reply_twiml",
+    "page_call_twiml",
+    "sms_reply_twiml",
+]

@@ -1,0 +1,14 @@
+"""Inbound events are at-least-once (Slack retries, Twilio repeats callbacks): remember what was handled."""
+
+from datetime import datetime
+
+
+def already_handled(store, key: str) -> bool:
+    with store.transaction() as tx:
+        return tx.seen(key)
+
+
+def record_handled(store, key: str, now: datetime) -> bool:
+    """False when another delivery of the same event got there first."""
+    with store.transaction() as tx:
+        return tx.first_time_seen(key, now)
