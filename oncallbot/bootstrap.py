@@ -110,7 +110,7 @@ def twilio_configured(env: Environment) -> bool:
     return bool(env.twilio_account_sid and env.twilio_auth_token and env.twilio_from_number)
 
 
-def build_deliverer(settings: Settings, env: Environment, slack_client=None):
+def build_deliverer(settings: Settings, env: Environment, slack_client=None, rotation_source=None):
     from .adapters.console_notifier import ConsoleNotifier
     from .adapters.router import NotificationRouter
 
@@ -124,7 +124,13 @@ def build_deliverer(settings: Settings, env: Environment, slack_client=None):
 
         twilio = TwilioGateway(env.twilio_account_sid, env.twilio_auth_token, env.twilio_from_number,
                                api_url=env.twilio_api_url)
-    return NotificationRouter(ConsoleNotifier(), settings.server.public_url, slack=slack, twilio=twilio)
+    calendar = None
+    if settings.rotation.source == "google" and rotation_source is not None:
+        from .adapters.gcal.calendar import GoogleCalendarWriter
+
+        calendar = GoogleCalendarWriter(rotation_source.service, rotation_source.calendar_id)
+    return NotificationRouter(ConsoleNotifier(), settings.server.public_url, slack=slack, twilio=twilio,
+                              calendar=calendar)
 
 
 def missing_credentials(env: Environment) -> list[str]:
@@ -146,9 +152,10 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         from .adapters.slack.notifier import build_web_client
 
         slack_client = build_web_client(env.slack_bot_token, env.slack_api_url)
+    rotation_source = build_rotation_source(settings, env)
     return Container(
         settings=settings, env=env, clock=clock or SystemClock(), store=Store(url),
-        procedure=build_procedure(settings), rotation_source=build_rotation_source(settings, env),
-        deliverer=build_deliverer(settings, env, slack_client), slack_client=slack_client,
+        procedure=build_procedure(settings), rotation_source=rotation_source,
+        deliverer=build_deliverer(settings, env, slack_client, rotation_source), slack_client=slack_client,
         notes=missing_credentials(env),
     )

@@ -308,3 +308,28 @@ def test_sync_from_google_calendar_stores_the_shifts(gcal, key_file, store):
         shift = next(s for s in tx.all_shifts() if s.week_start == date(2027, 3, 15))
     assert (shift.person_id, shift.start_at, shift.event_id) == (
         "aisha", datetime(2027, 3, 15, 18, 1, tzinfo=LA), event_id(date(2027, 3, 15)))
+
+
+def test_an_approved_change_is_written_back_through_the_outbox(gcal, key_file, store):
+    from oncallbot.adapters.db.models import NotificationRow
+    from oncallbot.bootstrap import build_deliverer
+    from oncallbot.services.delivery import deliver_pending
+    from oncallbot.services.rotation import queue_assignee_change
+
+    settings = example_settings(rotation={"source": "google", "google": {"calendar_id": CALENDAR}})
+    env = Environment(google_credentials=key_file, google_api_url=gcal.url)
+    source = build_rotation_source(settings, env)
+    deliverer = build_deliverer(settings, env, rotation_source=source)
+    now = datetime(2026, 12, 20, tzinfo=UTC)
+    week = date(2027, 2, 1)
+
+    queue_assignee_change(store, PROCEDURE, event_id(week), "tom", now)
+    queue_assignee_change(store, PROCEDURE, "no-such-event", "tom", now)
+    deliver_pending(store, PROCEDURE, deliverer, now)
+
+    patched = next(e for e in gcal.events(CALENDAR) if e["id"] == event_id(week))
+    assert patched["summary"] == "On call: Tom Becker"
+    with store.transaction() as tx:
+        reports = [n.text for n in tx.session.query(NotificationRow) if n.kind == "report"]
+    # The failed one is not dropped: the approvers hear about it.
+    assert any("no-such-event" in text and "by hand" in text for text in reports)

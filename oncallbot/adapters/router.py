@@ -1,18 +1,29 @@
 """Routes each outbox message to Slack, Twilio or, without credentials, the console notifier."""
 
 from .console_notifier import ConsoleNotifier
-from ..errors import DeliveryFailed
+from ..errors import DeliveryFailed, IntegrationError
 from ..services.delivery import Delivered, Outgoing
 
 
 class NotificationRouter:
-    def __init__(self, console: ConsoleNotifier, public_url: str, slack=None, twilio=None):
-        self.console, self.slack, self.twilio = console, slack, twilio
+    def __init__(self, console: ConsoleNotifier, public_url: str, slack=None, twilio=None, calendar=None):
+        self.console, self.slack, self.twilio, self.calendar = console, slack, twilio, calendar
         self.public_url = public_url.rstrip("/")
 
     def deliver(self, message: Outgoing) -> Delivered:
         if message.channel == "slack":
             return self.slack.deliver(message) if self.slack else self._console(message)
+        if message.channel == "calendar":
+            if self.calendar is None:
+                raise DeliveryFailed("the rotation calendar is read-only here (rotation.source is ical): "
+                                     "change it by hand", permanent=True)
+            try:
+                event = self.calendar.reassign(message.target, message.person.name, message.person.email)
+            except IntegrationError as exc:
+                status = getattr(exc, "status", None)
+                raise DeliveryFailed(str(exc), permanent=status is not None and 400 <= status < 500
+                                     and status != 429) from exc
+            return Delivered(ref=event.get("etag"))
         if message.person is None or not message.person.phone:
             raise DeliveryFailed(f"no phone number for {message.channel}", permanent=True)
         if self.twilio is None:

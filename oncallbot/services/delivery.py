@@ -142,6 +142,11 @@ def _record_failure(store, procedure: Procedure, message: Outgoing, exc: Deliver
         row.state = "failed"
         log_event(log, "delivery failed", level=logging.WARNING, notification=row.id, channel=row.channel,
                   kind=row.kind, error=str(exc))
+        if row.kind == "writeback":
+            _report(tx, procedure, f"writeback:{row.id}", now,
+                    f"Could not write an approved change to the rotation calendar ({row.text}, event "
+                    f"{row.target}) after {row.attempts} attempt(s): {exc}. Please change the calendar by hand.")
+            return
         if person is None or row.kind not in ("page", "digest"):
             return
         if isinstance(exc, ChannelOptedOut) and tx.opt_out(person.id, row.channel, now, str(exc)):

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from ..domain.procedure import Procedure
+from ..errors import BadInput
 from ..domain.responsibility import Responsibility, coverage_gaps, responsible_at
 from ..domain.rotation import (CalendarEvent, Neighbours, RotationChange, RotationProblem, Shift,
                                build_rotation, neighbours_at, rotation_changes)
@@ -139,3 +140,15 @@ def sync_and_notify(store, source: RotationSource, procedure: Procedure, now: da
                     f"The published rotation ends {ends_at.astimezone(tz):%a %Y-%m-%d %H:%M}: "
                     "publish the next quarter in the calendar.")
     return result
+
+
+def queue_assignee_change(store, procedure: Procedure, event_id: str, person_id: str, now: datetime) -> None:
+    """Write an approved change of assignee back to the rotation calendar, through the outbox: it is
+    retried when the calendar fails and reported to the approvers if it keeps failing, never dropped."""
+    person = procedure.team.person(person_id)
+    if person is None:
+        raise BadInput(f"{person_id} is not on the team")
+    with store.transaction() as tx:
+        tx.add_notification(f"writeback:{event_id}:{person_id}:{now.isoformat()}", now, kind="writeback",
+                            channel="calendar", person_id=person_id, target=event_id,
+                            text=f"On call: {person.name}")
