@@ -24,6 +24,7 @@ class ServeProcess:
         self.log_path = cwd / f"serve-{self.port}.log"
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("ONCALLBOT_", "SLACK_", "TWILIO_", "GOOGLE_"))}
         self.env = {**clean, **(env or {})}
+        self.config = config
         self.args = [sys.executable, "-m", "oncallbot", "serve", "--config", str(config), "--port", str(self.port)]
         self.cwd = cwd
         self.process: subprocess.Popen | None = None

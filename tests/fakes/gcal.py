@@ -66,8 +66,9 @@ class _ApiError(Exception):
 
 
 class FakeGoogleCalendar(FakeServer):
-    def __init__(self) -> None:
+    def __init__(self, page_limit: int = 2500) -> None:
         super().__init__()
+        self.page_limit = page_limit
         self._calendars: dict[str, dict[str, _Entry]] = {}
         self._seq = 0
         self._token_epoch = 0  # bumped by expire_sync_tokens(); older sync tokens answer 410
@@ -135,7 +136,8 @@ class FakeGoogleCalendar(FakeServer):
 
     def _list(self, calendar: dict[str, _Entry], request: RecordedRequest) -> Response:
         params = {k: v[0] for k, v in request.query.items()}
-        max_results = int(params.get("maxResults", 250))
+        # Google may answer with fewer items than asked for; `page_limit` makes the fake do so.
+        max_results = min(int(params.get("maxResults", 250)), self.page_limit)
         if not 1 <= max_results <= 2500:
             raise _ApiError(400, "Invalid value for maxResults")
         if "pageToken" in params:
