@@ -7,6 +7,7 @@ vendor's error JSON for injected statuses). Everything binds to 127.0.0.1 on a f
 from __future__ import annotations
 
 import json
+import time
 import sys
 import threading
 import traceback
@@ -28,6 +29,7 @@ class RecordedRequest:
     form_lists: dict[str, list[str]]
     json: Any  # parsed body when it was sent as JSON, else None
     status: int = 0  # the status this fake answered with
+    received_at: float = 0.0  # time.time() on arrival, for latency measurements (bench/)
 
 
 @dataclass
@@ -205,6 +207,7 @@ def _parse(method: str, target: str, headers: Message, body: bytes) -> RecordedR
         form={k: v[0] for k, v in form_lists.items()},
         form_lists=form_lists,
         json=parsed_json,
+        received_at=time.time(),
     )
 
 

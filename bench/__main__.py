@@ -1,0 +1,226 @@
+"""`make bench`: the timing goals of shared/DESIGN.md, measured against real `serve` processes and the
+loopback fakes. Figures are printed as a table; they are recorded in bench/README.md, never asserted."""
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from oncallbot.adapters.db import Store  # noqa: E402
+from oncallbot.domain.paging import EscalationPlan, PlannedStep  # noqa: E402
+from oncallbot.services.paging import plan_to_json  # noqa: E402
+from oncallbot.services.rotation import who_is_on_call  # noqa: E402
+from tests.e2e_support import (E2E_PROCEDURE, api, e2e_config, e2e_env, seed_quarter,  # noqa: E402
+                               service_account_file, utc_now)
+from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio  # noqa: E402
+from tests.serve_process import ServeProcess, free_port  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get("ONCALLBOT_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+class Stack:
+    """The three fakes and a service-account key, for `serve` processes to talk to."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.slack, self.twilio, self.gcal = FakeSlack().start(), FakeTwilio().start(), FakeGoogleCalendar().start()
+        seed_quarter(self.gcal, utc_now())
+        self.key_file = service_account_file(workdir, f"{self.gcal.url}/token")
+
+    def serve(self, database_url: str, **sections) -> ServeProcess:
+        port = free_port()
+        config = e2e_config(self.workdir, port, **sections)
+        env = e2e_env(self.slack, self.twilio, self.gcal, self.key_file, database_url)
+        return ServeProcess(config, self.workdir, env=env, port=port)
+
+    def stop(self):
+        for fake in (self.slack, self.twilio, self.gcal):
+            fake.stop()
+
+
+class PgDatabase:
+    def __init__(self):
+        self.admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        self.name = f"oncallbot_bench_{uuid.uuid4().hex[:8]}"
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{self.name}"'))
+        self.url = self.admin.url.set(database=self.name).render_as_string(hide_password=False)
+
+    def drop(self):
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def bench_intake(stack: Stack, database_url: str, rate: float, seconds: float) -> dict:
+    """POST /api/v1/pages at `rate` per second; latency until the fake Slack receives the page's card."""
+    store = Store(database_url)
+    store.upgrade()
+    store.dispose()
+    server = stack.serve(database_url).start()
+    try:
+        count = int(rate * seconds)
+        sent_at: dict[int, float] = {}
+        lock = threading.Lock()
+
+        def post(index):
+            started = time.time()
+            response = api(server, "POST", "/api/v1/pages", json={"summary": f"Bench ticket {index}",
+                                                                  "source": "bench", "external_id": f"b-{index}"})
+            with lock:
+                sent_at[response.json()["id"]] = started
+
+        begin = time.monotonic()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            for index in range(count):
+                time.sleep(max(0.0, begin + index / rate - time.monotonic()))  # pacing, not a test
+                pool.submit(post, index)
+        cards = stack.slack.wait_for(lambda r: r.path.endswith("chat.postMessage")
+                                     and "Bench ticket" in str((r.json or {}).get("text")), timeout=60, count=count)
+        latencies = []
+        for card in cards:
+            page_id = int(card.json["text"].split("#")[1].split(":")[0])
+            if page_id in sent_at:
+                latencies.append((card.received_at - sent_at[page_id]) * 1000)
+        time.sleep(3)  # let the process settle before reading its idle memory
+        rss_mb = int(Path(f"/proc/{server.process.pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+        return {"pages": count, "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+                "max_ms": max(latencies), "rss_mb": rss_mb}
+    finally:
+        server.stop()
+        stack.slack.clear()
+
+
+def bench_escalation(stack: Stack, pages: int, spread_seconds: float, replicas: int) -> dict:
+    """`pages` open pages whose first step falls due within `spread_seconds`, `replicas` serve processes on
+    one PostgreSQL: lateness from due time to the fake Slack receiving the step's DM."""
+    database = PgDatabase()
+    servers = []
+    try:
+        chain = {"steps": [{"notify": "oncall", "channels": ["slack"], "after": "0s"}], "max_repeats": 0}
+        servers = [stack.serve(database.url, escalation=chain) for _ in range(replicas)]
+        Store(database.url).upgrade()
+        for server in servers:
+            server.start()
+        store = Store(database.url)
+        start = datetime.now(UTC) + timedelta(seconds=10)
+        due: dict[int, datetime] = {}
+        with store.transaction() as tx:
+            for index in range(pages):
+                due_at = start + timedelta(seconds=random.uniform(0, spread_seconds))
+                plan = EscalationPlan(due_at, (PlannedStep("oncall", ("aisha",), ("slack",), timedelta(0)),),
+                                      timedelta(minutes=15), 0)
+                page = tx.add_page(summary=f"Storm {index}", source="bench", state="open", responsible="aisha",
+                                   created_at=due_at - timedelta(minutes=15), deadline_at=due_at,
+                                   plan=plan_to_json(plan), fired=0, next_due_at=due_at)
+                due[page.id] = due_at
+        aisha = E2E_PROCEDURE.team.person("aisha").slack_id
+        dms = stack.slack.wait_for(lambda r: r.path.endswith("chat.postMessage") and (r.json or {}).get("channel") == aisha
+                                   and "Storm" in (r.json or {}).get("text", ""),
+                                   timeout=spread_seconds + 120, count=pages)
+        time.sleep(2)  # anything arriving late would be a duplicate
+        dms = stack.slack.requests_to("chat.postMessage")
+        per_page: dict[int, list[float]] = {}
+        for dm in dms:
+            body = dm.json or {}
+            if body.get("channel") == aisha and "Storm" in body.get("text", ""):
+                page_id = int(body["text"].split("#")[1].split(" ")[0])
+                per_page.setdefault(page_id, []).append(dm.received_at)
+        lateness = [(min(times) - due[p].timestamp()) * 1000 for p, times in per_page.items()]
+        return {"pages": pages, "replicas": replicas, "p50_ms": percentile(lateness, 50),
+                "p99_ms": percentile(lateness, 99), "max_ms": max(lateness),
+                "duplicates": sum(len(t) - 1 for t in per_page.values()),
+                "misses": sum(1 for p in due if p not in per_page)}
+    finally:
+        for server in servers:
+            server.stop()
+        database.drop()
+
+
+def bench_who(database_url: str, years: int, lookups: int) -> dict:
+    """`who` against `years` of weekly shifts."""
+    from oncallbot.domain.rotation import Shift
+
+    store = Store(database_url)
+    store.upgrade()
+    window = E2E_PROCEDURE.window
+    first = window.week_start_on_or_before(datetime(2020, 1, 1).date())
+    shifts = [Shift(first + timedelta(weeks=i), "kelly", *window.bounds(first + timedelta(weeks=i)), f"e{i}")
+              for i in range(52 * years)]
+    with store.transaction() as tx:
+        tx.replace_shifts(shifts)
+    span = (shifts[-1].end_at - shifts[0].start_at).total_seconds()
+    timings = []
+    for _ in range(lookups):
+        at = shifts[0].start_at + timedelta(seconds=random.uniform(0, span))
+        started = time.perf_counter()
+        who_is_on_call(store, E2E_PROCEDURE, at)
+        timings.append((time.perf_counter() - started) * 1000)
+    store.dispose()
+    return {"shifts": len(shifts), "p50_ms": percentile(timings, 50), "p99_ms": percentile(timings, 99)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="oncallbot-bench-"))
+    stack = Stack(workdir)
+    rows = []
+    try:
+        seconds = 5 if args.quick else 15
+        intake = bench_intake(stack, f"sqlite:///{workdir}/bench.sqlite3", 20, seconds)
+        rows.append(("intake -> first notification, SQLite, 20 pages/s", f"{intake['pages']} pages",
+                     f"p50 {intake['p50_ms']:.1f} ms, p99 {intake['p99_ms']:.1f} ms, max {intake['max_ms']:.1f} ms",
+                     "p99 <= 100 ms"))
+        pg = PgDatabase()
+        try:
+            intake_pg = bench_intake(stack, pg.url, 20, seconds)
+        finally:
+            pg.drop()
+        rows.append(("intake -> first notification, PostgreSQL, 20 pages/s", f"{intake_pg['pages']} pages",
+                     f"p50 {intake_pg['p50_ms']:.1f} ms, p99 {intake_pg['p99_ms']:.1f} ms, "
+                     f"max {intake_pg['max_ms']:.1f} ms", "p99 <= 100 ms"))
+        pages = 1000 if args.quick else 10_000
+        escalation = bench_escalation(stack, pages, 60, 2)
+        rows.append((f"escalation lateness, {pages} pages due within 60 s, 2 replicas, PostgreSQL",
+                     f"{escalation['pages']} pages",
+                     f"p50 {escalation['p50_ms']:.0f} ms, p99 {escalation['p99_ms']:.0f} ms, "
+                     f"max {escalation['max_ms']:.0f} ms; duplicates {escalation['duplicates']}, "
+                     f"misses {escalation['misses']}", "p99 <= 1 s, 0 duplicates, 0 misses"))
+        who = bench_who(f"sqlite:///{workdir}/who.sqlite3", 10, 2000)
+        rows.append(("who over 10 years of weekly shifts (one team), SQLite", f"{who['shifts']} shifts",
+                     f"p50 {who['p50_ms']:.2f} ms, p99 {who['p99_ms']:.2f} ms", "p99 <= 5 ms"))
+        rows.append(("resident memory of serve after the intake run", "-", f"{intake['rss_mb']:.0f} MB",
+                     "<= 150 MB at idle"))
+    finally:
+        stack.stop()
+    print(f"\nMachine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{datetime.now(UTC):%Y-%m-%d}")
+    print("| what | load | measured | goal |\n| --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
