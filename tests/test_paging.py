@@ -209,3 +209,35 @@ def test_bad_acknowledgments_change_nothing(pager):
     with pytest.raises(BadInput):
         paging.escalate_page(pager.store, pager.procedure, page.id, "aisha", "   ", NIGHT)
     assert pager.page(page.id).state == "open" and len(pager.page(page.id).timeline) == 1
+
+
+def test_weekly_test_page_calls_the_on_call_person_and_alerts_managers_if_unconfirmed(store):
+    from datetime import datetime
+
+    from .paging_support import LA
+
+    pager = Pager(store, datetime(2026, 11, 23, 18, 1, tzinfo=LA))  # Aisha's week starts
+    page = paging.open_test_page(pager.store, pager.procedure, timedelta(minutes=15), pager.clock.now())
+    pager.deliver()
+    assert page.responsible == "aisha" and page.source == "test"
+    assert set(pager.deliverer.phone_calls_and_texts()) == {("aisha", "sms"), ("aisha", "voice")}
+    assert paging.open_test_page(pager.store, pager.procedure, timedelta(minutes=15), pager.clock.now()) is None
+    pager.advance(15)
+    reports = [m.text for m in pager.deliverer.of_kind("report")]
+    assert any("was not confirmed by Aisha Khan" in text for text in reports)
+    assert {p for p, _ in pager.deliverer.phone_calls_and_texts()} >= {"dana", "omar"}
+
+
+def test_confirmed_test_page_alerts_nobody(store):
+    from datetime import datetime
+
+    from .paging_support import LA
+
+    pager = Pager(store, datetime(2026, 11, 23, 18, 1, tzinfo=LA))
+    page = paging.open_test_page(pager.store, pager.procedure, timedelta(minutes=15), pager.clock.now())
+    pager.deliver()
+    pager.clock.advance(timedelta(minutes=3))
+    reply = paging.acknowledge_phone_reply(pager.store, pager.procedure, "+14155550105", "1", pager.clock.now())
+    assert [p.id for p in reply.pages] == [page.id]
+    pager.advance(30)
+    assert pager.deliverer.of_kind("report") == []

@@ -179,3 +179,11 @@ def voice_calls_allowed(recent_call_times: list[datetime], policy: EscalationPol
 def digest_slot(now: datetime, policy: EscalationPolicy) -> str:
     """One digest per person per throttle period: the period's index names it."""
     return str(int(now.timestamp() // policy.calls_period.total_seconds()))
+
+
+def plan_test_page(person_id: str, team: Team, confirm_window: timedelta, now: datetime) -> EscalationPlan:
+    """The week's first evening: call and text the on-call person now; the approvers if nobody confirms."""
+    approvers = tuple(p.id for p in team.approvers)
+    return EscalationPlan(now, (PlannedStep("oncall", (person_id,), ("sms", "voice"), timedelta(0)),
+                                PlannedStep("approvers", approvers, ("sms", "slack"), confirm_window)),
+                          timedelta(minutes=15), 0)

@@ -8,7 +8,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ..bootstrap import Container
 from ..logs import log_event
 from ..services.delivery import reap_stale_sends
-from ..services.paging import fire_due_escalations
+from ..services.paging import fire_due_escalations, open_test_page
 from ..services.reports import send_weekly_report
 from ..services.rotation import sync_and_notify
 
@@ -39,6 +39,14 @@ def dispatch_job(container: Container) -> None:
     run_isolated("outbox.deliver", container.kick)
 
 
+def test_page_job(container: Container) -> None:
+    page = open_test_page(container.store, container.procedure, container.settings.test_page.window,
+                          container.clock.now())
+    if page is not None:
+        container.kick(page.id)
+        log_event(log, "test page sent", page=page.id, person=page.responsible)
+
+
 def weekly_report_job(container: Container) -> None:
     if send_weekly_report(container.store, container.procedure, container.clock.now()):
         container.kick()
@@ -53,6 +61,12 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     scheduler.add_job(run_isolated, "interval", seconds=DISPATCH_INTERVAL_SECONDS, id="escalations.dispatch",
                       replace_existing=True, args=["escalations.dispatch", lambda: dispatch_job(container)],
                       misfire_grace_time=30)
+    if container.settings.test_page.enabled:
+        start = container.procedure.window.start
+        confirm = int(container.settings.test_page.window.total_seconds())
+        scheduler.add_job(run_isolated, "cron", day_of_week=start.weekday, hour=start.at.hour, minute=start.at.minute,
+                          timezone=tz, id="test_page", replace_existing=True, misfire_grace_time=confirm,
+                          args=["test_page", lambda: test_page_job(container)])
     # Monday morning, after the week's handover; a run missed by a restart still happens within the day.
     scheduler.add_job(run_isolated, "cron", day_of_week="mon", hour=9, minute=0, timezone=tz, id="report.weekly",
                       replace_existing=True, args=["report.weekly", lambda: weekly_report_job(container)],

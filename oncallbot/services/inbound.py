@@ -4,7 +4,7 @@ from datetime import datetime
 
 
 def already_handled(store, key: str) -> bool:
-    with store.transaction() as tx:
+    with store.reading() as tx:
         return tx.seen(key)
 
 

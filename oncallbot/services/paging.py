@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain.paging import (AckKind, EscalationPlan, PlannedStep, decide_acknowledgment, digest_slot,
-                             parse_ack_text, plan_escalation, plan_manual_escalation, voice_calls_allowed)
+                             parse_ack_text, plan_escalation, plan_manual_escalation, plan_test_page,
+                             voice_calls_allowed)
 from ..domain.procedure import Procedure
 from ..domain.responsibility import responsible_at
 from ..domain.rotation import neighbours_at
@@ -149,8 +150,35 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
         return snapshot(tx, page), True
 
 
-def get_page(store, page_id: int) -> PageSnapshot:
+def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: datetime) -> PageSnapshot | None:
+    """Check that calls really reach this week's on-call person. Once per week, however many replicas."""
+    from .delivery import _report
+
+    tz = procedure.window.tz
     with store.transaction() as tx:
+        current = neighbours_at(now, tx.shifts_around(now)).current
+        week = procedure.window.week_containing(now) or now.astimezone(tz).date()
+        if not tx.claim_job_run("test_page", week.isoformat(), now):
+            return None
+        if current is None:
+            _report(tx, procedure, f"test-page-nobody:{week}", now,
+                    f"No test page for the week of {week:%a %Y-%m-%d}: nobody is on call in the calendar.")
+            return None
+        person = procedure.team.person(current.person_id)
+        plan = plan_test_page(person.id, procedure.team, confirm_window, now)
+        page = tx.add_page(summary=f"Test page for {person.name}'s on-call week: press 1 on the call or reply 1 "
+                                   f"to confirm that pages reach you", source="test", external_id=f"test:{week}",
+                           state="open", responsible=person.id, created_at=now, deadline_at=now + confirm_window,
+                           plan=plan_to_json(plan), fired=0, next_due_at=plan.due_at(0))
+        tx.add_event(page.id, now, "opened", person.id, "test", "weekly test page")
+        tx.add_notification(f"page:{page.id}:card", now, page_id=page.id, kind="card", channel="slack",
+                            target="support", text=page.summary)
+        _fire_due_steps(tx, page, procedure, now)
+        return snapshot(tx, page)
+
+
+def get_page(store, page_id: int) -> PageSnapshot:
+    with store.reading() as tx:
         page = tx.page(page_id)
         if page is None:
             raise BadInput(f"no page {page_id}")
@@ -158,7 +186,7 @@ def get_page(store, page_id: int) -> PageSnapshot:
 
 
 def page_for_slack_thread(store, channel: str, thread_ts: str) -> int | None:
-    with store.transaction() as tx:
+    with store.reading() as tx:
         page = tx.page_by_slack_thread(channel, thread_ts)
         return page.id if page else None
 
@@ -294,6 +322,13 @@ def _fire_step(tx, page, plan: EscalationPlan, number: int, procedure: Procedure
         if channels:
             reached.append(f"{person.name} ({NOTIFY_WORDS[step.notify]}) by "
                            + ", ".join(CHANNEL_WORDS[c] for c in channels))
+    if page.source == "test" and number > 0:  # the procedure: tell the managers at once
+        from .delivery import _report
+
+        person = team.person(page.responsible)
+        _report(tx, procedure, f"test-page-unconfirmed:{page.id}", now,
+                f"Test page #{page.id} was not confirmed by {person.name if person else page.responsible}: "
+                f"calls may not be reaching the on-call person.")
     repeat = f" (repeat {number - len(plan.steps) + 1})" if number >= len(plan.steps) else ""
     text = f"Step {number + 1}{repeat}: paging " + ("; ".join(reached) if reached else "nobody reachable")
     tx.add_event(page.id, now, "step", None, None, text)

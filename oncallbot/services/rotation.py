@@ -72,7 +72,7 @@ class OnCallReport:
 
 
 def who_is_on_call(store, procedure: Procedure, at: datetime) -> OnCallReport:
-    with store.transaction() as tx:
+    with store.reading() as tx:
         shifts = tx.shifts_around(at)
     neighbours = neighbours_at(at, shifts)
     responsibility = responsible_at(at, neighbours.current, procedure.hours, procedure.window, procedure.holiday_on)
@@ -80,12 +80,12 @@ def who_is_on_call(store, procedure: Procedure, at: datetime) -> OnCallReport:
 
 
 def upcoming_shifts(store, person_id: str, now: datetime, limit: int = 8) -> list[Shift]:
-    with store.transaction() as tx:
+    with store.reading() as tx:
         return tx.shifts_of(person_id, now, limit)
 
 
 def last_synced_at(store, source_key: str) -> datetime | None:
-    with store.transaction() as tx:
+    with store.reading() as tx:
         return tx.sync_state(source_key)[1]
 
 

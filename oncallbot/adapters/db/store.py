@@ -40,9 +40,10 @@ def _make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection):
-            # Take the write lock up front: a deferred transaction that later writes can fail with
+            # Writers take the lock up front: a deferred transaction that later writes can fail with
             # "database is locked" instead of waiting, when the scheduler and the web server collide.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            readonly = connection.get_execution_options().get("oncallbot_readonly")
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
@@ -96,6 +97,13 @@ class Store:
     def transaction(self) -> Iterator["StoreTx"]:
         with self._sessions.begin() as session:
             yield StoreTx(session)
+
+    @contextmanager
+    def reading(self) -> Iterator["StoreTx"]:
+        """A transaction that only reads: on SQLite it does not wait for the write lock."""
+        with Session(self.engine.execution_options(oncallbot_readonly=True), expire_on_commit=False) as session:
+            with session.begin():
+                yield StoreTx(session)
 
     def dispose(self) -> None:
         self.engine.dispose()
