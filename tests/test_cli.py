@@ -100,3 +100,47 @@ def test_postgres_url_from_the_environment(capsys, monkeypatch, pg_database_url)
     assert run(capsys, "db", "upgrade", *CONFIG)[0] == 0
     code, out, _ = run(capsys, "who", "--json", "--at", "2027-03-15T19:00:00-07:00", *CONFIG)
     assert code == 0 and json.loads(out)["current"]["person"]["id"] == "priya"
+
+
+def test_page_from_the_command_line_reaches_the_on_call_person(capsys):
+    night = FakeClock(datetime(2026, 11, 24, 6, 0, tzinfo=UTC))
+    code, out, err = run(capsys, "page", "Voicemail from ACME: site down", *CONFIG, clock=night)
+    assert code == 0
+    assert "page #1 opened: Voicemail from ACME: site down" in out and "responsible: Aisha Khan" in out
+    assert "[console notifier: not sent to anyone] slack to #support thread of page 1" in err
+    code, out, _ = run(capsys, "page", "again", "--external-id", "vm-1", "--json", *CONFIG, clock=night)
+    body = json.loads(out)
+    assert body["responsible"] == "aisha" and body["state"] == "open" and body["external_id"] == "vm-1"
+    assert [s["notify"] for s in body["escalation_steps"][:3]] == ["oncall", "manager", "senior_managers"]
+
+
+def test_page_refuses_an_empty_summary(capsys):
+    code, _, err = run(capsys, "page", "   ", *CONFIG)
+    assert code == 2 and "summary is empty" in err
+
+
+def test_report_shows_response_times_per_person(capsys, tmp_path):
+    from datetime import timedelta
+
+    from oncallbot import bootstrap
+    from oncallbot.config import load_settings
+    from oncallbot.services import paging
+
+    clock = FakeClock(datetime(2026, 11, 24, 6, 0, tzinfo=UTC))
+    run(capsys, "sync", *CONFIG, clock=clock)
+    container = bootstrap.build(load_settings(str(EXAMPLE_CONFIG)), clock=clock)
+    first, _ = paging.open_page(container.store, container.procedure, paging.NewPage("one", "api"), clock.now())
+    second, _ = paging.open_page(container.store, container.procedure, paging.NewPage("two", "api"), clock.now())
+    clock.advance(timedelta(minutes=4))
+    paging.acknowledge_page(container.store, container.procedure, first.id, "aisha", "on_it", "slack", clock.now())
+    clock.advance(timedelta(minutes=30))
+    paging.acknowledge_page(container.store, container.procedure, second.id, "omar", "done", "sms", clock.now())
+    code, out, _ = run(capsys, "report", "--week", "2026-11-25", "--json", *CONFIG, clock=clock)
+    body = json.loads(out)
+    assert code == 0 and body["week_start"] == "2026-11-23"
+    [aisha] = body["people"]
+    assert aisha == {"responsible": "aisha", "pages": 2, "median_to_on_it_seconds": 1140.0,
+                     "p90_to_on_it_seconds": 1860.0, "share_within_window": 0.5, "missed": 1}
+    code, out, _ = run(capsys, "report", "--week", "2026-11-25", *CONFIG, clock=clock)
+    assert "Aisha Khan" in out and "50%" in out
+    assert run(capsys, "report", "--week", "soon", *CONFIG)[0] == 2
