@@ -241,3 +241,29 @@ def test_confirmed_test_page_alerts_nobody(store):
     assert [p.id for p in reply.pages] == [page.id]
     pager.advance(30)
     assert pager.deliverer.of_kind("report") == []
+
+
+def test_concurrent_dispatchers_fire_each_step_once(pager):
+    """Four dispatcher threads on one database (SKIP LOCKED on PostgreSQL, one writer on SQLite)."""
+    import threading
+    from collections import Counter
+
+    page_ids = [pager.open(f"Ticket {i}").id for i in range(40)]
+    pager.clock.advance(timedelta(minutes=46))  # three steps due for every page
+    errors = []
+
+    def dispatch():
+        try:
+            paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now(), batch=7)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=dispatch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with pager.store.transaction() as tx:
+        steps = Counter(e.page_id for e in tx.events_of_pages(page_ids) if e.kind == "step")
+    assert set(steps.values()) == {3} and len(steps) == 40
