@@ -56,18 +56,23 @@ def pg_database_url():
     admin.dispose()
 
 
+@pytest.fixture
+def pg_url(pg_database_url):
+    """The session's PostgreSQL database, emptied for this test."""
+    engine = create_engine(pg_database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return pg_database_url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     """Every storage test runs on the embedded SQLite and on PostgreSQL, each from an empty schema."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/oncallbot.sqlite3"
-    url = request.getfixturevalue("pg_database_url")
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import sys
 from collections import Counter
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from oncallbot.adapters.db import Store
 from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
 
@@ -24,16 +22,6 @@ FAST_CHAIN = {
     "repeat_every": "1s", "max_repeats": 0, "phone_throttle": {"calls": 100, "per": "15m"},
 }
 STEPS = len(FAST_CHAIN["steps"])
-
-
-@pytest.fixture
-def pg_url(pg_database_url):
-    engine = create_engine(pg_database_url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return pg_database_url
 
 
 @pytest.fixture
