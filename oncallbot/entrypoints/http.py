@@ -26,6 +26,7 @@ from .views import oncall_json, page_json
 
 log = logging.getLogger("oncallbot.http")
 MAX_BODY_BYTES = 64 * 1024
+MAX_PAGE_ID = 2**31 - 1  # pages.id is a 32-bit integer column
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -76,7 +77,7 @@ def create_app(container: Container, slack_app=None, twilio_verifier=None) -> St
             return error(413, f"body larger than {MAX_BODY_BYTES} bytes")
         try:
             data = PageRequest.model_validate(json.loads(body or b"null"))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):  # json.loads decodes bytes itself
             return error(400, "body is not JSON")
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
@@ -97,6 +98,8 @@ def create_app(container: Container, slack_app=None, twilio_verifier=None) -> St
             return refusal
         try:
             page_id = int(request.path_params["page_id"])
+            if not 0 < page_id <= MAX_PAGE_ID:  # SQLite cannot even bind a larger integer
+                raise BadInput("out of range")
             page = await run_in_threadpool(paging.get_page, store, page_id)
         except (ValueError, BadInput):
             return error(404, f"no page {request.path_params['page_id']}")

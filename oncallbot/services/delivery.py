@@ -99,11 +99,19 @@ def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: date
     while True:
         with store.transaction() as tx:
             rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id)
-            messages = [_outgoing(tx, row, procedure) for row in rows]
+            messages = [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows]
         if not messages:  # failures may have queued fallbacks, so stop only when nothing is left
             return sent
-        for message in messages:
+        for message, opted_out in messages:
+            if opted_out:  # queued before the opt-out, or by a path that did not check (a digest): never sent
+                _record_failure(store, procedure, message,
+                                ChannelOptedOut(f"not sent: the person opted out of {message.channel}"), now)
+                continue
             sent += _send(store, procedure, deliverer, message, now)
+
+
+def _opted_out(tx, row) -> bool:
+    return bool(row.person_id) and row.channel in ("sms", "voice") and tx.opted_out(row.person_id, row.channel)
 
 
 def _send(store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, now: datetime) -> int:

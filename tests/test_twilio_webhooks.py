@@ -1,0 +1,401 @@
+"""The Twilio webhooks (/twilio/sms, /twilio/voice, /twilio/status), called exactly as Twilio calls them:
+form-encoded POSTs signed with X-Twilio-Signature over the configured public URL. Pages go out through the
+real twilio and slack_sdk clients to the loopback FakeTwilio and FakeSlack."""
+
+import logging
+import uuid
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from starlette.testclient import TestClient
+from twilio.request_validator import RequestValidator
+
+from oncallbot import bootstrap
+from oncallbot.entrypoints.http import create_app
+from oncallbot.entrypoints.serve import build_twilio_verifier
+from oncallbot.logs import mask
+from oncallbot.services import paging
+from oncallbot.services.rotation import sync_rotation
+from tests.fakes import FakeSlack, FakeTwilio
+
+from .support import FakeClock, example_data, example_settings
+
+PUBLIC_URL = "https://oncall.example.com"  # behind a TLS-terminating proxy: Twilio signs this, not testserver
+OUR_NUMBER = "+14155550199"
+AISHA = "+14155550105"
+STRANGER = "+14155550987"
+SUPPORT_CHANNEL = "C01SUPPORT"
+AISHA_SLACK, DANA_SLACK, OMAR_SLACK = "U01AISHA00", "U01DANA000", "U01OMAR000"
+NIGHT = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)  # Monday 22:00 PST: Aisha is on call
+
+
+class Bot:
+    """The served app, its container and clock, and the fakes it talks to."""
+
+    def __init__(self, container, client: TestClient, twilio: FakeTwilio, slack: FakeSlack):
+        self.container, self.client, self.twilio, self.slack = container, client, twilio, slack
+        self.clock, self.store, self.procedure = container.clock, container.store, container.procedure
+
+    # -- driving the pager ----------------------------------------------------------------------
+    def open_page(self, summary="Voicemail from ACME: server down") -> int:
+        page, _ = paging.open_page(self.store, self.procedure, paging.NewPage(summary=summary, source="api"),
+                                   self.clock.now())
+        self.container.kick()
+        return page.id
+
+    def tick(self, minutes: float) -> int:
+        """The scheduler's dispatcher after `minutes`: fire what is due, send the outbox."""
+        self.clock.advance(timedelta(minutes=minutes))
+        fired = paging.fire_due_escalations(self.store, self.procedure, self.clock.now())
+        self.container.kick()
+        return fired
+
+    def escalated_page(self) -> int:
+        """A page nobody took in its 15 minutes: Aisha has been texted and called."""
+        page_id = self.open_page()
+        assert self.tick(16) == 1
+        assert len(self.twilio.sms_to(AISHA)) == 1 and len(self.twilio.calls_to(AISHA)) == 1
+        return page_id
+
+    def page(self, page_id: int) -> dict:
+        response = self.client.get(f"/api/v1/pages/{page_id}", headers={"Authorization": "Bearer test-api-token"})
+        assert response.status_code == 200
+        return response.json()
+
+    def opted_out(self, person_id: str, channel: str = "sms") -> bool:
+        with self.store.transaction() as tx:
+            return tx.opted_out(person_id, channel)
+
+    def inbound_seen(self, key: str) -> bool:
+        with self.store.transaction() as tx:
+            return tx.seen(key)
+
+    # -- what people see --------------------------------------------------------------------------
+    def thread(self, page_id: int) -> list[str]:
+        """The texts in the Slack thread of the page's card."""
+        with self.store.transaction() as tx:
+            card_ts = tx.page(page_id).slack_card_ts
+        assert card_ts
+        return [m["text"] for m in self.slack.messages(SUPPORT_CHANNEL) if m["thread_ts"] == card_ts]
+
+    def dms(self, slack_id: str) -> list[str]:
+        return [m["text"] for m in self.slack.dms_to(slack_id)]
+
+    # -- Twilio calling us --------------------------------------------------------------------------
+    def twilio_post(self, path: str, params: dict, signed_url: str | None = None, signature: str | None = None):
+        """POST as Twilio does: form-encoded, signed over the public URL with the query string."""
+        if signature is None:
+            signature = RequestValidator(self.twilio.auth_token).compute_signature(signed_url or PUBLIC_URL + path,
+                                                                                   params)
+        return self.client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+    def sms_params(self, body: str, sender: str = AISHA, sid: str | None = None) -> dict:
+        sid = sid or "SM" + uuid.uuid4().hex
+        return {"ToCountry": "US", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received",
+                "Body": body, "To": OUR_NUMBER, "NumSegments": "1", "MessageSid": sid,
+                "AccountSid": self.twilio.account_sid, "From": sender, "ApiVersion": "2010-04-01"}
+
+    def text_in(self, body: str, sender: str = AISHA, sid: str | None = None):
+        return self.twilio_post("/twilio/sms", self.sms_params(body, sender, sid))
+
+    def keypress(self, page_id: int, digits: str | None, callee: str = AISHA):
+        [call] = self.twilio.calls_to(callee)
+        params = {"AccountSid": self.twilio.account_sid, "CallSid": call["sid"], "From": OUR_NUMBER, "To": callee,
+                  "Called": callee, "Caller": OUR_NUMBER, "Direction": "outbound-api", "CallStatus": "in-progress",
+                  "ApiVersion": "2010-04-01", "FinishedOnKey": ""}
+        if digits is not None:
+            params["Digits"] = digits
+        return self.twilio_post(f"/twilio/voice?page={page_id}", params)
+
+
+@pytest.fixture
+def fakes():
+    with FakeTwilio() as twilio, FakeSlack() as slack:
+        yield twilio, slack
+
+
+@pytest.fixture
+def make_bot(fakes):
+    twilio, slack = fakes
+    opened = []
+
+    def make(database_url: str, at: datetime = NIGHT) -> Bot:
+        settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL})
+        env = bootstrap.Environment(
+            database_url=database_url, api_token="test-api-token",
+            twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
+            twilio_from_number=OUR_NUMBER, twilio_api_url=twilio.url,
+            slack_bot_token="xoxb-test-token", slack_signing_secret="test-signing-secret", slack_api_url=slack.url)
+        container = bootstrap.build(settings, env, clock=FakeClock(at))
+        container.store.upgrade()
+        sync_rotation(container.store, container.rotation_source, container.procedure, container.clock.now())
+        verifier = build_twilio_verifier(container)
+        assert verifier is not None
+        client = TestClient(create_app(container, twilio_verifier=verifier))
+        client.__enter__()
+        opened.append((client, container))
+        return Bot(container, client, twilio, slack)
+
+    yield make
+    for client, container in opened:
+        client.__exit__(None, None, None)
+        container.store.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    """For checks of the HTTP layer alone; storage-dependent tests take `database_url` (both backends)."""
+    return f"sqlite:///{tmp_path}/webhooks.sqlite3"
+
+
+def twiml(response) -> ET.Element:
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(response.text)
+    assert root.tag == "Response"
+    return root
+
+
+def sms_reply(response) -> list[str]:
+    return [m.text for m in twiml(response).findall("Message")]
+
+
+def events(page_body, kind=None):
+    return [(e["event"], e["who"], e["channel"]) for e in page_body["timeline"] if kind in (None, e["event"])]
+
+
+# -- SMS replies ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reply", ["1", "On it", "DONE {id}"])
+def test_sms_reply_from_the_on_call_person_takes_the_page_and_says_so_in_slack(make_bot, database_url, reply):
+    bot = make_bot(database_url)
+    page_id = bot.escalated_page()
+    done = reply.startswith("DONE")
+
+    response = bot.text_in(reply.format(id=page_id))
+
+    label = "Done" if done else "On It!"
+    assert sms_reply(response) == [f"{label} recorded for page #{page_id}."]
+    body = bot.page(page_id)
+    assert body["state"] == ("done" if done else "on_it")
+    assert body["on_it_by"] == "aisha" and body["on_it_at"] == "2026-11-23T22:16:00-08:00"
+    assert events(body, body["state"]) == [(body["state"], "aisha", "sms")]
+    assert f"{label} Aisha Khan at 22:16 (via SMS)" in bot.thread(page_id)
+
+    assert bot.tick(30) == 0  # the escalation stopped: the manager is never phoned
+    assert bot.twilio.sms_to("+14155550111") == [] and bot.twilio.calls_to("+14155550111") == []
+
+
+def test_sms_reply_of_a_page_number_takes_only_that_page(make_bot, sqlite_url):
+    bot = make_bot(sqlite_url)
+    first = bot.escalated_page()
+    second = bot.open_page("Ticket 5521: refund stuck")
+    response = bot.text_in(f"on it #{second}")
+    assert sms_reply(response) == [f"On It! recorded for page #{second}."]
+    assert bot.page(second)["state"] == "on_it"
+    assert bot.page(first)["state"] == "open"
+
+
+def test_a_duplicate_delivery_of_an_sms_does_nothing_twice(make_bot, database_url):
+    bot = make_bot(database_url)
+    first = bot.escalated_page()
+    params = bot.sms_params("1")
+    assert sms_reply(bot.twilio_post("/twilio/sms", params)) == [f"On It! recorded for page #{first}."]
+    thread = bot.thread(first)
+
+    # A new page comes in and reaches Aisha; then Twilio delivers the old "1" again.
+    second = bot.open_page("Voicemail from Globex: invoices")
+    bot.tick(16)
+    assert len(bot.twilio.sms_to(AISHA)) == 2
+    again = bot.twilio_post("/twilio/sms", params)
+
+    assert sms_reply(again) == []  # an empty <Response/>: no second answer
+    assert bot.page(second)["state"] == "open"  # the stale "1" did not take the new page
+    assert events(bot.page(first), "on_it") == [("on_it", "aisha", "sms")]
+    assert bot.thread(first) == thread
+
+
+def test_sms_from_a_number_not_on_the_team_is_ignored_and_the_number_masked(make_bot, sqlite_url, caplog):
+    bot = make_bot(sqlite_url)
+    page_id = bot.escalated_page()
+    before = bot.page(page_id)
+    slack_before = len(bot.slack.messages())
+
+    with caplog.at_level(logging.DEBUG):
+        response = bot.text_in(f"DONE {page_id}", sender=STRANGER)
+
+    assert sms_reply(response) == []
+    assert bot.page(page_id) == before
+    assert len(bot.slack.messages()) == slack_before
+    [warning] = [r for r in caplog.records if r.getMessage() == "ignored an SMS from a number not on the team"]
+    assert warning.levelno == logging.WARNING
+    assert warning.fields == {"sender": mask(STRANGER)} and mask(STRANGER) == "+***87"
+    for record in caplog.records:
+        assert STRANGER not in record.getMessage() and STRANGER not in repr(getattr(record, "fields", {}))
+        assert STRANGER.lstrip("+") not in repr(record.args)
+    assert STRANGER not in caplog.text
+
+
+# -- signatures -------------------------------------------------------------------------------------
+
+
+def test_a_forged_signature_is_refused_and_nothing_is_recorded(make_bot, database_url):
+    bot = make_bot(database_url)
+    page_id = bot.escalated_page()
+    params = bot.sms_params("1")
+    wrong_token = RequestValidator("not-our-auth-token").compute_signature(PUBLIC_URL + "/twilio/sms", params)
+    tampered = bot.sms_params("1", sid=params["MessageSid"])
+    tampered_sig = RequestValidator(bot.twilio.auth_token).compute_signature(
+        PUBLIC_URL + "/twilio/sms", {**tampered, "Body": "DONE"})  # signed for another body
+
+    for signature in (wrong_token, tampered_sig, "forged", ""):
+        response = bot.twilio_post("/twilio/sms", params, signature=signature)
+        assert response.status_code == 403, signature
+    unsigned = bot.client.post("/twilio/sms", data=params)
+    assert unsigned.status_code == 403
+
+    assert bot.page(page_id)["state"] == "open"
+    assert not bot.inbound_seen(f"twilio-sms:{params['MessageSid']}")
+    # The real delivery of the same message is still taken: the forgeries did not use up its id.
+    assert sms_reply(bot.twilio_post("/twilio/sms", params)) == [f"On It! recorded for page #{page_id}."]
+
+
+def test_a_signature_for_another_url_is_refused(make_bot, sqlite_url):
+    bot = make_bot(sqlite_url)
+    page_id = bot.escalated_page()
+    params = bot.sms_params("1")
+    for url in ("http://oncall.example.com/twilio/sms",  # http, not the https Twilio was given
+                "http://testserver/twilio/sms",  # what this process sees behind the proxy
+                "https://other.example.com/twilio/sms",
+                "https://oncall.example.com/twilio/voice"):
+        assert bot.twilio_post("/twilio/sms", params, signed_url=url).status_code == 403, url
+
+    [call] = bot.twilio.calls_to(AISHA)
+    keypress = {"CallSid": call["sid"], "AccountSid": bot.twilio.account_sid, "From": OUR_NUMBER, "To": AISHA,
+                "Digits": "1"}
+    signed_without_query = f"{PUBLIC_URL}/twilio/voice"
+    response = bot.twilio_post(f"/twilio/voice?page={page_id}", keypress, signed_url=signed_without_query)
+    assert response.status_code == 403
+    signed_for_other_page = f"{PUBLIC_URL}/twilio/voice?page={page_id + 1}"
+    response = bot.twilio_post(f"/twilio/voice?page={page_id}", keypress, signed_url=signed_for_other_page)
+    assert response.status_code == 403
+    assert bot.page(page_id)["state"] == "open"
+
+    # :443 is the same URL to Twilio's validator
+    response = bot.twilio_post("/twilio/sms", params, signed_url="https://oncall.example.com:443/twilio/sms")
+    assert sms_reply(response) == [f"On It! recorded for page #{page_id}."]
+
+
+# -- voice keypress ---------------------------------------------------------------------------------
+
+
+def test_pressing_1_on_the_call_takes_the_page_by_voice(make_bot, database_url):
+    bot = make_bot(database_url)
+    page_id = bot.escalated_page()
+
+    root = twiml(bot.keypress(page_id, "1"))
+
+    assert [s.text for s in root.findall("Say")] == ["On It!: Aisha Khan has this page. Escalation stopped."]
+    assert root.find("Hangup") is not None
+    body = bot.page(page_id)
+    assert body["state"] == "on_it" and body["on_it_by"] == "aisha"
+    assert events(body, "on_it") == [("on_it", "aisha", "voice")]
+    assert "On It! Aisha Khan at 22:16 (via call)" in bot.thread(page_id)
+    assert bot.tick(30) == 0
+
+
+@pytest.mark.parametrize("digits", ["", None, "2"], ids=["empty", "absent", "other-key"])
+def test_a_call_without_a_1_leaves_the_page_open(make_bot, sqlite_url, digits):
+    bot = make_bot(sqlite_url)
+    page_id = bot.escalated_page()
+    root = twiml(bot.keypress(page_id, digits))
+    assert [s.text for s in root.findall("Say")] == ["No acknowledgment recorded. The page is still open."]
+    body = bot.page(page_id)
+    assert body["state"] == "open" and body["on_it_by"] is None
+    assert bot.tick(15) == 1  # and it escalates to the manager on time
+    assert len(bot.twilio.calls_to("+14155550111")) == 1
+
+
+# -- status callbacks and opt-outs --------------------------------------------------------------------
+
+
+def test_undelivered_sms_with_21610_records_the_opt_out_falls_back_and_tells_the_approvers(make_bot, database_url):
+    bot = make_bot(database_url)
+    page_id = bot.escalated_page()
+    [sms] = bot.twilio.sms_to(AISHA)
+    status = {"AccountSid": bot.twilio.account_sid, "MessageSid": sms["sid"], "SmsSid": sms["sid"],
+              "MessageStatus": "undelivered", "SmsStatus": "undelivered", "ErrorCode": "21610",
+              "To": AISHA, "From": OUR_NUMBER, "ApiVersion": "2010-04-01"}
+    assert bot.dms(AISHA_SLACK) == []
+
+    response = bot.twilio_post("/twilio/status", status)
+
+    assert response.status_code == 204
+    assert bot.opted_out("aisha", "sms")
+    assert bot.dms(AISHA_SLACK) == [f"Page #{page_id} needs an On It!: Voicemail from ACME: server down"]
+    assert len(bot.twilio.calls_to(AISHA)) == 1  # she was already called for this step: not twice
+    for approver in (DANA_SLACK, OMAR_SLACK):
+        [report] = bot.dms(approver)
+        assert report.startswith("Aisha Khan has opted out of SMS")
+        assert AISHA not in report
+    body = bot.page(page_id)
+    assert ("delivery_failed", "aisha", "sms") in events(body)
+    assert ("notified", "aisha", "slack") in events(body)
+
+    # Twilio repeats the callback: nothing is sent twice.
+    sent = len(bot.slack.messages())
+    assert bot.twilio_post("/twilio/status", status).status_code == 204
+    assert len(bot.slack.messages()) == sent
+
+
+def test_a_delivered_status_changes_nothing(make_bot, sqlite_url):
+    bot = make_bot(sqlite_url)
+    page_id = bot.escalated_page()
+    [sms] = bot.twilio.sms_to(AISHA)
+    sent = len(bot.slack.messages())
+    for state in ("sent", "delivered"):
+        response = bot.twilio_post("/twilio/status", {"AccountSid": bot.twilio.account_sid, "MessageSid": sms["sid"],
+                                                      "MessageStatus": state, "To": AISHA, "From": OUR_NUMBER})
+        assert response.status_code == 204
+    assert not bot.opted_out("aisha", "sms")
+    assert len(bot.slack.messages()) == sent
+    assert bot.page(page_id)["state"] == "open"
+
+
+def test_sms_stop_from_a_member_means_later_steps_skip_sms(make_bot, database_url):
+    bot = make_bot(database_url)
+    page_id = bot.open_page()
+
+    response = bot.text_in("STOP")
+    assert sms_reply(response) == []  # Twilio itself confirms a STOP
+    assert bot.opted_out("aisha", "sms")
+    bot.container.kick()  # the dispatcher's next tick sends the report
+    for approver in (DANA_SLACK, OMAR_SLACK):
+        assert any(text.startswith("Aisha Khan has opted out of SMS (replied STOP)") for text in bot.dms(approver))
+
+    assert bot.tick(16) == 1
+    assert bot.twilio.sms_to(AISHA) == []
+    assert len(bot.twilio.calls_to(AISHA)) == 1
+    assert "Step 1: paging Aisha Khan (on call) by call" in bot.thread(page_id)
+
+    assert sms_reply(bot.text_in("START")) == []
+    assert not bot.opted_out("aisha", "sms")
+
+
+def test_after_stop_not_even_a_digest_is_texted(make_bot, sqlite_url):
+    bot = make_bot(sqlite_url)
+    assert sms_reply(bot.text_in("STOP")) == []
+    bot.twilio.opt_out(AISHA)  # Twilio keeps its own opt-out list: it would refuse with 21610
+    first = bot.open_page("Ticket 1")
+    bot.clock.advance(timedelta(minutes=5))
+    second = bot.open_page("Ticket 2")
+
+    bot.tick(15)  # 22:20: both pages are due while each still waits on Aisha, so the second joins a digest
+
+    attempts = [r for r in bot.twilio.requests_to("/Messages.json", "POST") if r.form.get("To") == AISHA]
+    assert attempts == []  # no SMS was even attempted
+    assert bot.twilio.calls_to(AISHA)  # she is still called
+    assert any(f"Page #{second}" in text for text in bot.dms(AISHA_SLACK))  # and told in Slack
+    assert bot.page(first)["state"] == bot.page(second)["state"] == "open"
