@@ -267,3 +267,26 @@ def test_concurrent_dispatchers_fire_each_step_once(pager):
     with pager.store.transaction() as tx:
         steps = Counter(e.page_id for e in tx.events_of_pages(page_ids) if e.kind == "step")
     assert set(steps.values()) == {3} and len(steps) == 40
+
+
+def test_the_same_ticket_opened_concurrently_is_one_page(pager):
+    import threading
+
+    results, errors = [], []
+
+    def intake():
+        try:
+            results.append(paging.open_page(pager.store, pager.procedure,
+                                            paging.NewPage("Ticket 77", "zendesk", external_id="zd-77"),
+                                            pager.clock.now()))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=intake) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len({page.id for page, _ in results}) == 1
+    assert sum(created for _, created in results) == 1

@@ -195,9 +195,10 @@ def twilio_routes(container: Container, verifier) -> list[Route]:
             return forbidden()
         sid = form.get("MessageSid") or form.get("CallSid") or ""
         state = form.get("MessageStatus") or form.get("CallStatus") or ""
-        if await run_in_threadpool(inbound.record_handled, store, f"twilio-status:{sid}:{state}", clock.now()):
-            await run_in_threadpool(record_delivery_status, store, procedure, sid, state, form.get("ErrorCode"),
-                                    clock.now())
+        # Idempotent by itself (a row already failed is not failed again), so a repeat does nothing, and a
+        # callback that beats our own record of the send is not remembered as handled.
+        if await run_in_threadpool(record_delivery_status, store, procedure, sid, state, form.get("ErrorCode"),
+                                   clock.now()):
             await run_in_threadpool(container.kick)
         return Response(status_code=204)
 

@@ -139,6 +139,8 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
                            deadline_at=now + procedure.ack_window, plan=plan_to_json(plan), fired=0,
                            next_due_at=plan.due_at(0), slack_channel=new.slack_channel,
                            slack_thread_ts=new.slack_ts)
+        if page is None:  # the same ticket, opened concurrently by another request
+            return snapshot(tx, tx.page_by_external_id(new.external_id)), False
         detail = {"oncall": "on call", "office": "business hours: the office",
                   "nobody": f"nobody ({responsibility.cause}): the approvers are paged at once"}[
             responsibility.responsible]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ...domain.rotation import CalendarEvent, Shift
@@ -199,10 +199,15 @@ class StoreTx:
 
     # --- pages ----------------------------------------------------------------------------------
 
-    def add_page(self, **fields) -> PageRow:
+    def add_page(self, **fields) -> PageRow | None:
+        """The new page, or None when a page with the same external_id got there first (a concurrent
+        intake of the same ticket): the savepoint keeps the rest of the transaction usable."""
         page = PageRow(**fields)
-        self.session.add(page)
-        self.session.flush()
+        try:
+            with self.session.begin_nested():
+                self.session.add(page)
+        except IntegrityError:
+            return None
         return page
 
     def page(self, page_id: int, lock: bool = False) -> PageRow | None:
