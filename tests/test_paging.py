@@ -193,6 +193,8 @@ def test_escalate_pages_the_direct_manager_at_once_then_up_the_chain(pager):
                                   pager.clock.now())
     pager.deliver()
     assert result.accepted and result.page.state == "open"
+    assert result.page.deadline_at == pager.clock.now() + timedelta(minutes=15)  # the manager's window
+    assert result.page.on_it_by is None
     assert {c for p, c in pager.deliverer.phone_calls_and_texts() if p == "omar"} == {"sms", "voice"}
     assert "Escalated by Aisha Khan: Needs a refund approval" in [m.text for m in pager.deliverer.of_kind("thread")]
     pager.advance(15)

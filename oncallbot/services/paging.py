@@ -245,7 +245,9 @@ def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, rea
             return AckResult(False, "This page is already done; nothing changed.", snapshot(tx, page))
         plan = plan_manual_escalation(person.id, procedure.escalation, procedure.team, now, procedure.ack_window)
         page.plan, page.fired, page.next_due_at = plan_to_json(plan), 0, plan.due_at(0)
-        page.state, page.escalated_by = "open", person.id
+        # Open again for the manager to take, with a new deadline; the first On It! stays in the timeline.
+        page.state, page.escalated_by, page.deadline_at = "open", person.id, now + procedure.ack_window
+        page.on_it_by = page.on_it_at = None
         tx.add_event(page.id, now, "escalated", person.id, "slack", reason)
         tx.add_notification(f"page:{page.id}:escalated:{now.isoformat()}", now, page_id=page.id, kind="thread",
                             channel="slack", target="support",

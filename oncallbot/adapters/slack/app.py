@@ -20,6 +20,7 @@ from .blocks import (ACTION_DONE, ACTION_ESCALATE, ACTION_ON_IT, REASON_BLOCK, R
 
 log = logging.getLogger("oncallbot.slack")
 INTAKE_SUBTYPES = {None, "bot_message", "file_share"}  # tickets come from people, apps and bots alike
+REPLY_SUBTYPES = {None, "file_share", "thread_broadcast"}  # acknowledgments come from people ("also send to channel")
 
 
 def create_bolt_app(container, client: WebClient, signing_secret: str | None, kick: Callable[[int], None],
@@ -86,13 +87,17 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
 
     @app.event("message")
     def support_message(event, body, client):
-        if event.get("channel") != support_channel or event.get("subtype") not in INTAKE_SUBTYPES:
+        if event.get("channel") != support_channel:
             return
-        thread_ts = event.get("thread_ts")
+        subtype, thread_ts = event.get("subtype"), event.get("thread_ts")
         if thread_ts and thread_ts != event.get("ts"):
+            if subtype not in REPLY_SUBTYPES or event.get("bot_id") or not event.get("user"):
+                return  # an app's status line in the thread is not a person's On It!
             thread_reply(event, client, thread_ts)
-        else:
+        elif subtype in INTAKE_SUBTYPES:
             new_ticket(event)
+        else:
+            return
         if body.get("event_id"):
             inbound.record_handled(store, f"slack:{body['event_id']}", clock.now())
 
@@ -121,7 +126,7 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
         result = paging.acknowledge_page(store, procedure, page_id, person.id, kind, "slack", clock.now())
         if result.accepted:
             kick(page_id)
-        else:
+        elif person.id not in (result.page.on_it_by, result.page.done_by):  # not a retry of their own reply
             client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts,
                                       text=result.message)
 
