@@ -614,3 +614,25 @@ def test_the_manifest_declares_what_the_app_listens_to_and_nothing_is_unheard(sl
     assert set(urls) == {"https://oncall.example.com/slack/events"}
     assert settings["socket_mode_enabled"] is False
     assert "connections:write" in MANIFEST.read_text() and "SLACK_APP_TOKEN" in MANIFEST.read_text()
+
+
+def test_socket_mode_answers_the_same_slash_command(tmp_path, fake):
+    """With SLACK_APP_TOKEN the app runs over Socket Mode: no signing secret, the same listeners."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    env = bootstrap.Environment(database_url=f"sqlite:///{tmp_path}/socket.sqlite3", slack_bot_token="xoxb-test",
+                                slack_app_token="xapp-test", slack_api_url=fake.url)
+    container = bootstrap.build(example_settings(), env, clock=FakeClock(NOW))
+    container.store.upgrade()
+    sync_rotation(container.store, container.rotation_source, container.procedure, container.clock.now())
+    handler = SocketModeHandler(build_slack_app(container), app_token="xapp-test")
+    sent = []
+    handler.client.send_socket_mode_response = sent.append
+    handler.handle(handler.client, SocketModeRequest(
+        type="slash_commands", envelope_id="env-1", accepts_response_payload=True,
+        payload={"command": "/oncall", "text": "", "user_id": TOM, "team_id": "T1", "channel_id": SUPPORT,
+                 "response_url": f"{fake.url}/response/socket", "trigger_id": "1.1.trigger"}))
+    [response] = sent
+    assert response.envelope_id == "env-1" and "on call: Aisha Khan" in response.payload["text"]
+    container.store.dispose()
