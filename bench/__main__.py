@@ -5,7 +5,6 @@ import argparse
 import os
 import platform
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -15,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

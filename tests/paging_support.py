@@ -1,6 +1,6 @@
 """A pager you can drive by hand: the real services and store, a fixed clock, and a recording deliverer."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from oncallbot.bootstrap import build_procedure

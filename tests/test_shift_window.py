@@ -1,6 +1,6 @@
 """The on-call week: Monday 18:01 to the following Monday 06:59 local, right across DST changes."""
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest

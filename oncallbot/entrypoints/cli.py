@@ -9,7 +9,7 @@ from datetime import datetime
 from .. import bootstrap
 from ..config import load_settings
 from ..errors import BadInput, ConfigError, IntegrationError
-from ..logs import configure_logging, log_event
+from ..logs import configure_logging
 from ..services import paging
 from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
@@ -54,7 +54,7 @@ def cmd_sync(args) -> int:
     container = _container(args)
     result = sync_and_notify(container.store, container.rotation_source, container.procedure, container.clock.now())
     container.kick()
-    team, tz = container.procedure.team, container.procedure.window.tz
+    team = container.procedure.team
     print(f"synced {len(result.shifts)} on-call weeks from {container.rotation_source.key}")
     for change in result.changes:
         before = team.person(change.before).name if change.before else "nobody"
