@@ -151,21 +151,21 @@ def _record_failure(store, procedure: Procedure, message: Outgoing, exc: Deliver
         log_event(log, "delivery failed", level=logging.WARNING, notification=row.id, channel=row.channel,
                   kind=row.kind, error=str(exc))
         if row.kind == "writeback":
-            _report(tx, procedure, f"writeback:{row.id}", now,
+            notify_approvers(tx, procedure, f"writeback:{row.id}", now,
                     f"Could not write an approved change to the rotation calendar ({row.text}, event "
                     f"{row.target}) after {row.attempts} attempt(s): {exc}. Please change the calendar by hand.")
             return
         if person is None or row.kind not in ("page", "digest"):
             return
         if isinstance(exc, ChannelOptedOut) and tx.opt_out(person.id, row.channel, now, str(exc)):
-            _report(tx, procedure, f"optout:{person.id}:{row.channel}", now,
+            notify_approvers(tx, procedure, f"optout:{person.id}:{row.channel}", now,
                     f"{person.name} has opted out of {row.channel.upper()} (replied STOP). Pages reach them by "
                     f"their other channels until they text START.")
         if row.page_id:
             tx.add_event(row.page_id, now, "delivery_failed", person.id, row.channel, str(exc)[:200])
             _fall_back(tx, row, person, now)
             if not isinstance(exc, ChannelOptedOut):
-                _report(tx, procedure, f"failed:{row.id}", now,
+                notify_approvers(tx, procedure, f"failed:{row.id}", now,
                         f"Could not reach {person.name} by {row.channel} for page #{row.page_id}: {exc}")
 
 
@@ -181,16 +181,11 @@ def _fall_back(tx, row, person: Person, now: datetime) -> None:
                             person_id=person.id, text=row.text)
 
 
-def _report(tx, procedure: Procedure, key: str, now: datetime, text: str) -> None:
-    """Tell the approvers by Slack DM, once per key."""
+def notify_approvers(tx, procedure: Procedure, key: str, now: datetime, text: str) -> None:
+    """Queue a Slack DM to every approver, once per key, in the caller's transaction."""
     for approver in procedure.team.approvers:
         tx.add_notification(f"report:{key}:{approver.id}", now, kind="report", channel="slack",
                             person_id=approver.id, text=text)
-
-
-def report_to_approvers(store, procedure: Procedure, key: str, text: str, now: datetime) -> None:
-    with store.transaction() as tx:
-        _report(tx, procedure, key, now, text)
 
 
 def reap_stale_sends(store, procedure: Procedure, now: datetime) -> int:
@@ -209,7 +204,7 @@ def _mark_ambiguous(tx, procedure: Procedure, row, now: datetime) -> None:
         tx.add_event(row.page_id, now, "delivery_ambiguous", row.person_id, row.channel,
                      "interrupted while sending; not re-sent (the next step covers it)")
     if row.kind in ("page", "digest") and person:
-        _report(tx, procedure, f"ambiguous:{row.id}", now,
+        notify_approvers(tx, procedure, f"ambiguous:{row.id}", now,
                 f"A {row.channel} to {person.name} for page #{row.page_id} may not have been sent "
                 f"(interrupted mid-send). It was not repeated.")
 
@@ -235,11 +230,11 @@ def record_delivery_status(store, procedure: Procedure, provider_ref: str, statu
         if row.channel == "voice" and status in ("busy", "no-answer", "canceled"):
             return True  # an unanswered call is the escalation's job, not a delivery problem
         if error_code in OPT_OUT_CODES and tx.opt_out(person.id, row.channel, now, f"Twilio error {error_code}"):
-            _report(tx, procedure, f"optout:{person.id}:{row.channel}", now,
+            notify_approvers(tx, procedure, f"optout:{person.id}:{row.channel}", now,
                     f"{person.name} has opted out of {row.channel.upper()} (replied STOP). Pages reach them by "
                     f"their other channels until they text START.")
         elif error_code not in OPT_OUT_CODES:
-            _report(tx, procedure, f"failed:{row.id}", now,
+            notify_approvers(tx, procedure, f"failed:{row.id}", now,
                     f"A {row.channel} to {person.name} for page #{row.page_id} was not delivered ({row.error}).")
         if row.page_id:
             tx.add_event(row.page_id, now, "delivery_failed", person.id, row.channel, row.error)

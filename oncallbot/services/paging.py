@@ -8,14 +8,24 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..domain.paging import (AckKind, EscalationPlan, PlannedStep, decide_acknowledgment, digest_slot,
-                             parse_ack_text, plan_escalation, plan_manual_escalation, plan_test_page,
-                             voice_calls_allowed)
+from ..domain.paging import (
+    AckKind,
+    EscalationPlan,
+    PlannedStep,
+    decide_acknowledgment,
+    digest_slot,
+    parse_ack_text,
+    plan_escalation,
+    plan_manual_escalation,
+    plan_test_page,
+    voice_calls_allowed,
+)
 from ..domain.procedure import Procedure
 from ..domain.responsibility import responsible_at
 from ..domain.rotation import neighbours_at
 from ..domain.team import Person
 from ..errors import BadInput, NotAuthorized
+from .delivery import notify_approvers
 
 SUMMARY_LIMIT = 500
 CHANNEL_WORDS = {"sms": "SMS", "voice": "call", "slack": "Slack"}
@@ -154,8 +164,6 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
 
 def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: datetime) -> PageSnapshot | None:
     """Check that calls really reach this week's on-call person. Once per week, however many replicas."""
-    from .delivery import _report
-
     tz = procedure.window.tz
     with store.transaction() as tx:
         current = neighbours_at(now, tx.shifts_around(now)).current
@@ -163,7 +171,7 @@ def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: 
         if not tx.claim_job_run("test_page", week.isoformat(), now):
             return None
         if current is None:
-            _report(tx, procedure, f"test-page-nobody:{week}", now,
+            notify_approvers(tx, procedure, f"test-page-nobody:{week}", now,
                     f"No test page for the week of {week:%a %Y-%m-%d}: nobody is on call in the calendar.")
             return None
         person = procedure.team.person(current.person_id)
@@ -327,10 +335,8 @@ def _fire_step(tx, page, plan: EscalationPlan, number: int, procedure: Procedure
             reached.append(f"{person.name} ({NOTIFY_WORDS[step.notify]}) by "
                            + ", ".join(CHANNEL_WORDS[c] for c in channels))
     if page.source == "test" and number > 0:  # the procedure: tell the managers at once
-        from .delivery import _report
-
         person = team.person(page.responsible)
-        _report(tx, procedure, f"test-page-unconfirmed:{page.id}", now,
+        notify_approvers(tx, procedure, f"test-page-unconfirmed:{page.id}", now,
                 f"Test page #{page.id} was not confirmed by {person.name if person else page.responsible}: "
                 f"calls may not be reaching the on-call person.")
     repeat = f" (repeat {number - len(plan.steps) + 1})" if number >= len(plan.steps) else ""
@@ -400,12 +406,10 @@ def acknowledge_phone_reply(store, procedure: Procedure, from_number: str, body:
 
 
 def _record_sms_preference(store, procedure: Procedure, person: Person, stopped: bool, now: datetime) -> None:
-    from .delivery import _report
-
     with store.transaction() as tx:
         if stopped:
             if tx.opt_out(person.id, "sms", now, "replied STOP"):
-                _report(tx, procedure, f"optout:{person.id}:sms:{now.date()}", now,
+                notify_approvers(tx, procedure, f"optout:{person.id}:sms:{now.date()}", now,
                         f"{person.name} has opted out of SMS (replied STOP). Pages reach them by their other "
                         f"channels until they text START.")
         else:

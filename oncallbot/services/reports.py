@@ -5,6 +5,7 @@ from datetime import date, datetime, timedelta
 from statistics import median, quantiles
 
 from ..domain.procedure import Procedure
+from .delivery import notify_approvers
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,6 @@ def week_report(store, procedure: Procedure, week_start: date) -> WeekReport:
 
 def send_weekly_report(store, procedure: Procedure, now: datetime) -> bool:
     """DM last week's summary to the approvers: once per week, however many replicas run this."""
-    from .delivery import _report
     from .presenting import report_text
 
     week = report_week_start(procedure, now)
@@ -96,5 +96,5 @@ def send_weekly_report(store, procedure: Procedure, now: datetime) -> bool:
             return False
     report = week_report(store, procedure, week)
     with store.transaction() as tx:
-        _report(tx, procedure, f"weekly:{week.isoformat()}", now, report_text(report, procedure))
+        notify_approvers(tx, procedure, f"weekly:{week.isoformat()}", now, report_text(report, procedure))
     return True

@@ -6,10 +6,19 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from ..domain.procedure import Procedure
-from ..errors import BadInput
 from ..domain.responsibility import Responsibility, coverage_gaps, responsible_at
-from ..domain.rotation import (CalendarEvent, Neighbours, RotationChange, RotationProblem, Shift,
-                               build_rotation, neighbours_at, rotation_changes)
+from ..domain.rotation import (
+    CalendarEvent,
+    Neighbours,
+    RotationChange,
+    RotationProblem,
+    Shift,
+    build_rotation,
+    neighbours_at,
+    rotation_changes,
+)
+from ..errors import BadInput
+from .delivery import notify_approvers
 
 # The calendar is published a quarter at a time; keep one quarter of history and a year ahead.
 SYNC_LOOKBACK = timedelta(weeks=13)
@@ -53,7 +62,7 @@ def sync_rotation(store, source: RotationSource, procedure: Procedure, now: date
         else:
             tx.delete_calendar_events(fetched.removed_ids)
             tx.upsert_calendar_events(fetched.events)
-        tx.session.flush()
+        tx.flush()
         rotation = build_rotation(tx.calendar_events(), procedure.team, procedure.window)
         tx.replace_shifts(list(rotation.shifts))
         tx.set_sync_state(source.key, fetched.next_sync_token, now)
@@ -110,8 +119,6 @@ def hash_text(text: str) -> str:
 def sync_and_notify(store, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
     """Sync, then tell each person whose weeks changed, and the approvers about new problems (once each)
     and about a published rotation that runs out within three weeks (at most once a day)."""
-    from .delivery import _report
-
     result = sync_rotation(store, source, procedure, now)
     problems = check_rotation(store, procedure, now)
     team, tz = procedure.team, procedure.window.tz
@@ -132,11 +139,11 @@ def sync_and_notify(store, source: RotationSource, procedure: Procedure, now: da
                                 text="Your on-call weeks changed:\n" + "\n".join(f"• {line}" for line in lines))
         for problem in problems:
             if tx.first_report_of(problem.key, now):
-                _report(tx, procedure, f"problem:{problem.key}", now, f"Rotation problem: {problem.message}")
+                notify_approvers(tx, procedure, f"problem:{problem.key}", now, f"Rotation problem: {problem.message}")
         shifts = tx.shifts_between(now, now + SYNC_HORIZON)
         ends_at = shifts[-1].end_at if shifts else now
         if ends_at < now + PUBLISH_REMINDER_LEAD:
-            _report(tx, procedure, f"publish-reminder:{now.astimezone(tz).date()}", now,
+            notify_approvers(tx, procedure, f"publish-reminder:{now.astimezone(tz).date()}", now,
                     f"The published rotation ends {ends_at.astimezone(tz):%a %Y-%m-%d %H:%M}: "
                     "publish the next quarter in the calendar.")
     return result
