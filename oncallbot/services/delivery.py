@@ -7,6 +7,7 @@ the escalation covers the gap.
 """
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -19,6 +20,7 @@ from ..logs import log_event
 log = logging.getLogger("oncallbot.delivery")
 
 SEND_DEADLINE = timedelta(seconds=60)
+SEND_WORKERS = 8
 MAX_ATTEMPTS = 3
 RETRY_BACKOFF = timedelta(seconds=15)
 
@@ -93,21 +95,35 @@ def _outgoing(tx, row, procedure: Procedure) -> Outgoing:
 
 
 def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: datetime, page_id: int | None = None,
-                    batch: int = 50) -> int:
-    """Send every pending notification (of one page, or all). Returns how many were sent."""
+                    batch: int = 100) -> int:
+    """Send every pending notification (of one page, or all). Returns how many were sent.
+
+    Different pages are sent in parallel; one page's messages go in order (its card before its thread)."""
     sent = 0
-    while True:
-        with store.transaction() as tx:
-            rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id)
-            messages = [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows]
-        if not messages:  # failures may have queued fallbacks, so stop only when nothing is left
-            return sent
-        for message, opted_out in messages:
-            if opted_out:  # queued before the opt-out, or by a path that did not check (a digest): never sent
-                _record_failure(store, procedure, message,
-                                ChannelOptedOut(f"not sent: the person opted out of {message.channel}"), now)
-                continue
-            sent += _send(store, procedure, deliverer, message, now)
+    with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="send") as pool:
+        while True:
+            with store.transaction() as tx:
+                rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id)
+                messages = [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows]
+            if not messages:  # failures may have queued fallbacks, so stop only when nothing is left
+                return sent
+            groups: dict[object, list] = {}
+            for message, opted_out in messages:
+                key = message.card.id if message.card else ("notification", message.id)
+                groups.setdefault(key, []).append((message, opted_out))
+            futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now) for group in groups.values()]
+            sent += sum(future.result() for future in futures)
+
+
+def _send_in_order(store, procedure: Procedure, deliverer: Deliverer, group: list, now: datetime) -> int:
+    sent = 0
+    for message, opted_out in group:
+        if opted_out:  # queued before the opt-out, or by a path that did not check (a digest): never sent
+            _record_failure(store, procedure, message,
+                            ChannelOptedOut(f"not sent: the person opted out of {message.channel}"), now)
+            continue
+        sent += _send(store, procedure, deliverer, message, now)
+    return sent
 
 
 def _opted_out(tx, row) -> bool:
