@@ -201,39 +201,21 @@ def bench_who(database_url: str, years: int, lookups: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    parser.add_argument("--only", choices=["intake", "escalation", "who"], help="run one measurement")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="oncallbot-bench-"))
+    wanted = {args.only} if args.only else {"intake", "escalation", "who"}
     stack = Stack(workdir)
     rows = []
     try:
-        seconds = 5 if args.quick else 15
-        intake = bench_intake(stack, f"sqlite:///{workdir}/bench.sqlite3", 20, seconds)
-        rows.append(("intake -> first notification, SQLite, 20 pages/s", f"{intake['pages']} pages",
-                     f"p50 {intake['p50_ms']:.1f} ms, p99 {intake['p99_ms']:.1f} ms, max {intake['max_ms']:.1f} ms",
-                     "p99 <= 100 ms"))
-        pg = PgDatabase()
-        try:
-            intake_pg = bench_intake(stack, pg.url, 20, seconds)
-        finally:
-            pg.drop()
-        rows.append(("intake -> first notification, PostgreSQL, 20 pages/s", f"{intake_pg['pages']} pages",
-                     f"p50 {intake_pg['p50_ms']:.1f} ms, p99 {intake_pg['p99_ms']:.1f} ms, "
-                     f"max {intake_pg['max_ms']:.1f} ms", "p99 <= 100 ms"))
-        pages = 1000 if args.quick else 10_000
-        escalation = bench_escalation(stack, pages, 60, 2)
-        rows.append((f"escalation lateness: step committed, {pages} pages due within 60 s, 2 replicas, PostgreSQL",
-                     f"{escalation['pages']} pages",
-                     f"p50 {escalation['fired_p50_ms']:.0f} ms, p99 {escalation['fired_p99_ms']:.0f} ms, "
-                     f"max {escalation['fired_max_ms']:.0f} ms; duplicates {escalation['duplicates']}, "
-                     f"misses {escalation['misses']}", "p99 <= 1 s, 0 duplicates, 0 misses"))
-        rows.append(("... and until its Slack DM reached the fake", f"{escalation['delivered']} DMs",
-                     f"p50 {escalation['sent_p50_ms']:.0f} ms, p99 {escalation['sent_p99_ms']:.0f} ms, "
-                     f"max {escalation['sent_max_ms']:.0f} ms", "-"))
-        who = bench_who(f"sqlite:///{workdir}/who.sqlite3", 10, 2000)
-        rows.append(("who over 10 years of weekly shifts (one team), SQLite", f"{who['shifts']} shifts",
-                     f"p50 {who['p50_ms']:.2f} ms, p99 {who['p99_ms']:.2f} ms", "p99 <= 5 ms"))
-        rows.append(("resident memory of serve after the intake run", "-", f"{intake['rss_mb']:.0f} MB",
-                     "<= 150 MB at idle"))
+        if "intake" in wanted:
+            rows += intake_rows(stack, workdir, 5 if args.quick else 15)
+        if "escalation" in wanted:
+            rows += escalation_rows(stack, 1000 if args.quick else 10_000)
+        if "who" in wanted:
+            who = bench_who(f"sqlite:///{workdir}/who.sqlite3", 10, 2000)
+            rows.append(("who over 10 years of weekly shifts (one team), SQLite", f"{who['shifts']} shifts",
+                         f"p50 {who['p50_ms']:.2f} ms, p99 {who['p99_ms']:.2f} ms", "p99 <= 5 ms"))
     finally:
         stack.stop()
     print(f"\nMachine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -242,6 +224,39 @@ def main() -> int:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     return 0
+
+
+def intake_rows(stack: Stack, workdir: Path, seconds: float) -> list[tuple]:
+    rows = []
+    intake = bench_intake(stack, f"sqlite:///{workdir}/bench.sqlite3", 20, seconds)
+    rows.append(("intake -> first notification, SQLite, 20 pages/s", f"{intake['pages']} pages",
+                 f"p50 {intake['p50_ms']:.1f} ms, p99 {intake['p99_ms']:.1f} ms, max {intake['max_ms']:.1f} ms",
+                 "p99 <= 100 ms"))
+    pg = PgDatabase()
+    try:
+        intake_pg = bench_intake(stack, pg.url, 20, seconds)
+    finally:
+        pg.drop()
+    rows.append(("intake -> first notification, PostgreSQL, 20 pages/s", f"{intake_pg['pages']} pages",
+                 f"p50 {intake_pg['p50_ms']:.1f} ms, p99 {intake_pg['p99_ms']:.1f} ms, "
+                 f"max {intake_pg['max_ms']:.1f} ms", "p99 <= 100 ms"))
+    rows.append(("resident memory of serve after the intake run", "-", f"{intake['rss_mb']:.0f} MB",
+                 "<= 150 MB at idle"))
+    return rows
+
+
+def escalation_rows(stack: Stack, pages: int) -> list[tuple]:
+    escalation = bench_escalation(stack, pages, 60, 2)
+    return [
+        (f"escalation lateness: step committed, {pages} pages due within 60 s, 2 replicas, PostgreSQL",
+         f"{escalation['pages']} pages",
+         f"p50 {escalation['fired_p50_ms']:.0f} ms, p99 {escalation['fired_p99_ms']:.0f} ms, "
+         f"max {escalation['fired_max_ms']:.0f} ms; duplicates {escalation['duplicates']}, "
+         f"misses {escalation['misses']}", "p99 <= 1 s, 0 duplicates, 0 misses"),
+        ("... and until its Slack DM reached the fake", f"{escalation['delivered']} DMs",
+         f"p50 {escalation['sent_p50_ms']:.0f} ms, p99 {escalation['sent_p99_ms']:.0f} ms, "
+         f"max {escalation['sent_max_ms']:.0f} ms", "-"),
+    ]
 
 
 if __name__ == "__main__":

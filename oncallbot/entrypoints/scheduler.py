@@ -31,12 +31,10 @@ def sync_job(container: Container) -> None:
               problems=len(result.problems), full=result.full)
 
 
-def dispatch_job(container: Container) -> None:
-    """Due escalation steps, then the outbox; each piece isolated so one failure never blocks the others."""
+def fire_job(container: Container) -> None:
     now = container.clock.now()
-    run_isolated("sends.reap", lambda: reap_stale_sends(container.store, container.procedure, now))
-    run_isolated("escalations.fire", lambda: fire_due_escalations(container.store, container.procedure, now))
-    run_isolated("outbox.deliver", container.kick)
+    reap_stale_sends(container.store, container.procedure, now)
+    fire_due_escalations(container.store, container.procedure, now)
 
 
 def test_page_job(container: Container) -> None:
@@ -58,9 +56,12 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     interval = container.settings.rotation.sync_interval.total_seconds()
     scheduler.add_job(run_isolated, "interval", seconds=interval, id="rotation.sync", replace_existing=True,
                       args=["rotation.sync", lambda: sync_job(container)], misfire_grace_time=int(interval))
-    scheduler.add_job(run_isolated, "interval", seconds=DISPATCH_INTERVAL_SECONDS, id="escalations.dispatch",
-                      replace_existing=True, args=["escalations.dispatch", lambda: dispatch_job(container)],
+    # Firing steps and sending them are separate jobs, so a slow provider never delays the next deadline.
+    scheduler.add_job(run_isolated, "interval", seconds=DISPATCH_INTERVAL_SECONDS, id="escalations.fire",
+                      replace_existing=True, args=["escalations.fire", lambda: fire_job(container)],
                       misfire_grace_time=30)
+    scheduler.add_job(run_isolated, "interval", seconds=DISPATCH_INTERVAL_SECONDS, id="outbox.deliver",
+                      replace_existing=True, args=["outbox.deliver", container.kick], misfire_grace_time=30)
     if container.settings.test_page.enabled:
         start = container.procedure.window.start
         confirm = int(container.settings.test_page.window.total_seconds())
