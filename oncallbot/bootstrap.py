@@ -1,6 +1,7 @@
 """The composition root: settings and environment in, wired adapters and services out. No I/O at import."""
 
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -94,12 +95,17 @@ class Container:
     deliverer: object = None
     slack_client: object = None  # a slack_sdk WebClient when Slack is configured
     notes: list[str] = field(default_factory=list)  # what the operator should know at start
+    stopping: threading.Event = field(default_factory=threading.Event)  # set when serve shuts down
+
+    def running(self) -> bool:
+        return not self.stopping.is_set()
 
     def kick(self, page_id: int | None = None) -> int:
         """Send what the outbox holds now (for one page, or all) instead of waiting for the next tick."""
         from .services.delivery import deliver_pending
 
-        return deliver_pending(self.store, self.procedure, self.deliverer, self.clock.now(), page_id)
+        return deliver_pending(self.store, self.procedure, self.deliverer, self.clock.now(), page_id,
+                               keep_going=self.running)
 
 
 def slack_configured(env: Environment) -> bool:

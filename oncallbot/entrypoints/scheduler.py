@@ -34,7 +34,7 @@ def sync_job(container: Container) -> None:
 def fire_job(container: Container) -> None:
     now = container.clock.now()
     reap_stale_sends(container.store, container.procedure, now)
-    fire_due_escalations(container.store, container.procedure, now)
+    fire_due_escalations(container.store, container.procedure, now, keep_going=container.running)
 
 
 def test_page_job(container: Container) -> None:

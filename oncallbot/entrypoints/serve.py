@@ -80,6 +80,7 @@ def serve(container: Container, host: str | None = None, port: int | None = None
     try:
         server.run()  # returns after a graceful shutdown on SIGINT/SIGTERM
     finally:
+        container.stopping.set()  # running jobs finish their current batch, not the whole backlog
         scheduler.shutdown(wait=True)
         if socket_mode is not None:
             socket_mode.close()

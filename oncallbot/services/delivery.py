@@ -8,6 +8,7 @@ the escalation covers the gap.
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -95,13 +96,14 @@ def _outgoing(tx, row, procedure: Procedure) -> Outgoing:
 
 
 def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: datetime, page_id: int | None = None,
-                    batch: int = 100) -> int:
+                    batch: int = 100, keep_going: Callable[[], bool] = lambda: True) -> int:
     """Send every pending notification (of one page, or all). Returns how many were sent.
 
-    Different pages are sent in parallel; one page's messages go in order (its card before its thread)."""
+    Different pages are sent in parallel; one page's messages go in order (its card before its thread).
+    `keep_going` is asked between batches, so a shutdown does not wait for a whole backlog."""
     sent = 0
     with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="send") as pool:
-        while True:
+        while keep_going():
             with store.transaction() as tx:
                 rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id)
                 messages = [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows]
@@ -113,6 +115,7 @@ def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: date
                 groups.setdefault(key, []).append((message, opted_out))
             futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now) for group in groups.values()]
             sent += sum(future.result() for future in futures)
+    return sent
 
 
 def _send_in_order(store, procedure: Procedure, deliverer: Deliverer, group: list, now: datetime) -> int:

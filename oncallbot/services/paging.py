@@ -5,6 +5,7 @@ Notifications are not sent here: each use case queues them in the outbox in its 
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -265,16 +266,18 @@ def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, rea
         return AckResult(True, "Escalated to your direct manager.", snapshot(tx, page))
 
 
-def fire_due_escalations(store, procedure: Procedure, now: datetime, batch: int = 200) -> int:
+def fire_due_escalations(store, procedure: Procedure, now: datetime, batch: int = 200,
+                         keep_going: Callable[[], bool] = lambda: True) -> int:
     """Run every escalation step that is due, exactly once, across processes. Returns the steps fired."""
     fired = 0
-    while True:
+    while keep_going():
         with store.transaction() as tx:
             pages = tx.claim_due_pages(now, batch)
             for page in pages:
                 fired += _fire_due_steps(tx, page, procedure, now)
         if len(pages) < batch:
-            return fired
+            break
+    return fired
 
 
 def next_escalation_at(store) -> datetime | None:
