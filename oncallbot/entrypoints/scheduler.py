@@ -13,7 +13,8 @@ from ..services.reports import send_weekly_report
 from ..services.rotation import sync_and_notify
 
 log = logging.getLogger("oncallbot.scheduler")
-DISPATCH_INTERVAL_SECONDS = 0.5
+FIRE_INTERVAL_SECONDS = 0.2  # a due step waits at most this long for a replica to look
+DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this catches the rest
 
 
 def run_isolated(name: str, job) -> None:
@@ -57,10 +58,10 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     scheduler.add_job(run_isolated, "interval", seconds=interval, id="rotation.sync", replace_existing=True,
                       args=["rotation.sync", lambda: sync_job(container)], misfire_grace_time=int(interval))
     # Firing steps and sending them are separate jobs, so a slow provider never delays the next deadline.
-    scheduler.add_job(run_isolated, "interval", seconds=DISPATCH_INTERVAL_SECONDS, id="escalations.fire",
+    scheduler.add_job(run_isolated, "interval", seconds=FIRE_INTERVAL_SECONDS, id="escalations.fire",
                       replace_existing=True, args=["escalations.fire", lambda: fire_job(container)],
                       misfire_grace_time=30)
-    scheduler.add_job(run_isolated, "interval", seconds=DISPATCH_INTERVAL_SECONDS, id="outbox.deliver",
+    scheduler.add_job(run_isolated, "interval", seconds=DELIVER_INTERVAL_SECONDS, id="outbox.deliver",
                       replace_existing=True, args=["outbox.deliver", container.kick], misfire_grace_time=30)
     if container.settings.test_page.enabled:
         start = container.procedure.window.start
