@@ -1,5 +1,6 @@
 """A pager you can drive by hand: the real services and store, a fixed clock, and a recording deliverer."""
 
+import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -81,3 +82,21 @@ class Pager:
 
     def page(self, page_id):
         return paging.get_page(self.store, page_id)
+
+
+def run_concurrently(work, threads: int) -> list[Exception]:
+    """Run `work()` on `threads` threads at once; the exceptions they raised."""
+    errors: list[Exception] = []
+
+    def guarded():
+        try:
+            work()
+        except Exception as exc:  # returned to the test
+            errors.append(exc)
+
+    started = [threading.Thread(target=guarded) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    return errors

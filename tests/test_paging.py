@@ -8,7 +8,7 @@ from oncallbot.errors import BadInput, ChannelOptedOut, DeliveryFailed, NotAutho
 from oncallbot.services import paging
 from oncallbot.services.delivery import reap_stale_sends
 
-from .paging_support import MLK_MORNING, NIGHT, OFFICE_HOURS, Pager
+from .paging_support import MLK_MORNING, NIGHT, OFFICE_HOURS, Pager, run_concurrently
 
 
 @pytest.fixture
@@ -247,24 +247,12 @@ def test_confirmed_test_page_alerts_nobody(store):
 
 def test_concurrent_dispatchers_fire_each_step_once(pager):
     """Four dispatcher threads on one database (SKIP LOCKED on PostgreSQL, one writer on SQLite)."""
-    import threading
     from collections import Counter
 
     page_ids = [pager.open(f"Ticket {i}").id for i in range(40)]
     pager.clock.advance(timedelta(minutes=46))  # three steps due for every page
-    errors = []
-
-    def dispatch():
-        try:
-            paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now(), batch=7)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=dispatch) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = run_concurrently(
+        lambda: paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now(), batch=7), 4)
     assert errors == []
     with pager.store.transaction() as tx:
         steps = Counter(e.page_id for e in tx.events_of_pages(page_ids) if e.kind == "step")
@@ -272,23 +260,10 @@ def test_concurrent_dispatchers_fire_each_step_once(pager):
 
 
 def test_the_same_ticket_opened_concurrently_is_one_page(pager):
-    import threading
-
-    results, errors = [], []
-
-    def intake():
-        try:
-            results.append(paging.open_page(pager.store, pager.procedure,
-                                            paging.NewPage("Ticket 77", "zendesk", external_id="zd-77"),
-                                            pager.clock.now()))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=intake) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = []
+    errors = run_concurrently(lambda: results.append(paging.open_page(
+        pager.store, pager.procedure, paging.NewPage("Ticket 77", "zendesk", external_id="zd-77"),
+        pager.clock.now())), 6)
     assert errors == []
     assert len({page.id for page, _ in results}) == 1
     assert sum(created for _, created in results) == 1
