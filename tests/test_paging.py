@@ -267,3 +267,16 @@ def test_the_same_ticket_opened_concurrently_is_one_page(pager):
     assert errors == []
     assert len({page.id for page, _ in results}) == 1
     assert sum(created for _, created in results) == 1
+
+
+def test_a_send_that_timed_out_is_not_repeated_but_reported(pager):
+    pager.deliverer.failures[("voice", "aisha")] = DeliveryFailed("no answer from Twilio; it may have been sent",
+                                                                 maybe_sent=True)
+    page = pager.open()
+    pager.advance(15)
+    del pager.deliverer.failures[("voice", "aisha")]
+    pager.clock.advance(timedelta(minutes=1))
+    pager.deliver()
+    assert pager.deliverer.to("aisha", "voice") == []  # never risk calling her twice for one step
+    assert any(e.kind == "delivery_ambiguous" for e in pager.page(page.id).timeline)
+    assert any("may not have been sent" in m.text for m in pager.deliverer.of_kind("report"))
