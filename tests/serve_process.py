@@ -34,14 +34,16 @@ class ServeProcess:
         self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:  # waiting for another process to listen, not for time to pass
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.output()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
-            time.sleep(0.1)
+            try:
+                self.process.wait(timeout=0.1)  # returns at once if serve died
+            except subprocess.TimeoutExpired:
+                continue
+            raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.output()}")
         self.kill()
         raise AssertionError(f"serve did not become healthy:\n{self.output()}")
 

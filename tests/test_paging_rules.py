@@ -23,6 +23,7 @@ MINUTES = timedelta(minutes=1)
     ("1", "sms", "on_it"), ("ok", "sms", "on_it"), ("Okay!", "sms", "on_it"), (" done ", "sms", "done"),
     ("1", "slack", None), ("ok", "slack", None), ("on it in 5", "slack", None), ("not done", "sms", None),
     ("I'm on it, calling them", "slack", None), ("", "sms", None),
+    ("1", "voice", "on_it"), ("2", "voice", None), ("", "voice", None),
 ])
 def test_what_counts_as_an_acknowledgment(text, channel, expected):
     assert parse_ack_text(text, channel) == expected

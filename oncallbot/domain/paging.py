@@ -160,7 +160,9 @@ _PHONE_WORDS = {"1": "on_it", "ok": "on_it", "okay": "on_it"}
 def parse_ack_text(text: str, channel: str) -> AckKind | None:
     """'On It!', 'on it 👍', ':white_check_mark: Done.' -> the acknowledgment; anything else -> None.
 
-    On a phone, '1' and 'ok' also mean On It!."""
+    By SMS, '1' and 'ok' also mean On It!; on a call only the keypress 1 does."""
+    if channel == "voice":
+        return "on_it" if text.strip() == "1" else None
     text = _EMOJI_CODES.sub(" ", text.lower())
     kept = "".join(c if (c.isalnum() or c.isspace()) and unicodedata.category(c)[0] != "S" else " " for c in text)
     normalized = " ".join(kept.split())

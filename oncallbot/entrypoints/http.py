@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..bootstrap import Container
+from ..domain.paging import parse_ack_text
 from ..errors import BadInput, NotAuthorized
 from ..logs import log_event, mask
 from ..services import inbound, paging
@@ -177,12 +178,13 @@ def twilio_routes(container: Container, verifier) -> list[Route]:
             log_event(log, "ignored a keypress from a number not on the team", level=logging.WARNING,
                       number=mask(callee))
             return twiml(gather_reply_twiml("This number is not on the on-call team. Goodbye."))
-        if form.get("Digits") != "1":
+        kind = parse_ack_text(form.get("Digits", ""), "voice")
+        if kind is None:
             return twiml(gather_reply_twiml("No acknowledgment recorded. The page is still open."))
         try:
             page_id = int(request.query_params.get("page", ""))
             result = await run_in_threadpool(paging.acknowledge_page, store, procedure, page_id, person.id,
-                                             "on_it", "voice", clock.now())
+                                             kind, "voice", clock.now())
         except (ValueError, BadInput):
             return twiml(gather_reply_twiml("That page no longer exists."))
         if result.accepted:
