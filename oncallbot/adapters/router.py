@@ -1,5 +1,7 @@
 """Routes each outbox message to Slack, Twilio or, without credentials, the console notifier."""
 
+import threading
+
 from .console_notifier import ConsoleNotifier
 from ..errors import DeliveryFailed, IntegrationError
 from ..services.delivery import Delivered, Outgoing
@@ -8,6 +10,7 @@ from ..services.delivery import Delivered, Outgoing
 class NotificationRouter:
     def __init__(self, console: ConsoleNotifier, public_url: str, slack=None, twilio=None, calendar=None):
         self.console, self.slack, self.twilio, self.calendar = console, slack, twilio, calendar
+        self._calendar_lock = threading.Lock()  # httplib2, under the Google client, is not thread-safe
         self.public_url = public_url.rstrip("/")
 
     def deliver(self, message: Outgoing) -> Delivered:
@@ -18,7 +21,8 @@ class NotificationRouter:
                 raise DeliveryFailed("the rotation calendar is read-only here (rotation.source is ical): "
                                      "change it by hand", permanent=True)
             try:
-                event = self.calendar.reassign(message.target, message.person.name, message.person.email)
+                with self._calendar_lock:
+                    event = self.calendar.reassign(message.target, message.person.name, message.person.email)
             except IntegrationError as exc:
                 status = getattr(exc, "status", None)
                 raise DeliveryFailed(str(exc), permanent=status is not None and 400 <= status < 500
