@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from oncallbot.adapters.db import Store
+from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
 
 PG_URL = os.environ.get("ONCALLBOT_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -81,3 +82,22 @@ def store(database_url):
     store.upgrade()
     yield store
     store.dispose()
+
+
+# Loopback fakes of the vendors' APIs, for the real SDK clients to talk to.
+@pytest.fixture
+def slack():
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def twilio():
+    with FakeTwilio() as fake:
+        yield fake
+
+
+@pytest.fixture
+def gcal():
+    with FakeGoogleCalendar() as fake:
+        yield fake

@@ -23,30 +23,12 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
+from tests.fakes import FakeGoogleCalendar, FakeTwilio
 from tests.fakes.slack import SOCKET_MODE_URL
 
 ALICE = "+15551230001"
 OUR_NUMBER = "+15550000000"
 CALENDAR = "team@group.calendar.google.com"  # has an "@", which the client percent-encodes
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def twilio():
-    with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
-def gcal():
-    with FakeGoogleCalendar() as fake:
-        yield fake
 
 
 class LoopbackTwilioHttpClient(TwilioHttpClient):

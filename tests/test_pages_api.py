@@ -64,12 +64,6 @@ class Api:
 
 
 @pytest.fixture
-def twilio():
-    with FakeTwilio() as fake:
-        yield fake
-
-
-@pytest.fixture
 def sqlite_url(tmp_path):
     """For tests of the HTTP layer alone; the storage-dependent ones take `database_url` (both backends)."""
     return f"sqlite:///{tmp_path}/api.sqlite3"

@@ -26,12 +26,6 @@ STATUS_URL = "https://bot.example.com/twilio/status"
 GATHER_URL = "https://bot.example.com/twilio/voice?incident=42&attempt=1"
 
 
-@pytest.fixture
-def twilio():
-    with FakeTwilio() as fake:
-        yield fake
-
-
 def gateway_for(fake: FakeTwilio, auth_token: str | None = None, **kwargs) -> TwilioGateway:
     return TwilioGateway(fake.account_sid, auth_token or fake.auth_token, OUR_NUMBER, api_url=fake.url, **kwargs)
 
