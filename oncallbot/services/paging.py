@@ -323,7 +323,8 @@ def _fire_step(tx, page, plan: EscalationPlan, number: int, procedure: Procedure
                                     channel=channel, person_id=person.id, text=page.summary, state_override="grouped")
             tx.add_notification(f"digest:{person.id}:{digest_slot(now, policy)}", now, page_id=page.id,
                                 kind="digest", channel="sms", person_id=person.id,
-                                text="More pages are waiting for you. Reply 1 to take them all, or see Slack.")
+                                text=f"Page #{page.id} and more are waiting for you. Reply 1 to take them all, or see "
+                                     "Slack.")
             tx.add_event(page.id, now, "grouped", person.id, "sms", "added to the digest: another page is waiting on them")
             channels = [c for c in channels if c not in phone]
         if "voice" in channels and not voice_calls_allowed(tx.recent_calls(person.id, now - policy.calls_period),
