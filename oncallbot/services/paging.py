@@ -15,9 +15,9 @@ from ..domain.paging import (
     decide_acknowledgment,
     digest_slot,
     parse_phone_reply,
+    phone_reply_targets,
     plan_escalation,
     plan_manual_escalation,
-    phone_reply_targets,
     plan_test_page,
     voice_calls_allowed,
 )
