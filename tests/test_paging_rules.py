@@ -21,7 +21,7 @@ MINUTES = timedelta(minutes=1)
     ("On It!", "slack", "on_it"), ("on it", "slack", "on_it"), ("ON IT 👍", "slack", "on_it"),
     (":raising_hand: onit", "slack", "on_it"), ("Done.", "slack", "done"), ("✅ DONE", "slack", "done"),
     ("1", "sms", "on_it"), ("ok", "sms", "on_it"), ("Okay!", "sms", "on_it"), (" done ", "sms", "done"),
-    ("1", "slack", None), ("ok", "slack", None), ("on it in 5", "slack", None), ("not done", "sms", None),
+    ("1", "slack", None), ("ok", "slack", None), ("on it in 5", "slack", "on_it"), ("not done", "sms", None),
     ("I'm on it, calling them", "slack", None), ("", "sms", None),
     ("1", "voice", "on_it"), ("2", "voice", None), ("", "voice", None),
 ])

@@ -542,7 +542,8 @@ def test_escalate_asks_why_and_pages_the_direct_manager(slack_db):
     assert ("escalated", "aisha", "slack", reason) in timeline
     assert ("step", None, None, "Step 1: paging Omar Haddad (direct manager) by SMS, call, Slack") in timeline
     assert ("notified", "omar", "slack") in [t[:3] for t in timeline]
-    assert [m["text"] for m in slack_db.fake.dms_to(OMAR)] == [f"Page #{page_id} needs an On It!: {ticket['text']}"]
+    assert [m["text"] for m in slack_db.fake.dms_to(OMAR)] == [
+        f"Page #{page_id} needs an On It!: {ticket['text']}\nEscalated by Aisha Khan: {reason}"]
     assert slack_db.thread_texts(ticket["ts"]) == [
         f"Escalated by Aisha Khan: {reason}", "Step 1: paging Omar Haddad (direct manager) by SMS, call, Slack"]
     assert [m["text"] for m in slack_db.fake.dms_to(AISHA)] == ["Escalated to your direct manager."]

@@ -6,7 +6,6 @@ dispatcher run that sees a different count does nothing.
 """
 
 import re
-import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -153,24 +152,111 @@ def decide_acknowledgment(state: PageState, kind: AckKind, holder_name: str | No
 
 
 _EMOJI_CODES = re.compile(r":[a-z0-9_+-]+:")
-_ACK_WORDS = {"onit": "on_it", "on it": "on_it", "done": "done"}
+# The reply must begin with the words (after emoji and punctuation): "On it, calling them back" counts,
+# "I am not on it" does not. A word boundary after them, so "on iteration" is not "on it".
+_ACK_START = re.compile(r"(on[\s_-]*it|done)(?![^\W_])")
+_ACK_KINDS = {"done": "done"}  # every other match is a spelling of "on it"
 _PHONE_WORDS = {"1": "on_it", "ok": "on_it", "okay": "on_it"}
+# Words that show someone meant to acknowledge ("is this done?", "I'm on it", "ack"): they get a hint.
+_ATTEMPT_WORDS = re.compile(r"(?<![^\W_])(on[\s_-]*it|done|ack(?:ed|nowledg\w*)?)(?![^\W_])")
+# By SMS the words may name a page ("done 42", "on it #42") or all of them ("done all").
+_PAGE_REF = re.compile(r"\s*#\s*(\d+)|\s+(\d+)(?=\s*(?:$|[^\w\s]))")
+_ALL_REF = re.compile(r"\s+all(?:[\W_]*)$")
+ACK_HINT = ('Not taken as an acknowledgment: begin your reply with On It! or Done, for example '
+            '"On it, calling them back" or "Done - refunded".')
+
+
+def _cleaned(text: str) -> str:
+    """Lower case, Slack's :emoji: codes gone, and every leading emoji, mark and space stripped."""
+    text = _EMOJI_CODES.sub(" ", text.lower())
+    start = next((i for i, c in enumerate(text) if c.isalnum()), len(text))
+    return text[start:]
+
+
+def _split_ack(text: str) -> tuple[AckKind, str] | None:
+    """The acknowledgment the reply begins with, and the rest of the reply; None for anything else,
+    and for a question ("done?" asks, it does not tell)."""
+    cleaned = _cleaned(text)
+    match = _ACK_START.match(cleaned)
+    if match is None:
+        return None
+    rest = cleaned[match.end():]
+    if rest.lstrip().startswith("?"):
+        return None
+    return _ACK_KINDS.get(match[1], "on_it"), rest
+
+
+def _phone_word(text: str) -> tuple[AckKind, str] | None:
+    """SMS shorthand: "1", "ok", "okay", alone or followed by a page reference."""
+    cleaned = _cleaned(text)
+    match = re.match(r"(1|ok|okay)(?![^\W_])", cleaned)
+    if match is None:
+        return None
+    rest = cleaned[match.end():]
+    if rest.strip(" .!") and not (_PAGE_REF.match(rest) or _ALL_REF.match(rest)):
+        return None  # "ok thanks" is not an On It!
+    return _PHONE_WORDS[match[1]], rest
 
 
 def parse_ack_text(text: str, channel: str) -> AckKind | None:
-    """'On It!', 'on it 👍', ':white_check_mark: Done.' -> the acknowledgment; anything else -> None.
+    """'On It!', 'on it 👍', ':white_check_mark: Done.', 'On it, calling them back' -> the acknowledgment;
+    anything that does not begin with the words ('I am not on it', 'is this done?') -> None.
 
     By SMS, '1' and 'ok' also mean On It!; on a call only the keypress 1 does."""
     if channel == "voice":
         return "on_it" if text.strip() == "1" else None
-    text = _EMOJI_CODES.sub(" ", text.lower())
-    kept = "".join(c if (c.isalnum() or c.isspace()) and unicodedata.category(c)[0] != "S" else " " for c in text)
-    normalized = " ".join(kept.split())
-    if normalized in _ACK_WORDS:
-        return _ACK_WORDS[normalized]
-    if channel == "sms" and normalized in _PHONE_WORDS:
-        return _PHONE_WORDS[normalized]
-    return None
+    split = _split_ack(text) or (_phone_word(text) if channel == "sms" else None)
+    return split[0] if split else None
+
+
+def ack_hint(text: str, channel: str) -> str | None:
+    """What to tell someone whose reply looks meant as an acknowledgment but is not one; None when
+    it is one, or is plain conversation ("thanks, looking into it")."""
+    if parse_ack_text(text, channel) is not None:
+        return None
+    return ACK_HINT if _ATTEMPT_WORDS.search(_EMOJI_CODES.sub(" ", text.lower())) else None
+
+
+@dataclass(frozen=True)
+class PhoneReply:
+    kind: AckKind
+    page_number: str | None = None  # "done 42", as written: it may be longer than any page id
+    every: bool = False  # "done all"
+
+
+def parse_phone_reply(text: str) -> PhoneReply | None:
+    """An SMS reply: the same words as everywhere ('On it, calling them'), or '1'/'ok', optionally
+    naming a page right after them ('done 42', 'on it #42') or all of them ('done all')."""
+    split = _split_ack(text) or _phone_word(text)
+    if split is None:
+        return None
+    kind, rest = split
+    if match := _PAGE_REF.match(rest):
+        return PhoneReply(kind, match[1] or match[2])
+    return PhoneReply(kind, every=bool(_ALL_REF.match(rest)))
+
+
+@dataclass(frozen=True)
+class PhoneReplyTargets:
+    page_ids: tuple[int, ...]
+    question: str | None = None  # asked instead of acting, when the reply could mean several pages
+
+
+def phone_reply_targets(reply: PhoneReply, held: list[int], waiting: list[int]) -> PhoneReplyTargets:
+    """Which pages a reply without a page number applies to.
+
+    `held`: the person's pages at On It!; `waiting`: the open pages they were phoned for.
+    On It! takes every waiting page (a storm is taken with one reply). A bare Done closes the one page it
+    can mean (the one they hold, else the one waiting); with several it asks which, and DONE ALL closes them."""
+    if reply.kind == "on_it":
+        return PhoneReplyTargets(tuple(waiting))
+    candidates, label = (held, "On It!") if held else (waiting, "waiting on you")
+    if len(candidates) <= 1 or reply.every:
+        return PhoneReplyTargets(tuple(candidates))
+    numbers = [f"#{page_id}" for page_id in candidates]
+    listed = ", ".join(numbers[:-1]) + f" and {numbers[-1]}"
+    choices = ", ".join(f"DONE {page_id}" for page_id in candidates)
+    return PhoneReplyTargets((), f"You have {listed} {label}: reply {choices} or DONE ALL")
 
 
 def voice_calls_allowed(recent_call_times: list[datetime], policy: EscalationPolicy, now: datetime) -> bool:

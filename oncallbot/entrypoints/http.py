@@ -172,6 +172,13 @@ def twilio_routes(container: Container, verifier) -> list[Route]:
         form = await verified_form(request)
         if form is None:
             return forbidden()
+        page_param = request.query_params.get("page", "")
+        # We built this URL: a page that is not a number in the ids' range is not a keypress of ours.
+        if not (page_param.isascii() and page_param.isdigit() and len(page_param) <= 12
+                and 0 < int(page_param) <= MAX_PAGE_ID):
+            log_event(log, "refused a Twilio voice callback without a valid page", level=logging.WARNING)
+            return Response("no valid page in the callback URL", status_code=400)
+        page_id = int(page_param)
         callee = form.get("To") or form.get("Called", "")
         person = procedure.team.by_phone(callee)
         if person is None:
@@ -182,10 +189,9 @@ def twilio_routes(container: Container, verifier) -> list[Route]:
         if kind is None:
             return twiml(gather_reply_twiml("No acknowledgment recorded. The page is still open."))
         try:
-            page_id = int(request.query_params.get("page", ""))
             result = await run_in_threadpool(paging.acknowledge_page, store, procedure, page_id, person.id,
                                              kind, "voice", clock.now())
-        except (ValueError, BadInput):
+        except BadInput:
             return twiml(gather_reply_twiml("That page no longer exists."))
         if result.accepted:
             await run_in_threadpool(container.kick, page_id)

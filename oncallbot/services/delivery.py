@@ -77,22 +77,44 @@ def _card(page, procedure: Procedure) -> PageCard:
                     who(page.done_by, page.done_at), page.slack_channel, page.slack_thread_ts, page.slack_card_ts)
 
 
-def _text(row, page) -> str:
+def _text(row, page, escalation: str | None = None) -> str:
+    """`escalation`: "Escalated by Aisha Khan: <reason>", for the pages a person sent up the chain."""
     if row.kind == "page" and row.channel == "sms":
-        return f"[oncallbot] Page #{page.id}: {page.summary} -- reply 1 for On It!, DONE when resolved."
+        why = f" -- {escalation}" if escalation else ""
+        return f"[oncallbot] Page #{page.id}: {page.summary}{why} -- reply 1 for On It!, DONE when resolved."
     if row.kind == "page" and row.channel == "voice":
+        if escalation:  # read out as its own sentence
+            return f"On-call page number {page.id}. {_sentence(page.summary)} {_sentence(escalation)}"
         return f"On-call page number {page.id}. {page.summary}"
     if row.kind == "page":
-        return f"Page #{page.id} needs an On It!: {page.summary}"
+        why = f"\n{escalation}" if escalation else ""
+        return f"Page #{page.id} needs an On It!: {page.summary}{why}"
     if row.kind == "digest":
         return f"[oncallbot] {row.text}"
     return row.text
 
 
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _escalation(tx, page, procedure: Procedure) -> str | None:
+    """Who sent this page up the chain and why, from the timeline (the reason is recorded there)."""
+    if not page.escalated_by:
+        return None
+    reason = next((e.detail for e in reversed(tx.events_of(page.id)) if e.kind == "escalated"), None)
+    person = procedure.team.person(page.escalated_by)
+    name = person.name if person else page.escalated_by
+    return f"Escalated by {name}: {reason}" if reason else f"Escalated by {name}."
+
+
 def _outgoing(tx, row, procedure: Procedure) -> Outgoing:
     page = tx.page(row.page_id) if row.page_id else None
-    return Outgoing(row.id, row.kind, row.channel, _text(row, page) if page else row.text,
-                    procedure.team.person(row.person_id), row.target, _card(page, procedure) if page else None)
+    text = row.text
+    if page:
+        text = _text(row, page, _escalation(tx, page, procedure) if row.kind == "page" else None)
+    return Outgoing(row.id, row.kind, row.channel, text, procedure.team.person(row.person_id), row.target,
+                    _card(page, procedure) if page else None)
 
 
 def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: datetime, page_id: int | None = None,

@@ -4,7 +4,6 @@ Notifications are not sent here: each use case queues them in the outbox in its 
 `services.delivery` sends them after commit. So a crash never loses a step nor sends it twice.
 """
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +14,8 @@ from ..domain.paging import (
     PlannedStep,
     decide_acknowledgment,
     digest_slot,
-    parse_ack_text,
+    parse_phone_reply,
+    phone_reply_targets,
     plan_escalation,
     plan_manual_escalation,
     plan_test_page,
@@ -213,30 +213,36 @@ def acknowledge_page(store, procedure: Procedure, page_id: int, person_id: str, 
                      now: datetime) -> AckResult:
     """On It! stops the escalation; Done closes the page. A second acknowledgment changes nothing."""
     person = _member(procedure, person_id)
-    tz = procedure.window.tz
     with store.transaction() as tx:
         page = tx.page(page_id, lock=True)
         if page is None:
             raise BadInput(f"no page {page_id}")
-        holder_id, holder_at = (page.done_by, page.done_at) if page.state == "done" else (page.on_it_by, page.on_it_at)
-        holder = procedure.team.person(holder_id)
-        decision = decide_acknowledgment(page.state, kind, holder.name if holder else holder_id,
-                                         f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.name)
-        if not decision.accepted:
-            return AckResult(False, decision.message, snapshot(tx, page))
-        if kind == "on_it" or page.on_it_at is None:
-            page.on_it_by, page.on_it_at = person.id, now
-        if kind == "done":
-            page.done_by, page.done_at = person.id, now
-        page.state, page.next_due_at = decision.state, None
-        tx.add_event(page.id, now, decision.state, person.id, channel)
-        label = "On It!" if kind == "on_it" else "Done"
-        via = CHANNEL_WORDS.get(channel, channel)
-        tx.add_notification(f"page:{page.id}:ack:{decision.state}", now, page_id=page.id, kind="thread",
-                            channel="slack", target="support",
-                            text=f"{label} {person.name} at {now.astimezone(tz):%H:%M} (via {via})")
-        _queue_card_update(tx, page, now)
-        return AckResult(True, decision.message, snapshot(tx, page))
+        return _acknowledge(tx, procedure, page, person, kind, channel, now)
+
+
+def _acknowledge(tx, procedure: Procedure, page, person: Person, kind: AckKind, channel: str,
+                 now: datetime) -> AckResult:
+    """acknowledge_page on a page row the caller's open transaction has locked."""
+    tz = procedure.window.tz
+    holder_id, holder_at = (page.done_by, page.done_at) if page.state == "done" else (page.on_it_by, page.on_it_at)
+    holder = procedure.team.person(holder_id)
+    decision = decide_acknowledgment(page.state, kind, holder.name if holder else holder_id,
+                                     f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.name)
+    if not decision.accepted:
+        return AckResult(False, decision.message, snapshot(tx, page))
+    if kind == "on_it" or page.on_it_at is None:
+        page.on_it_by, page.on_it_at = person.id, now
+    if kind == "done":
+        page.done_by, page.done_at = person.id, now
+    page.state, page.next_due_at = decision.state, None
+    tx.add_event(page.id, now, decision.state, person.id, channel)
+    label = "On It!" if kind == "on_it" else "Done"
+    via = CHANNEL_WORDS.get(channel, channel)
+    tx.add_notification(f"page:{page.id}:ack:{decision.state}", now, page_id=page.id, kind="thread",
+                        channel="slack", target="support",
+                        text=f"{label} {person.name} at {now.astimezone(tz):%H:%M} (via {via})")
+    _queue_card_update(tx, page, now)
+    return AckResult(True, decision.message, snapshot(tx, page))
 
 
 def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, reason: str,
@@ -377,36 +383,52 @@ class PhoneReplyResult:
 
 def acknowledge_phone_reply(store, procedure: Procedure, from_number: str, body: str,
                             now: datetime) -> PhoneReplyResult:
-    """An SMS from a team member: "1", "ok", "on it" or "done", optionally with a page number ("done 42").
+    """An SMS from a team member: "1", "ok", or a sentence beginning with On It! or Done, optionally naming
+    a page ("done 42") or all of them ("done all").
 
-    Without a number it applies to every page waiting on them: a storm of pages is taken with one reply."""
+    Without a number On It! applies to every page waiting on them (a storm is taken with one reply); a bare
+    Done closes the one page it can mean and asks which when there are several. One transaction: a crash
+    never leaves the reply half applied."""
     person = procedure.team.by_phone(from_number)
     if person is None:
         raise NotAuthorized("this number is not a team member's")
     words = " ".join(body.lower().split())
     if words in STOP_WORDS or words in START_WORDS:
         return PhoneReplyResult([], _record_sms_preference(store, procedure, person, words in STOP_WORDS, now))
-    match = re.fullmatch(r"(.*\S)\s+#?(\d+)", words)
-    text, page_id = (match[1], int(match[2])) if match else (words, None)
-    kind = parse_ack_text(text, "sms")
-    if kind is None:
+    reply = parse_phone_reply(body)
+    if reply is None:
         return PhoneReplyResult([], "Reply 1 (or ON IT) to take your pages, DONE when resolved; add a page "
                                     "number to pick one, e.g. DONE 42.")
     with store.transaction() as tx:
-        if page_id is not None:
-            targets = [page_id]
+        if reply.page_number is not None:
+            number = reply.page_number
+            page = tx.page(int(number), lock=True) if len(number) <= 12 else None  # int() of 5000 digits raises
+            if page is None or not _waits_on(tx, page, person):
+                shown = number if len(number) <= 24 else number[:24] + "…"
+                return PhoneReplyResult([], f"No page {shown} is waiting on you.")
+            pages = [page]
         else:
             phoned = tx.open_pages_phoned(person.id)
-            mine = [p.id for p in phoned if p.state == "on_it" and p.on_it_by == person.id]
-            targets = mine if kind == "done" and mine else [p.id for p in phoned if p.state == "open"]
-    results = [acknowledge_page(store, procedure, target, person.id, kind, "sms", now) for target in targets]
+            held = [p.id for p in phoned if p.state == "on_it" and p.on_it_by == person.id]
+            choice = phone_reply_targets(reply, held, [p.id for p in phoned if p.state == "open"])
+            if choice.question:
+                return PhoneReplyResult([], choice.question)
+            pages = [tx.page(page_id, lock=True) for page_id in choice.page_ids]
+        results = [_acknowledge(tx, procedure, page, person, reply.kind, "sms", now) for page in pages]
     accepted = [r.page for r in results if r.accepted]
     if not results:
         return PhoneReplyResult([], "No page is waiting on you.")
-    label = "On It!" if kind == "on_it" else "Done"
+    label = "On It!" if reply.kind == "on_it" else "Done"
     if accepted:
         return PhoneReplyResult(accepted, f"{label} recorded for page " + ", ".join(f"#{p.id}" for p in accepted) + ".")
     return PhoneReplyResult([], results[0].message)
+
+
+def _waits_on(tx, page, person: Person) -> bool:
+    """A page someone may answer by number: theirs to answer (responsible, paged, holding it), not any page."""
+    if person.id in (page.responsible, page.on_it_by, page.done_by, page.escalated_by):
+        return True
+    return any(n.person_id == person.id and n.kind in ("page", "digest") for n in tx.notifications_of(page.id))
 
 
 def _record_sms_preference(store, procedure: Procedure, person: Person, stopped: bool, now: datetime) -> None:

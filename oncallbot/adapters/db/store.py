@@ -16,6 +16,7 @@ from .models import (CalendarEventRow, InboundEventRow, JobRunRow, NotificationR
                      ReportedProblemRow, ShiftRow, SyncStateRow)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+PAGE_ID_MAX = 2**31 - 1  # pages.id is a 32-bit integer on PostgreSQL; SQLite cannot even bind a larger number
 
 
 def default_database_url(sqlite_path: str) -> str:
@@ -211,9 +212,12 @@ class StoreTx:
         return page
 
     def page(self, page_id: int, lock: bool = False) -> PageRow | None:
+        if not 0 < page_id <= PAGE_ID_MAX:
+            return None  # "done 99999999999999999999": no such page can exist
         statement = select(PageRow).where(PageRow.id == page_id)
         if lock:
-            statement = statement.with_for_update()
+            # A row this transaction read before the lock was granted is re-read, not kept stale.
+            statement = statement.with_for_update().execution_options(populate_existing=True)
         return self.session.scalars(statement).first()
 
     def page_by_external_id(self, external_id: str) -> PageRow | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
-from ...domain.paging import parse_ack_text
+from ...domain.paging import ack_hint, parse_ack_text
 from ...errors import BadInput, NotAuthorized
 from ...logs import log_event
 from ...services import inbound, paging
@@ -112,16 +112,22 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
             kick(page.id)
 
     def thread_reply(event, client, thread_ts):
-        kind = parse_ack_text(event.get("text") or "", "slack")
-        if kind is None:
+        text = event.get("text") or ""
+        kind = parse_ack_text(text, "slack")
+        hint = ack_hint(text, "slack") if kind is None else None
+        if kind is None and hint is None:
             return
         page_id = paging.page_for_slack_thread(store, event["channel"], thread_ts)
         if page_id is None:
             return
         person = team.by_slack_id(event.get("user", ""))
         if person is None:
-            client.chat_postEphemeral(channel=event["channel"], user=event.get("user"), thread_ts=thread_ts,
-                                      text=stranger_text())
+            if kind is not None:
+                client.chat_postEphemeral(channel=event["channel"], user=event.get("user"), thread_ts=thread_ts,
+                                          text=stranger_text())
+            return
+        if kind is None:  # meant as an acknowledgment, not taken as one: say so rather than stay silent
+            client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts, text=hint)
             return
         result = paging.acknowledge_page(store, procedure, page_id, person.id, kind, "slack", clock.now())
         if result.accepted:
