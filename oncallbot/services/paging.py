@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain.paging import (
+    CLOSED_STATES,
     AckKind,
     EscalationPlan,
     PlannedStep,
     decide_acknowledgment,
+    decide_dismissal,
     digest_slot,
     parse_ack_text,
     plan_escalation,
@@ -218,7 +220,8 @@ def acknowledge_page(store, procedure: Procedure, page_id: int, person_id: str, 
         page = tx.page(page_id, lock=True)
         if page is None:
             raise BadInput(f"no page {page_id}")
-        holder_id, holder_at = (page.done_by, page.done_at) if page.state == "done" else (page.on_it_by, page.on_it_at)
+        holder_id, holder_at = (page.done_by, page.done_at) if page.state in CLOSED_STATES \
+            else (page.on_it_by, page.on_it_at)
         holder = procedure.team.person(holder_id)
         decision = decide_acknowledgment(page.state, kind, holder.name if holder else holder_id,
                                          f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.name)
@@ -250,8 +253,9 @@ def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, rea
         page = tx.page(page_id, lock=True)
         if page is None:
             raise BadInput(f"no page {page_id}")
-        if page.state == "done":
-            return AckResult(False, "This page is already done; nothing changed.", snapshot(tx, page))
+        if page.state in CLOSED_STATES:
+            closed = "done" if page.state == "done" else "closed as not a ticket"
+            return AckResult(False, f"This page is already {closed}; nothing changed.", snapshot(tx, page))
         plan = plan_manual_escalation(person.id, procedure.escalation, procedure.team, now, procedure.ack_window)
         page.plan, page.fired, page.next_due_at = plan_to_json(plan), 0, plan.due_at(0)
         # Open again for the manager to take, with a new deadline; the first On It! stays in the timeline.
@@ -264,6 +268,32 @@ def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, rea
         _fire_due_steps(tx, page, procedure, now)
         _queue_card_update(tx, page, now)
         return AckResult(True, "Escalated to your direct manager.", snapshot(tx, page))
+
+
+def dismiss_page(store, procedure: Procedure, page_id: int, person_id: str, channel: str,
+                 now: datetime) -> AckResult:
+    """"Not a ticket": close the page without paging anyone. It stays in the timeline, out of the report."""
+    person = _member(procedure, person_id)
+    tz = procedure.window.tz
+    with store.transaction() as tx:
+        page = tx.page(page_id, lock=True)
+        if page is None:
+            raise BadInput(f"no page {page_id}")
+        holder_id, holder_at = (page.done_by, page.done_at) if page.state in CLOSED_STATES \
+            else (page.on_it_by, page.on_it_at)
+        holder = procedure.team.person(holder_id)
+        decision = decide_dismissal(page.state, page.source, holder_id, holder.name if holder else holder_id,
+                                    f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.id)
+        if not decision.accepted:
+            return AckResult(False, decision.message, snapshot(tx, page))
+        # done_by/done_at say who closed it and when, whichever way it was closed.
+        page.state, page.next_due_at = decision.state, None
+        page.done_by, page.done_at = person.id, now
+        tx.add_event(page.id, now, "dismissed", person.id, channel, "not a ticket")
+        tx.add_notification(f"page:{page.id}:dismissed", now, page_id=page.id, kind="thread", channel="slack",
+                            target="support", text=f"Closed as not a ticket by {person.name}")
+        _queue_card_update(tx, page, now)
+        return AckResult(True, decision.message, snapshot(tx, page))
 
 
 def fire_due_escalations(store, procedure: Procedure, now: datetime, batch: int = 200,

@@ -10,13 +10,13 @@ from pathlib import Path
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
-from ...domain.paging import parse_ack_text
+from ...domain.paging import parse_ack_text, takes_as_ticket
 from ...errors import BadInput, NotAuthorized
 from ...logs import log_event
 from ...services import inbound, paging
 from ...services.rotation import upcoming_shifts, who_is_on_call
-from .blocks import (ACTION_DONE, ACTION_ESCALATE, ACTION_ON_IT, REASON_BLOCK, REASON_INPUT, VIEW_ESCALATE_REASON,
-                     escalate_modal, home_view)
+from .blocks import (ACTION_DONE, ACTION_ESCALATE, ACTION_NOT_A_TICKET, ACTION_ON_IT, REASON_BLOCK, REASON_INPUT,
+                     VIEW_ESCALATE_REASON, escalate_modal, home_view)
 
 log = logging.getLogger("oncallbot.slack")
 INTAKE_SUBTYPES = {None, "bot_message", "file_share"}  # tickets come from people, apps and bots alike
@@ -29,6 +29,7 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
     store, procedure, clock = container.store, container.procedure, container.clock
     team = procedure.team
     support_channel = container.settings.slack.support_channel
+    intake = container.settings.slack.intake
     procedure_file = Path(container.settings.resolve_path(container.settings.slack.procedure_file))
     app = App(client=client, signing_secret=signing_secret, token_verification_enabled=False,
               request_verification_enabled=signing_secret is not None,
@@ -102,6 +103,11 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
             inbound.record_handled(store, f"slack:{body['event_id']}", clock.now())
 
     def new_ticket(event):
+        # An app or bot posts with a bot_id (or as a bot_message); a person has a user and no bot_id.
+        from_app = bool(event.get("bot_id")) or event.get("subtype") == "bot_message" or not event.get("user")
+        if not takes_as_ticket(intake, from_app):
+            log_event(log, "support-channel message not taken as a ticket", intake=intake, from_app=from_app)
+            return
         summary = event.get("text") or next((a.get("fallback") or a.get("title") or a.get("text") for a in
                                              event.get("attachments", []) if a), None) or "(message without text)"
         page, created = paging.open_page(store, procedure, paging.NewPage(
@@ -153,6 +159,20 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
     def done_button(ack, body, respond):
         ack()
         clicked(body, respond, "done")
+
+    @app.action(ACTION_NOT_A_TICKET)
+    def not_a_ticket_button(ack, body, respond):
+        ack()
+        person = team.by_slack_id(body["user"]["id"])
+        if person is None:
+            return respond(text=stranger_text(), response_type="ephemeral", replace_original=False)
+        page_id = int(body["actions"][0]["value"])
+        try:
+            result = paging.dismiss_page(store, procedure, page_id, person.id, "slack", clock.now())
+        except (BadInput, NotAuthorized) as exc:
+            return respond(text=str(exc), response_type="ephemeral", replace_original=False)
+        kick(page_id)
+        respond(text=result.message, response_type="ephemeral", replace_original=False)
 
     @app.action(ACTION_ESCALATE)
     def escalate_button(ack, body, client, respond):

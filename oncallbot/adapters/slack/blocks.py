@@ -5,6 +5,7 @@ from ...services.delivery import PageCard
 ACTION_ON_IT = "page.on_it"
 ACTION_DONE = "page.done"
 ACTION_ESCALATE = "page.escalate"
+ACTION_NOT_A_TICKET = "page.not_a_ticket"
 VIEW_ESCALATE_REASON = "page.escalate_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
 
@@ -26,6 +27,8 @@ def card_blocks(card: PageCard) -> list[dict]:
         responsible = f"{mention(card.responsible_person)} (on call)"
     if card.state == "done":
         status = f":white_check_mark: *Done*: {card.done}"
+    elif card.state == "dismissed":
+        status = f":no_entry_sign: *Not a ticket*: closed by {card.done}"
     elif card.state == "on_it":
         status = f":raising_hand: *On It!*: {card.on_it}"
     else:
@@ -35,7 +38,7 @@ def card_blocks(card: PageCard) -> list[dict]:
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Responsible: {responsible}"},
                                          {"type": "mrkdwn", "text": status}]},
     ]
-    if card.state != "done":
+    if card.state not in ("done", "dismissed"):
         value = str(card.id)
         buttons = []
         if card.state == "open":
@@ -43,6 +46,9 @@ def card_blocks(card: PageCard) -> list[dict]:
                             "text": {"type": "plain_text", "text": "On It!"}})
         buttons.append({"type": "button", "action_id": ACTION_DONE, "value": value,
                         "text": {"type": "plain_text", "text": "Done"}})
+        if card.source != "test":
+            buttons.append({"type": "button", "action_id": ACTION_NOT_A_TICKET, "value": value,
+                            "text": {"type": "plain_text", "text": "Not a ticket"}})
         buttons.append({"type": "button", "action_id": ACTION_ESCALATE, "style": "danger", "value": value,
                         "text": {"type": "plain_text", "text": "Escalate"}})
         blocks.append({"type": "actions", "block_id": f"page-{card.id}", "elements": buttons})
