@@ -23,6 +23,20 @@ INTAKE_SUBTYPES = {None, "bot_message", "file_share"}  # tickets come from peopl
 REPLY_SUBTYPES = {None, "file_share", "thread_broadcast"}  # acknowledgments come from people ("also send to channel")
 
 
+DETAILS_LIMIT = 10_000  # what the paging API accepts as details
+
+
+def forwarded_email(event: dict) -> tuple[str, str | None] | None:
+    """An email forwarded into Slack is a file of filetype "email": its subject ("" if none), and its text."""
+    for file in event.get("files") or []:
+        if isinstance(file, dict) and file.get("filetype") == "email":
+            subject = " ".join(str(file.get("subject") or file.get("title") or file.get("name") or "").split())
+            # `preview` is HTML; `plain_text` is the body as text, `preview_plain_text` its beginning.
+            body = (file.get("plain_text") or file.get("preview_plain_text") or "").strip()
+            return subject, body or None
+    return None
+
+
 def create_bolt_app(container, client: WebClient, signing_secret: str | None, kick: Callable[[int], None],
                     oncall_text: Callable, shift_line: Callable, process_before_response: bool = False) -> App:
     """`kick(page_id)` sends a page's queued notifications at once; `oncall_text`/`shift_line` format rotation."""
@@ -108,11 +122,18 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
         if not takes_as_ticket(intake, from_app):
             log_event(log, "support-channel message not taken as a ticket", intake=intake, from_app=from_app)
             return
-        summary = event.get("text") or next((a.get("fallback") or a.get("title") or a.get("text") for a in
-                                             event.get("attachments", []) if a), None) or "(message without text)"
+        text = (event.get("text") or "").strip()
+        email = forwarded_email(event)
+        details = None
+        if email:
+            subject, body = email
+            details = "\n\n".join(part for part in (subject if text else None, body) if part)[:DETAILS_LIMIT] or None
+            text = text or subject or "(email without a subject)"
+        summary = text or next((a.get("fallback") or a.get("title") or a.get("text") for a in
+                                event.get("attachments", []) if a), None) or "(message without text)"
         page, created = paging.open_page(store, procedure, paging.NewPage(
             summary=summary, source="slack", external_id=f"slack:{event['channel']}:{event['ts']}",
-            slack_channel=event["channel"], slack_ts=event["ts"]), clock.now())
+            details=details, slack_channel=event["channel"], slack_ts=event["ts"]), clock.now())
         if created:
             log_event(log, "page opened from Slack", page=page.id, responsible=page.responsible)
             kick(page.id)
