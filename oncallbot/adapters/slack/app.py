@@ -16,13 +16,14 @@ from ...logs import log_event
 from ...services import inbound, paging
 from ...services.rotation import upcoming_shifts, who_is_on_call
 from .blocks import (ACTION_DONE, ACTION_ESCALATE, ACTION_NOT_A_TICKET, ACTION_ON_IT, REASON_BLOCK, REASON_INPUT,
-                     VIEW_ESCALATE_REASON, escalate_modal, home_view)
+                     VIEW_ESCALATE_REASON, escalate_modal, home_view, open_pages_text)
 
 log = logging.getLogger("oncallbot.slack")
 INTAKE_SUBTYPES = {None, "bot_message", "file_share"}  # tickets come from people, apps and bots alike
 REPLY_SUBTYPES = {None, "file_share", "thread_broadcast"}  # acknowledgments come from people ("also send to channel")
 
 
+SLACK_PAGES_SHOWN = 20  # `/oncall pages`: one screen; the CLI and the API list the rest
 DETAILS_LIMIT = 10_000  # what the paging API accepts as details
 
 
@@ -77,9 +78,13 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
                        response_type="ephemeral")
         if argument == "me":
             return ack(text=my_weeks(person, now), response_type="ephemeral")
+        if argument == "pages":
+            listing = paging.list_pages(store, now, state="open", limit=SLACK_PAGES_SHOWN)
+            return ack(text=open_pages_text(listing, team, procedure.window.tz), response_type="ephemeral")
         if argument:
             return ack(text="Usage: `/oncall` (who is on call, before and next), `/oncall me` (your next weeks), "
-                            "`/oncall help` (the on-call procedure).", response_type="ephemeral")
+                            "`/oncall pages` (the open pages), `/oncall help` (the on-call procedure).",
+                       response_type="ephemeral")
         return ack(text=oncall_text(who_is_on_call(store, procedure, now), procedure), response_type="ephemeral")
 
     def my_weeks(person, now) -> str:

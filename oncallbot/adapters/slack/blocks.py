@@ -1,6 +1,8 @@
 """Block Kit layouts. Action ids are stable strings: Slack sends them back on every click."""
 
 from ...services.delivery import PageCard
+from ...services.paging import PageList
+from ...services.presenting import age_label
 
 ACTION_ON_IT = "page.on_it"
 ACTION_DONE = "page.done"
@@ -8,6 +10,7 @@ ACTION_ESCALATE = "page.escalate"
 ACTION_NOT_A_TICKET = "page.not_a_ticket"
 VIEW_ESCALATE_REASON = "page.escalate_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
+SUMMARY_SHOWN = 120  # a list line stays one line
 
 
 def mention(person) -> str:
@@ -74,3 +77,21 @@ def home_view(sections: list[str]) -> dict:
     for text in sections:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     return {"type": "home", "blocks": blocks}
+
+
+def open_pages_text(listing: PageList, team, tz) -> str:
+    """`/oncall pages`: what is open, who holds it and for how long."""
+    if not listing.pages:
+        return "No open pages."
+    lines = [f"Open pages: {listing.total}, newest first"]
+    for page in listing.pages:
+        if page.state == "on_it":
+            holder = team.person(page.holder_id)
+            status = f"*On It!* {holder.name if holder else page.holder_id}"
+        else:
+            status = f"Waiting for On It! (due {page.deadline_at.astimezone(tz):%H:%M %Z})"
+        summary = page.summary if len(page.summary) <= SUMMARY_SHOWN else page.summary[:SUMMARY_SHOWN - 1] + "…"
+        lines.append(f"• #{page.id} {status} · {age_label(page.age)} old · {summary}")
+    if listing.next_before is not None:
+        lines.append(f"…and {listing.total - len(listing.pages)} more: `oncallbot pages --open` lists them all.")
+    return "\n".join(lines)
