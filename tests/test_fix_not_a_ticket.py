@@ -77,6 +77,12 @@ def test_not_a_ticket_closes_the_page_posts_in_the_thread_and_stops_the_escalati
     assert {s.status for s in slack_db.page_of(chatter).steps} == {"cancelled"}
     assert slack_db.thread_texts(chatter["ts"]) == ["Closed as not a ticket by Aisha Khan"]
 
+    # An Escalate still open in someone's Slack changes nothing either.
+    slack_db.submit_reason(page_id, "Looks like a customer after all", AISHA)
+    assert [m["text"] for m in slack_db.fake.dms_to(AISHA)] == [
+        "This page is already closed as not a ticket; nothing changed."]
+    assert slack_db.page_of(chatter).state == "dismissed"
+
     # The page's JSON says so, with who closed it and when.
     body = slack_db.http.get(f"/api/v1/pages/{page_id}", headers=AUTH).json()
     assert body["state"] == "dismissed"
