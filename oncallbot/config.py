@@ -167,6 +167,7 @@ class SlackSection(_Section):
     support_channel: str | None = None  # where voicemail and ticket notifications land
     office_channel: str | None = None  # pages inside business hours go here
     procedure_file: str = "procedure.md"  # what `/oncall help` shows; relative to this file
+    intake: Literal["all", "apps_and_bots", "people"] = "all"  # whose new support-channel messages become pages
 
 
 class ServerSection(_Section):

@@ -93,12 +93,12 @@ def block_texts(blocks) -> str:
 class SlackHarness:
     """The container `serve` builds (Slack on, Twilio off), its bolt app and HTTP app, and a Slack that signs."""
 
-    def __init__(self, database_url: str, fake: FakeSlack):
+    def __init__(self, database_url: str, fake: FakeSlack, settings=None):
         self.fake = fake
         self.clock = FakeClock(NOW)
         env = bootstrap.Environment(database_url=database_url, slack_bot_token="xoxb-test",
                                     slack_signing_secret=SECRET, slack_api_url=fake.url, api_token=API_TOKEN)
-        self.container = bootstrap.build(example_settings(), env, clock=self.clock)
+        self.container = bootstrap.build(settings or example_settings(), env, clock=self.clock)
         self.store = self.container.store
         self.store.upgrade()
         sync_rotation(self.store, self.container.rotation_source, self.container.procedure, self.clock.now())
@@ -335,7 +335,7 @@ def test_new_messages_in_the_support_channel_become_pages_with_a_card_in_their_t
         assert (page.state, page.responsible, page.source, page.summary) == ("open", "aisha", "slack", summary)
         (card,) = slack_db.thread(ticket["ts"])  # posted in the ticket's own thread, nowhere else
         assert card["text"] == f"Page #{page.id}: {summary}"
-        assert button_ids(card["blocks"]) == ["page.on_it", "page.done", "page.escalate"]
+        assert button_ids(card["blocks"]) == ["page.on_it", "page.done", "page.not_a_ticket", "page.escalate"]
         assert {e["value"] for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]} == {str(page.id)}
         shown = block_texts(card["blocks"])
         assert f"*Page #{page.id}*: {summary}" in shown
@@ -403,7 +403,7 @@ def test_on_it_then_done_in_the_thread_acknowledge_the_page(slack_db):
     assert (update["channel"], update["ts"]) == (SUPPORT, card_ts)
     card = slack_db.card(page_id)  # the card as it now shows in Slack
     assert ":raising_hand: *On It!*: Aisha Khan at 22:04" in block_texts(card["blocks"])
-    assert button_ids(card["blocks"]) == ["page.done", "page.escalate"]
+    assert button_ids(card["blocks"]) == ["page.done", "page.not_a_ticket", "page.escalate"]
 
     slack_db.clock.advance(timedelta(minutes=6))
     slack_db.say("DONE.", user=AISHA, thread_ts=ticket["ts"])
@@ -431,7 +431,7 @@ def test_on_it_in_the_thread_of_a_voicemail_card_acknowledges_it(slack):
     slack.say("On it!", user=AISHA, thread_ts=card["ts"])
     assert paging.get_page(slack.store, page_id).state == "on_it"
     assert slack.thread_texts(card["ts"]) == ["On It! Aisha Khan at 22:01 (via Slack)"]
-    assert button_ids(slack.card(page_id)["blocks"]) == ["page.done", "page.escalate"]
+    assert button_ids(slack.card(page_id)["blocks"]) == ["page.done", "page.not_a_ticket", "page.escalate"]
 
 
 def test_on_it_also_sent_to_the_channel_acknowledges(slack):
@@ -492,7 +492,7 @@ def test_the_on_it_and_done_buttons_acknowledge_the_page(slack_db):
     assert (page.state, page.on_it_by) == ("on_it", "aisha")
     assert ("on_it", "aisha", "slack") in [(e.kind, e.person_id, e.channel) for e in page.timeline]
     assert slack_db.thread_texts(ticket["ts"]) == ["On It! Aisha Khan at 22:02 (via Slack)"]
-    assert button_ids(slack_db.card(page_id)["blocks"]) == ["page.done", "page.escalate"]
+    assert button_ids(slack_db.card(page_id)["blocks"]) == ["page.done", "page.not_a_ticket", "page.escalate"]
 
     slack_db.clock.advance(timedelta(minutes=20))
     slack_db.click("page.done", page_id, AISHA)
@@ -586,7 +586,7 @@ def test_the_manifest_declares_what_the_app_listens_to_and_nothing_is_unheard(sl
         return any(listener.matches(req=request, resp=BoltResponse(status=200)) for listener in listeners)
 
     commands = features["slash_commands"]
-    assert [c["command"] for c in commands] == ["/oncall"] and commands[0]["usage_hint"] == "[me|help]"
+    assert [c["command"] for c in commands] == ["/oncall"] and commands[0]["usage_hint"] == "[me|pages|help]"
     for command in commands:
         form = urlencode({"command": command["command"], "text": "", "user_id": TOM, "team_id": "T1"})
         assert heard(form, "application/x-www-form-urlencoded"), f"no listener for {command['command']}"

@@ -13,7 +13,8 @@ from typing import Literal
 from .responsibility import Responsibility
 from .team import Team
 
-PageState = Literal["open", "on_it", "done"]
+PageState = Literal["open", "on_it", "done", "dismissed"]  # dismissed: closed as not a ticket
+CLOSED_STATES = ("done", "dismissed")
 AckKind = Literal["on_it", "done"]
 Notify = Literal["oncall", "manager", "senior_managers", "approvers", "office"]
 
@@ -142,6 +143,9 @@ def decide_acknowledgment(state: PageState, kind: AckKind, holder_name: str | No
                           person_name: str) -> AckDecision:
     """The first On It! takes the page; Done closes it (and counts as On It! when there was none).
     A second acknowledgment changes nothing and says so."""
+    if state == "dismissed":
+        return AckDecision(False, state, f"Already closed as not a ticket by {holder_name} at {holder_at}; "
+                                         "nothing changed.")
     if state == "done":
         return AckDecision(False, state, f"Already done by {holder_name} at {holder_at}; nothing changed.")
     if kind == "on_it":
@@ -275,3 +279,31 @@ def plan_test_page(person_id: str, team: Team, confirm_window: timedelta, now: d
     return EscalationPlan(now, (PlannedStep("oncall", (person_id,), ("sms", "voice"), timedelta(0)),
                                 PlannedStep("approvers", approvers, ("sms", "slack"), confirm_window)),
                           timedelta(minutes=15), 0)
+
+
+def decide_dismissal(state: PageState, source: str, holder_id: str | None, holder_name: str | None,
+                     holder_at: str | None, person_id: str) -> AckDecision:
+    """"Not a ticket": chatter is closed without paging anyone and stays out of the report.
+
+    Refused once closed, and for the weekly test page (closing it would hide that calls do not reach the
+    on-call person). After On It! only the person who took it may: they know what it turned out to be."""
+    if state == "dismissed":
+        return AckDecision(False, state, f"Already closed as not a ticket by {holder_name} at {holder_at}; "
+                                         "nothing changed.")
+    if state == "done":
+        return AckDecision(False, state, f"Already done by {holder_name} at {holder_at}; nothing changed.")
+    if source == "test":
+        return AckDecision(False, state, "The weekly test page is not a ticket: confirm it by pressing 1 on the "
+                                         "call or replying 1 to the text.")
+    if state == "on_it" and holder_id != person_id:
+        return AckDecision(False, state, f"{holder_name} said On It! at {holder_at}: only they can close it as not "
+                                         "a ticket; nothing changed.")
+    return AckDecision(True, "dismissed", "Closed as not a ticket: nobody is paged and it stays out of the report.")
+
+
+Intake = Literal["all", "apps_and_bots", "people"]
+
+
+def takes_as_ticket(intake: Intake, from_app: bool) -> bool:
+    """`slack.intake`: whether a new support-channel message from an app/bot (or a person) becomes a page."""
+    return intake == "all" or (intake == "apps_and_bots") == from_app

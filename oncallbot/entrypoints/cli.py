@@ -15,7 +15,8 @@ from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
 from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, sync_rotation, who_is_on_call
 from .timeparse import parse_instant
-from .views import local_iso, local_label, oncall_json, oncall_text, page_json, problem_line
+from .views import (local_iso, local_label, oncall_json, oncall_text, page_json, page_list_json, page_list_text,
+                    problem_line)
 
 log = logging.getLogger("oncallbot.cli")
 
@@ -98,6 +99,19 @@ def cmd_page(args) -> int:
     print(f"page #{page.id} {'opened' if created else 'already exists'}: {page.summary}")
     print(f"  responsible: {who}")
     print(f"  On It! due by {local_label(page.deadline_at, tz)}; escalation runs in `oncallbot serve`")
+    return 0
+
+
+def cmd_pages(args) -> int:
+    container = _container(args)
+    state = "open" if args.open else None
+    listing = paging.list_pages(container.store, container.clock.now(), state, args.limit, args.before)
+    if args.json:
+        print(json.dumps(page_list_json(listing, container.procedure, state), indent=2))
+        return 0
+    print(page_list_text(listing, container.procedure, state))
+    if listing.next_before is not None:
+        print(f"  more, older pages: oncallbot pages{' --open' if args.open else ''} --before {listing.next_before}")
     return 0
 
 
@@ -184,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     page.add_argument("--external-id", help="your id for it; a second page with the same id is not opened")
     page.add_argument("--json", action="store_true", help="print the page as JSON")
     page.set_defaults(func=cmd_page)
+
+    pages = commands.add_parser("pages", parents=[common],
+                                help="list pages, newest first, with their state, holder (who said On It!) and age")
+    pages.add_argument("--open", action="store_true",
+                       help="only the pages not closed yet (waiting for On It!, or On It!)")
+    pages.add_argument("--limit", type=int, default=paging.LIST_LIMIT,
+                       help=f"at most this many (1-{paging.LIST_LIMIT_MAX}, default {paging.LIST_LIMIT})")
+    pages.add_argument("--before", type=int, metavar="ID", help="only pages older than page ID (the next batch)")
+    pages.add_argument("--json", action="store_true", help="print the list as JSON")
+    pages.set_defaults(func=cmd_pages)
 
     report = commands.add_parser("report", parents=[common],
                                  help="response times per person for one on-call week (default: the last one)")

@@ -23,11 +23,12 @@ from ..services import inbound, paging
 from ..services.delivery import record_delivery_status
 from ..services.rotation import who_is_on_call
 from .timeparse import parse_instant
-from .views import oncall_json, page_json
+from .views import oncall_json, page_json, page_list_json
 
 log = logging.getLogger("oncallbot.http")
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE_ID = 2**31 - 1  # pages.id is a 32-bit integer column
+LIST_PARAMETERS = ("state", "limit", "before")
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -106,10 +107,33 @@ def create_app(container: Container, slack_app=None, twilio_verifier=None) -> St
             return error(404, f"no page {request.path_params['page_id']}")
         return JSONResponse(page_json(page, procedure))
 
+    async def list_pages(request: Request) -> JSONResponse:
+        if refusal := authorized(request):
+            return refusal
+        params = request.query_params
+        for name in params:
+            if name not in LIST_PARAMETERS:
+                return error(400, f"unknown parameter {name} (use {', '.join(LIST_PARAMETERS)})")
+        numbers = {}
+        for name in ("limit", "before"):
+            if name in params:
+                try:
+                    numbers[name] = int(params[name])
+                except ValueError:
+                    return error(400, f'{name} "{params[name]}" is not a whole number')
+        state = params.get("state")
+        try:
+            listing = await run_in_threadpool(paging.list_pages, store, clock.now(), state,
+                                              numbers.get("limit", paging.LIST_LIMIT), numbers.get("before"))
+        except BadInput as exc:
+            return error(400, str(exc))
+        return JSONResponse(page_list_json(listing, procedure, state))
+
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/v1/oncall", oncall, methods=["GET"]),
         Route("/api/v1/pages", create_page, methods=["POST"]),
+        Route("/api/v1/pages", list_pages, methods=["GET"]),
         Route("/api/v1/pages/{page_id}", show_page, methods=["GET"]),
     ]
     if slack_app is not None:

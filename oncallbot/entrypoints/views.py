@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 from ..domain.procedure import Procedure
 from ..domain.rotation import RotationProblem, Shift
 from ..domain.timelabels import WEEKDAYS
-from ..services.paging import PageSnapshot
+from ..services.paging import PageList, PageSnapshot
+from ..services.presenting import age_label
 from ..services.rotation import OnCallReport
 
 
@@ -104,3 +105,43 @@ def page_json(page: PageSnapshot, procedure: Procedure) -> dict:
             {"at": _iso(e.at, tz), "event": e.kind, "who": e.person_id, "channel": e.channel, "detail": e.detail}
             for e in page.timeline],
     }
+
+
+def _person_ref(person_id: str | None, procedure: Procedure) -> dict | None:
+    if person_id is None:
+        return None
+    person = procedure.team.person(person_id)
+    return {"id": person_id, "name": person.name if person else person_id}
+
+
+def page_list_json(listing: PageList, procedure: Procedure, state: str | None) -> dict:
+    """The contract of `GET /api/v1/pages` and `oncallbot pages --json`."""
+    tz = procedure.window.tz
+    return {
+        "at": _iso(listing.at, tz),
+        "state": state,
+        "total": listing.total,
+        "next_before": listing.next_before,
+        "pages": [{
+            "id": p.id, "summary": p.summary, "source": p.source, "state": p.state, "responsible": p.responsible,
+            "holder": _person_ref(p.holder_id, procedure), "created_at": _iso(p.created_at, tz),
+            "age_seconds": int(p.age.total_seconds()), "deadline": _iso(p.deadline_at, tz),
+            "on_it_at": _iso(p.on_it_at, tz), "done_at": _iso(p.done_at, tz),
+        } for p in listing.pages],
+    }
+
+
+def page_list_text(listing: PageList, procedure: Procedure, state: str | None) -> str:
+    team, tz = procedure.team, procedure.window.tz
+    kind = f"{state} page" if state else "page"
+    if not listing.pages:
+        return f"No {kind}s at {local_label(listing.at, tz)}."
+    lines = [f"{listing.total} {kind}{'' if listing.total == 1 else 's'} at {local_label(listing.at, tz)}, "
+             "newest first:",
+             f"  {'page':<8}{'state':<11}{'holder':<17}{'responsible':<17}{'age':>8}  summary"]
+    for p in listing.pages:
+        holder = team.person(p.holder_id)
+        responsible = team.person(p.responsible)
+        lines.append(f"  {'#' + str(p.id):<8}{p.state:<11}{holder.name if holder else (p.holder_id or '-'):<17}"
+                     f"{responsible.name if responsible else p.responsible:<17}{age_label(p.age):>8}  {p.summary}")
+    return "\n".join(lines)

@@ -41,6 +41,7 @@ class PageCard:
     slack_channel: str | None
     slack_thread_ts: str | None
     slack_card_ts: str | None
+    source: str = ""  # the weekly test page ("test") cannot be closed as not a ticket
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def _card(page, procedure: Procedure) -> PageCard:
 
     return PageCard(page.id, page.summary, page.state, page.responsible, team.person(page.responsible),
                     f"{page.deadline_at.astimezone(tz):%H:%M %Z}", who(page.on_it_by, page.on_it_at),
-                    who(page.done_by, page.done_at), page.slack_channel, page.slack_thread_ts, page.slack_card_ts)
+                    who(page.done_by, page.done_at), page.slack_channel, page.slack_thread_ts, page.slack_card_ts,
+                    page.source)
 
 
 def _text(row, page, escalation: str | None = None) -> str:

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain.paging import (
+    CLOSED_STATES,
     AckKind,
     EscalationPlan,
     PlannedStep,
     decide_acknowledgment,
+    decide_dismissal,
     digest_slot,
     parse_phone_reply,
     phone_reply_targets,
@@ -224,7 +226,8 @@ def _acknowledge(tx, procedure: Procedure, page, person: Person, kind: AckKind, 
                  now: datetime) -> AckResult:
     """acknowledge_page on a page row the caller's open transaction has locked."""
     tz = procedure.window.tz
-    holder_id, holder_at = (page.done_by, page.done_at) if page.state == "done" else (page.on_it_by, page.on_it_at)
+    holder_id, holder_at = (page.done_by, page.done_at) if page.state in CLOSED_STATES \
+        else (page.on_it_by, page.on_it_at)
     holder = procedure.team.person(holder_id)
     decision = decide_acknowledgment(page.state, kind, holder.name if holder else holder_id,
                                      f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.name)
@@ -256,8 +259,9 @@ def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, rea
         page = tx.page(page_id, lock=True)
         if page is None:
             raise BadInput(f"no page {page_id}")
-        if page.state == "done":
-            return AckResult(False, "This page is already done; nothing changed.", snapshot(tx, page))
+        if page.state in CLOSED_STATES:
+            closed = "done" if page.state == "done" else "closed as not a ticket"
+            return AckResult(False, f"This page is already {closed}; nothing changed.", snapshot(tx, page))
         plan = plan_manual_escalation(person.id, procedure.escalation, procedure.team, now, procedure.ack_window)
         page.plan, page.fired, page.next_due_at = plan_to_json(plan), 0, plan.due_at(0)
         # Open again for the manager to take, with a new deadline; the first On It! stays in the timeline.
@@ -441,3 +445,80 @@ def _record_sms_preference(store, procedure: Procedure, person: Person, stopped:
         else:
             tx.opt_in(person.id, "sms")
     return None  # Twilio answers STOP and START itself
+
+
+# --- not a ticket; the list of pages --------------------------------------------------------------
+
+def dismiss_page(store, procedure: Procedure, page_id: int, person_id: str, channel: str,
+                 now: datetime) -> AckResult:
+    """"Not a ticket": close the page without paging anyone. It stays in the timeline, out of the report."""
+    person = _member(procedure, person_id)
+    tz = procedure.window.tz
+    with store.transaction() as tx:
+        page = tx.page(page_id, lock=True)
+        if page is None:
+            raise BadInput(f"no page {page_id}")
+        holder_id, holder_at = (page.done_by, page.done_at) if page.state in CLOSED_STATES \
+            else (page.on_it_by, page.on_it_at)
+        holder = procedure.team.person(holder_id)
+        decision = decide_dismissal(page.state, page.source, holder_id, holder.name if holder else holder_id,
+                                    f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.id)
+        if not decision.accepted:
+            return AckResult(False, decision.message, snapshot(tx, page))
+        # done_by/done_at say who closed it and when, whichever way it was closed.
+        page.state, page.next_due_at = decision.state, None
+        page.done_by, page.done_at = person.id, now
+        tx.add_event(page.id, now, "dismissed", person.id, channel, "not a ticket")
+        tx.add_notification(f"page:{page.id}:dismissed", now, page_id=page.id, kind="thread", channel="slack",
+                            target="support", text=f"Closed as not a ticket by {person.name}")
+        _queue_card_update(tx, page, now)
+        return AckResult(True, decision.message, snapshot(tx, page))
+
+
+PAGE_FILTERS = {"open": ("open", "on_it"), "closed": CLOSED_STATES}  # open: not closed yet
+LIST_LIMIT, LIST_LIMIT_MAX = 50, 200
+MAX_PAGE_ID = 2**31 - 1  # pages.id is a 32-bit integer column
+
+
+@dataclass(frozen=True)
+class PageLine:
+    """One page in a list: what it is, where it stands, who holds it and how long it has been open."""
+
+    id: int
+    summary: str
+    source: str
+    state: str
+    responsible: str
+    holder_id: str | None  # who said On It!
+    created_at: datetime
+    deadline_at: datetime
+    on_it_at: datetime | None
+    done_at: datetime | None
+    age: timedelta
+
+
+@dataclass(frozen=True)
+class PageList:
+    at: datetime
+    pages: tuple[PageLine, ...]  # newest first
+    total: int  # every page the filter matches, across batches
+    next_before: int | None  # the cursor of the next (older) batch, None when this was the last
+
+
+def list_pages(store, now: datetime, state: str | None = None, limit: int = LIST_LIMIT,
+               before: int | None = None) -> PageList:
+    """Pages newest first, `limit` at a time. `state`: "open" (waiting for On It!, or On It!), "closed" (done
+    or not a ticket), or None for all. `before` a page id: the batch after the one that ended with it."""
+    if state is not None and state not in PAGE_FILTERS:
+        raise BadInput(f'state "{state}" is not one of: {", ".join(PAGE_FILTERS)}')
+    if not 1 <= limit <= LIST_LIMIT_MAX:
+        raise BadInput(f"limit must be between 1 and {LIST_LIMIT_MAX}, not {limit}")
+    if before is not None and not 0 < before <= MAX_PAGE_ID + 1:
+        raise BadInput(f"before must be a page id, not {before}")
+    states = PAGE_FILTERS[state] if state else None
+    with store.reading() as tx:
+        rows = tx.pages_listed(states, before, limit + 1)  # one more tells whether another batch follows
+        total = tx.count_pages(states)
+    lines = tuple(PageLine(p.id, p.summary, p.source, p.state, p.responsible, p.on_it_by, p.created_at,
+                           p.deadline_at, p.on_it_at, p.done_at, now - p.created_at) for p in rows[:limit])
+    return PageList(now, lines, total, lines[-1].id if len(rows) > limit else None)

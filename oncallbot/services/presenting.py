@@ -25,3 +25,17 @@ def report_text(report: WeekReport, procedure: Procedure) -> str:
                      f"{minutes(row.median_to_on_it):>9}{minutes(row.p90_to_on_it):>9}"
                      f"{row.share_within_window:>8.0%}{row.missed:>8}")
     return "\n".join(lines)
+
+
+def age_label(value: timedelta) -> str:
+    """How long a page has been open, as people say it: "<1m", "12m", "1h 05m", "2d 03h"."""
+    minutes = max(0, int(value.total_seconds())) // 60
+    if minutes < 1:
+        return "<1m"
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"

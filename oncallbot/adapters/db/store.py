@@ -254,6 +254,21 @@ class StoreTx:
         statement = select(PageRow).where(PageRow.id.in_(phoned), PageRow.state != "done").order_by(PageRow.id)
         return list(self.session.scalars(statement))
 
+    def pages_listed(self, states: tuple[str, ...] | None, before: int | None, limit: int) -> list[PageRow]:
+        """Newest first; `before` (a page id) is the cursor of the next batch."""
+        statement = select(PageRow).order_by(PageRow.id.desc()).limit(limit)
+        if states is not None:
+            statement = statement.where(PageRow.state.in_(states))
+        if before is not None:
+            statement = statement.where(PageRow.id < before)
+        return list(self.session.scalars(statement))
+
+    def count_pages(self, states: tuple[str, ...] | None) -> int:
+        statement = select(func.count()).select_from(PageRow)
+        if states is not None:
+            statement = statement.where(PageRow.state.in_(states))
+        return self.session.scalar(statement)
+
     def pages_between(self, start_at: datetime, end_at: datetime) -> list[PageRow]:
         return list(self.session.scalars(select(PageRow).where(PageRow.created_at >= start_at,
                                                                PageRow.created_at < end_at).order_by(PageRow.id)))

@@ -10,17 +10,32 @@ from pathlib import Path
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
-from ...domain.paging import ack_hint, parse_ack_text
+from ...domain.paging import ack_hint, parse_ack_text, takes_as_ticket
 from ...errors import BadInput, NotAuthorized
 from ...logs import log_event
 from ...services import inbound, paging
 from ...services.rotation import upcoming_shifts, who_is_on_call
-from .blocks import (ACTION_DONE, ACTION_ESCALATE, ACTION_ON_IT, REASON_BLOCK, REASON_INPUT, VIEW_ESCALATE_REASON,
-                     escalate_modal, home_view)
+from .blocks import (ACTION_DONE, ACTION_ESCALATE, ACTION_NOT_A_TICKET, ACTION_ON_IT, REASON_BLOCK, REASON_INPUT,
+                     VIEW_ESCALATE_REASON, escalate_modal, home_view, open_pages_text)
 
 log = logging.getLogger("oncallbot.slack")
 INTAKE_SUBTYPES = {None, "bot_message", "file_share"}  # tickets come from people, apps and bots alike
 REPLY_SUBTYPES = {None, "file_share", "thread_broadcast"}  # acknowledgments come from people ("also send to channel")
+
+
+SLACK_PAGES_SHOWN = 20  # `/oncall pages`: one screen; the CLI and the API list the rest
+DETAILS_LIMIT = 10_000  # what the paging API accepts as details
+
+
+def forwarded_email(event: dict) -> tuple[str, str | None] | None:
+    """An email forwarded into Slack is a file of filetype "email": its subject ("" if none), and its text."""
+    for file in event.get("files") or []:
+        if isinstance(file, dict) and file.get("filetype") == "email":
+            subject = " ".join(str(file.get("subject") or file.get("title") or file.get("name") or "").split())
+            # `preview` is HTML; `plain_text` is the body as text, `preview_plain_text` its beginning.
+            body = (file.get("plain_text") or file.get("preview_plain_text") or "").strip()
+            return subject, body or None
+    return None
 
 
 def create_bolt_app(container, client: WebClient, signing_secret: str | None, kick: Callable[[int], None],
@@ -29,6 +44,7 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
     store, procedure, clock = container.store, container.procedure, container.clock
     team = procedure.team
     support_channel = container.settings.slack.support_channel
+    intake = container.settings.slack.intake
     procedure_file = Path(container.settings.resolve_path(container.settings.slack.procedure_file))
     app = App(client=client, signing_secret=signing_secret, token_verification_enabled=False,
               request_verification_enabled=signing_secret is not None,
@@ -62,9 +78,13 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
                        response_type="ephemeral")
         if argument == "me":
             return ack(text=my_weeks(person, now), response_type="ephemeral")
+        if argument == "pages":
+            listing = paging.list_pages(store, now, state="open", limit=SLACK_PAGES_SHOWN)
+            return ack(text=open_pages_text(listing, team, procedure.window.tz), response_type="ephemeral")
         if argument:
             return ack(text="Usage: `/oncall` (who is on call, before and next), `/oncall me` (your next weeks), "
-                            "`/oncall help` (the on-call procedure).", response_type="ephemeral")
+                            "`/oncall pages` (the open pages), `/oncall help` (the on-call procedure).",
+                       response_type="ephemeral")
         return ack(text=oncall_text(who_is_on_call(store, procedure, now), procedure), response_type="ephemeral")
 
     def my_weeks(person, now) -> str:
@@ -102,11 +122,23 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
             inbound.record_handled(store, f"slack:{body['event_id']}", clock.now())
 
     def new_ticket(event):
-        summary = event.get("text") or next((a.get("fallback") or a.get("title") or a.get("text") for a in
-                                             event.get("attachments", []) if a), None) or "(message without text)"
+        # An app or bot posts with a bot_id (or as a bot_message); a person has a user and no bot_id.
+        from_app = bool(event.get("bot_id")) or event.get("subtype") == "bot_message" or not event.get("user")
+        if not takes_as_ticket(intake, from_app):
+            log_event(log, "support-channel message not taken as a ticket", intake=intake, from_app=from_app)
+            return
+        text = (event.get("text") or "").strip()
+        email = forwarded_email(event)
+        details = None
+        if email:
+            subject, body = email
+            details = "\n\n".join(part for part in (subject if text else None, body) if part)[:DETAILS_LIMIT] or None
+            text = text or subject or "(email without a subject)"
+        summary = text or next((a.get("fallback") or a.get("title") or a.get("text") for a in
+                                event.get("attachments", []) if a), None) or "(message without text)"
         page, created = paging.open_page(store, procedure, paging.NewPage(
             summary=summary, source="slack", external_id=f"slack:{event['channel']}:{event['ts']}",
-            slack_channel=event["channel"], slack_ts=event["ts"]), clock.now())
+            details=details, slack_channel=event["channel"], slack_ts=event["ts"]), clock.now())
         if created:
             log_event(log, "page opened from Slack", page=page.id, responsible=page.responsible)
             kick(page.id)
@@ -159,6 +191,20 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
     def done_button(ack, body, respond):
         ack()
         clicked(body, respond, "done")
+
+    @app.action(ACTION_NOT_A_TICKET)
+    def not_a_ticket_button(ack, body, respond):
+        ack()
+        person = team.by_slack_id(body["user"]["id"])
+        if person is None:
+            return respond(text=stranger_text(), response_type="ephemeral", replace_original=False)
+        page_id = int(body["actions"][0]["value"])
+        try:
+            result = paging.dismiss_page(store, procedure, page_id, person.id, "slack", clock.now())
+        except (BadInput, NotAuthorized) as exc:
+            return respond(text=str(exc), response_type="ephemeral", replace_original=False)
+        kick(page_id)
+        respond(text=result.message, response_type="ephemeral", replace_original=False)
 
     @app.action(ACTION_ESCALATE)
     def escalate_button(ack, body, client, respond):

@@ -1,12 +1,16 @@
 """Block Kit layouts. Action ids are stable strings: Slack sends them back on every click."""
 
 from ...services.delivery import PageCard
+from ...services.paging import PageList
+from ...services.presenting import age_label
 
 ACTION_ON_IT = "page.on_it"
 ACTION_DONE = "page.done"
 ACTION_ESCALATE = "page.escalate"
+ACTION_NOT_A_TICKET = "page.not_a_ticket"
 VIEW_ESCALATE_REASON = "page.escalate_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
+SUMMARY_SHOWN = 120  # a list line stays one line
 
 
 def mention(person) -> str:
@@ -26,6 +30,8 @@ def card_blocks(card: PageCard) -> list[dict]:
         responsible = f"{mention(card.responsible_person)} (on call)"
     if card.state == "done":
         status = f":white_check_mark: *Done*: {card.done}"
+    elif card.state == "dismissed":
+        status = f":no_entry_sign: *Not a ticket*: closed by {card.done}"
     elif card.state == "on_it":
         status = f":raising_hand: *On It!*: {card.on_it}"
     else:
@@ -35,7 +41,7 @@ def card_blocks(card: PageCard) -> list[dict]:
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Responsible: {responsible}"},
                                          {"type": "mrkdwn", "text": status}]},
     ]
-    if card.state != "done":
+    if card.state not in ("done", "dismissed"):
         value = str(card.id)
         buttons = []
         if card.state == "open":
@@ -43,6 +49,9 @@ def card_blocks(card: PageCard) -> list[dict]:
                             "text": {"type": "plain_text", "text": "On It!"}})
         buttons.append({"type": "button", "action_id": ACTION_DONE, "value": value,
                         "text": {"type": "plain_text", "text": "Done"}})
+        if card.source != "test":
+            buttons.append({"type": "button", "action_id": ACTION_NOT_A_TICKET, "value": value,
+                            "text": {"type": "plain_text", "text": "Not a ticket"}})
         buttons.append({"type": "button", "action_id": ACTION_ESCALATE, "style": "danger", "value": value,
                         "text": {"type": "plain_text", "text": "Escalate"}})
         blocks.append({"type": "actions", "block_id": f"page-{card.id}", "elements": buttons})
@@ -68,3 +77,21 @@ def home_view(sections: list[str]) -> dict:
     for text in sections:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     return {"type": "home", "blocks": blocks}
+
+
+def open_pages_text(listing: PageList, team, tz) -> str:
+    """`/oncall pages`: what is open, who holds it and for how long."""
+    if not listing.pages:
+        return "No open pages."
+    lines = [f"Open pages: {listing.total}, newest first"]
+    for page in listing.pages:
+        if page.state == "on_it":
+            holder = team.person(page.holder_id)
+            status = f"*On It!* {holder.name if holder else page.holder_id}"
+        else:
+            status = f"Waiting for On It! (due {page.deadline_at.astimezone(tz):%H:%M %Z})"
+        summary = page.summary if len(page.summary) <= SUMMARY_SHOWN else page.summary[:SUMMARY_SHOWN - 1] + "…"
+        lines.append(f"• #{page.id} {status} · {age_label(page.age)} old · {summary}")
+    if listing.next_before is not None:
+        lines.append(f"…and {listing.total - len(listing.pages)} more: `oncallbot pages --open` lists them all.")
+    return "\n".join(lines)
