@@ -70,8 +70,9 @@ def step_counts(database_url, page_ids):
 
 
 def all_steps_fired(database_url, page_ids):
-    _, pages, _ = step_counts(database_url, page_ids)
-    return all(fired == STEPS for fired, _ in pages.values())
+    """Every step fired and every text it queued handed to a sender (a pending row is still on its way)."""
+    _, pages, rows = step_counts(database_url, page_ids)
+    return all(fired == STEPS for fired, _ in pages.values()) and not any(r[3] == "pending" for r in rows)
 
 
 def assert_exactly_once(database_url, page_ids, twilio):
