@@ -18,6 +18,12 @@ PageState = Literal["open", "on_it", "done"]
 AckKind = Literal["on_it", "done"]
 Notify = Literal["oncall", "manager", "senior_managers", "approvers", "office"]
 
+# What a caller of the paging API may say a page came from. Closed, so that no caller can pose as one of
+# the bot's own intakes: "test" is the weekly test page (whose silence alerts the approvers), "slack" and
+# "cli" are the other intakes, each with its own namespace of external ids.
+API_SOURCES = ("api", "email", "monitoring", "phone", "voicemail", "web")
+TEST_PAGE_SOURCE = "test"
+
 
 @dataclass(frozen=True)
 class ChainStep:

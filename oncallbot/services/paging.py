@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain.paging import (
+    API_SOURCES,
+    TEST_PAGE_SOURCE,
     AckKind,
     EscalationPlan,
     PlannedStep,
@@ -37,7 +39,7 @@ NOTIFY_WORDS = {"oncall": "on call", "manager": "direct manager", "senior_manage
 @dataclass(frozen=True)
 class NewPage:
     summary: str
-    source: str  # slack | api | cli
+    source: str  # slack | cli | one of API_SOURCES; external ids are unique per source
     external_id: str | None = None
     details: str | None = None
     slack_channel: str | None = None
@@ -128,9 +130,12 @@ def snapshot(tx, page, with_timeline: bool = True) -> PageSnapshot:
 # --- use cases ----------------------------------------------------------------------------------
 
 def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
-    """Record a voicemail or ticket and who was responsible when it came in. Idempotent on external_id.
+    """Record a voicemail or ticket and who was responsible when it came in. Idempotent on
+    (source, external_id): each source's ids are its own, so no source can swallow another's page.
 
     Returns the page and whether it was created now."""
+    if new.source == TEST_PAGE_SOURCE:
+        raise BadInput("only the scheduler opens the weekly test page")
     summary = " ".join(new.summary.split())
     if not summary:
         raise BadInput("summary is empty")
@@ -138,7 +143,7 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
         summary = summary[:SUMMARY_LIMIT - 1] + "…"
     with store.transaction() as tx:
         if new.external_id:
-            existing = tx.page_by_external_id(new.external_id)
+            existing = tx.page_by_external_id(new.source, new.external_id)
             if existing:
                 return snapshot(tx, existing), False
         current = neighbours_at(now, tx.shifts_around(now)).current
@@ -151,7 +156,7 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
                            next_due_at=plan.due_at(0), slack_channel=new.slack_channel,
                            slack_thread_ts=new.slack_ts)
         if page is None:  # the same ticket, opened concurrently by another request
-            return snapshot(tx, tx.page_by_external_id(new.external_id)), False
+            return snapshot(tx, tx.page_by_external_id(new.source, new.external_id)), False
         detail = {"oncall": "on call", "office": "business hours: the office",
                   "nobody": f"nobody ({responsibility.cause}): the approvers are paged at once"}[
             responsibility.responsible]
@@ -161,6 +166,13 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
                             target="support", text=summary)
         _fire_due_steps(tx, page, procedure, now)
         return snapshot(tx, page), True
+
+
+def open_api_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
+    """A page from the paging API: its source must be one of API_SOURCES."""
+    if new.source not in API_SOURCES:
+        raise BadInput(f'source: "{new.source}" is not one of: {", ".join(API_SOURCES)}')
+    return open_page(store, procedure, new, now)
 
 
 def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: datetime) -> PageSnapshot | None:
@@ -178,7 +190,8 @@ def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: 
         person = procedure.team.person(current.person_id)
         plan = plan_test_page(person.id, procedure.team, confirm_window, now)
         page = tx.add_page(summary=f"Test page for {person.name}'s on-call week: press 1 on the call or reply 1 "
-                                   f"to confirm that pages reach you", source="test", external_id=f"test:{week}",
+                                   f"to confirm that pages reach you", source=TEST_PAGE_SOURCE,
+                           external_id=f"test:{week}",
                            state="open", responsible=person.id, created_at=now, deadline_at=now + confirm_window,
                            plan=plan_to_json(plan), fired=0, next_due_at=plan.due_at(0))
         tx.add_event(page.id, now, "opened", person.id, "test", "weekly test page")

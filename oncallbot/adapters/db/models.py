@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
@@ -66,10 +66,12 @@ class PageRow(Base):
     """A voicemail or ticket on the acknowledgment clock. `next_due_at` is its next escalation deadline."""
 
     __tablename__ = "pages"
+    # Each source's external ids are its own: an API caller's id never meets a Slack ticket's or a test page's.
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_pages_source_external_id"),)
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     summary: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(64))
-    external_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     details: Mapped[str | None] = mapped_column(Text, nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="open")
     responsible: Mapped[str] = mapped_column(String(64))  # a person id, "office" or "nobody"

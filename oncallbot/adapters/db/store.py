@@ -200,7 +200,7 @@ class StoreTx:
     # --- pages ----------------------------------------------------------------------------------
 
     def add_page(self, **fields) -> PageRow | None:
-        """The new page, or None when a page with the same external_id got there first (a concurrent
+        """The new page, or None when a page with the same source and external_id got there first (a concurrent
         intake of the same ticket): the savepoint keeps the rest of the transaction usable."""
         page = PageRow(**fields)
         try:
@@ -216,8 +216,9 @@ class StoreTx:
             statement = statement.with_for_update()
         return self.session.scalars(statement).first()
 
-    def page_by_external_id(self, external_id: str) -> PageRow | None:
-        return self.session.scalars(select(PageRow).where(PageRow.external_id == external_id)).first()
+    def page_by_external_id(self, source: str, external_id: str) -> PageRow | None:
+        return self.session.scalars(select(PageRow).where(PageRow.source == source,
+                                                          PageRow.external_id == external_id)).first()
 
     def page_by_slack_thread(self, channel: str, thread_ts: str) -> PageRow | None:
         return self.session.scalars(select(PageRow).where(PageRow.slack_channel == channel,
