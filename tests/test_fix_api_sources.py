@@ -8,7 +8,7 @@ from oncallbot.errors import BadInput
 from oncallbot.services import paging
 
 from .paging_support import LA, Pager
-from .test_pages_api import AUTH, MLK_MORNING, VOICEMAIL, make_api, sqlite_url  # noqa: F401 (fixtures)
+from .test_pages_api import MLK_MORNING, VOICEMAIL, make_api, sqlite_url  # noqa: F401 (fixtures)
 from .test_slack_app import API_TOKEN, SUPPORT, SlackHarness, fake  # noqa: F401 (fixture)
 
 WEEK_START = datetime(2027, 3, 15, 18, 1, tzinfo=LA)  # Priya's week starts: the week's test page is due

@@ -13,10 +13,13 @@ from ..domain.paging import (
     API_SOURCES,
     TEST_PAGE_SOURCE,
     AckKind,
+    DoneReminder,
     EscalationPlan,
     PlannedStep,
     decide_acknowledgment,
     digest_slot,
+    done_reminder_cutoffs,
+    done_reminder_due,
     parse_ack_text,
     plan_escalation,
     plan_manual_escalation,
@@ -270,6 +273,7 @@ def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, rea
         # Open again for the manager to take, with a new deadline; the first On It! stays in the timeline.
         page.state, page.escalated_by, page.deadline_at = "open", person.id, now + procedure.ack_window
         page.on_it_by = page.on_it_at = None
+        page.done_reminders_sent = 0  # the next On It! (the manager's) is chased from its own time
         tx.add_event(page.id, now, "escalated", person.id, "slack", reason)
         tx.add_notification(f"page:{page.id}:escalated:{now.isoformat()}", now, page_id=page.id, kind="thread",
                             channel="slack", target="support",
@@ -296,6 +300,49 @@ def fire_due_escalations(store, procedure: Procedure, now: datetime, batch: int 
 def next_escalation_at(store) -> datetime | None:
     with store.transaction() as tx:
         return tx.next_due_at()
+
+
+def fire_due_done_reminders(store, procedure: Procedure, now: datetime, batch: int = 200,
+                            keep_going: Callable[[], bool] = lambda: True) -> int:
+    """Ask whoever has held a page at On It! for `done_reminder` whether it is done: a Slack DM, then an
+    SMS. Each once per On It!, across processes. Returns the reminders queued."""
+    every = procedure.done_reminder
+    if every is None:
+        return 0
+    queued = 0
+    while keep_going():
+        with store.transaction() as tx:
+            # The weekly test page is confirmed with an On It! and never needs a Done.
+            pages = tx.claim_due_done_reminders(done_reminder_cutoffs(now, every), TEST_PAGE_SOURCE, batch)
+            for page in pages:
+                while (reminder := done_reminder_due(page.on_it_at, page.done_reminders_sent, every)) \
+                        and reminder.due_at <= now:
+                    _queue_done_reminder(tx, page, reminder, procedure, now)
+                    page.done_reminders_sent += 1
+                    queued += 1
+        if len(pages) < batch:
+            break
+    return queued
+
+
+def _queue_done_reminder(tx, page, reminder: DoneReminder, procedure: Procedure, now: datetime) -> None:
+    holder = procedure.team.person(page.on_it_by)
+    # A reminder the holder can receive on no channel is recorded, not retried.
+    channel = next((c for c in reminder.channels if holder and _reachable(tx, holder, c)), None)
+    since = f"{page.on_it_at.astimezone(procedure.window.tz):%a %H:%M}"
+    if channel is None:
+        tx.add_event(page.id, now, "reminder_skipped", page.on_it_by, None,
+                     f"On It! since {since}: the holder has no channel to be asked whether it is done")
+        return
+    if channel == "sms":
+        summary = page.summary if len(page.summary) <= 60 else page.summary[:57] + "..."
+        text = f"[oncallbot] Page #{page.id} '{summary}' is still On It! -- reply DONE {page.id} when resolved"
+    else:
+        text = (f"Page #{page.id} has been On It! with you since {since}: {page.summary}\n"
+                f"Is it done? Press Done when it is resolved.")
+    tx.add_notification(f"page:{page.id}:done-reminder:{page.on_it_at.isoformat()}:{reminder.number}", now,
+                        page_id=page.id, kind="reminder", channel=channel, person_id=holder.id, text=text)
+    tx.add_event(page.id, now, "reminded", holder.id, channel, f"asked whether it is done (On It! since {since})")
 
 
 # --- steps --------------------------------------------------------------------------------------

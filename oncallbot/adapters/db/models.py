@@ -88,6 +88,8 @@ class PageRow(Base):
     slack_thread_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the ticket's message
     slack_card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)  # our reply with the buttons
     escalated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # "Is it done?" reminders sent for the current On It! (the next is due done_reminder after the last).
+    done_reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class PageEventRow(Base):
@@ -155,5 +157,6 @@ class ReportedProblemRow(Base):
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+Index("ix_pages_state_on_it_at", PageRow.state, PageRow.on_it_at)  # pages left at On It!, for their reminders
 Index("ix_notifications_person_channel_created", NotificationRow.person_id, NotificationRow.channel,
       NotificationRow.created_at)
