@@ -74,6 +74,12 @@ def all_steps_fired(database_url, page_ids):
     return all(fired == STEPS for fired, _ in pages.values())
 
 
+def all_steps_fired_and_sent(database_url, page_ids):
+    """The last step's texts are queued when it fires and sent by the next outbox run: wait for both."""
+    _, pages, rows = step_counts(database_url, page_ids)
+    return all(fired == STEPS for fired, _ in pages.values()) and not any(row[3] == "pending" for row in rows)
+
+
 def assert_exactly_once(database_url, page_ids, twilio):
     steps, pages, rows = step_counts(database_url, page_ids)
     assert all(steps[p] == STEPS for p in page_ids), steps  # no step fired twice, none skipped
@@ -113,7 +119,7 @@ def test_kill_9_mid_escalation_then_restart_sends_each_due_step_once(tmp_path, f
 
     restarted = ServeProcess(server.config, tmp_path, env=server.env, port=free_port()).start()
     try:
-        wait_until(lambda: all_steps_fired(pg_url, page_ids), 60, "every step after the restart")
+        wait_until(lambda: all_steps_fired_and_sent(pg_url, page_ids), 60, "every step after the restart")
         assert_exactly_once(pg_url, page_ids, twilio)
     finally:
         assert restarted.stop() == 0, restarted.output()
