@@ -116,7 +116,7 @@ class NotificationRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)
     page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), nullable=True, index=True)
-    kind: Mapped[str] = mapped_column(String(32))  # page | digest | thread | card | dm | channel | report
+    kind: Mapped[str] = mapped_column(String(32))  # page | digest | thread | card | dm | channel | report | reminder
     channel: Mapped[str] = mapped_column(String(16))  # sms | voice | slack
     person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     target: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a Slack channel when not a person
