@@ -83,7 +83,7 @@ def bench_intake(stack: Stack, database_url: str, rate: float, seconds: float) -
         def post(index):
             started = time.time()
             response = api(server, "POST", "/api/v1/pages", json={"summary": f"Bench ticket {index}",
-                                                                  "source": "bench", "external_id": f"b-{index}"})
+                                                                  "source": "api", "external_id": f"b-{index}"})
             with lock:
                 sent_at[response.json()["id"]] = started
 

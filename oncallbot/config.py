@@ -49,6 +49,22 @@ Weekday = Annotated[int, BeforeValidator(_weekday)]
 PositiveDuration = Annotated[Duration, Field(gt=timedelta(0))]
 
 
+def _duration_or_off(value: Any) -> timedelta | None:
+    # YAML reads a bare `off` as false.
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return None
+    try:
+        duration = _duration(value)
+    except ValueError:
+        raise ValueError(f'"{value}" is not a duration (use e.g. 30m, 2h, 1d) or off') from None
+    if duration <= timedelta(0):
+        raise ValueError(f'"{value}" must be longer than zero (or off)')
+    return duration
+
+
+DurationOrOff = Annotated[timedelta | None, BeforeValidator(_duration_or_off)]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -115,6 +131,7 @@ class SwapsSection(_Section):
 
 class AcknowledgmentSection(_Section):
     window: PositiveDuration = timedelta(minutes=15)
+    done_reminder: DurationOrOff = timedelta(hours=2)  # after On It! without Done: a DM, then an SMS; `off`: never
 
 
 Channel = Literal["sms", "voice", "slack"]

@@ -48,7 +48,7 @@ def start_replicas(tmp_path, fakes, database_url, count):
 def open_pages(server, count):
     ids = []
     for index in range(count):
-        response = api(server, "POST", "/api/v1/pages", json={"summary": f"Ticket {index}", "source": "zendesk",
+        response = api(server, "POST", "/api/v1/pages", json={"summary": f"Ticket {index}", "source": "api",
                                                                "external_id": f"t-{index}"})
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])

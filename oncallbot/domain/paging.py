@@ -18,6 +18,12 @@ CLOSED_STATES = ("done", "dismissed")
 AckKind = Literal["on_it", "done"]
 Notify = Literal["oncall", "manager", "senior_managers", "approvers", "office"]
 
+# What a caller of the paging API may say a page came from. Closed, so that no caller can pose as one of
+# the bot's own intakes: "test" is the weekly test page (whose silence alerts the approvers), "slack" and
+# "cli" are the other intakes, each with its own namespace of external ids.
+API_SOURCES = ("api", "email", "monitoring", "phone", "voicemail", "web")
+TEST_PAGE_SOURCE = "test"
+
 
 @dataclass(frozen=True)
 class ChainStep:
@@ -261,6 +267,35 @@ def phone_reply_targets(reply: PhoneReply, held: list[int], waiting: list[int]) 
     listed = ", ".join(numbers[:-1]) + f" and {numbers[-1]}"
     choices = ", ".join(f"DONE {page_id}" for page_id in candidates)
     return PhoneReplyTargets((), f"You have {listed} {label}: reply {choices} or DONE ALL")
+
+
+# A page left at On It! is not forgotten: its holder is asked whether it is done, first by Slack, then by SMS.
+DONE_REMINDER_CHANNELS = ("slack", "sms")
+
+
+@dataclass(frozen=True)
+class DoneReminder:
+    number: int  # 0 for the first reminder of this On It!
+    channel: str  # the planned channel
+    due_at: datetime
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The planned channel, then the other: a holder who opted out of SMS is still asked on Slack."""
+        return (self.channel,) + tuple(c for c in DONE_REMINDER_CHANNELS if c != self.channel)
+
+
+def done_reminder_due(on_it_at: datetime | None, reminders_sent: int, every: timedelta | None) -> DoneReminder | None:
+    """The next reminder for a page On It! since `on_it_at`: one `every` after it, then another `every` later.
+    None when reminders are off or both were sent."""
+    if every is None or on_it_at is None or reminders_sent >= len(DONE_REMINDER_CHANNELS):
+        return None
+    return DoneReminder(reminders_sent, DONE_REMINDER_CHANNELS[reminders_sent], on_it_at + every * (reminders_sent + 1))
+
+
+def done_reminder_cutoffs(now: datetime, every: timedelta) -> tuple[tuple[int, datetime], ...]:
+    """The same rule as a query: with `sent` reminders sent, the next is due if On It! came at or before the cutoff."""
+    return tuple((sent, now - every * (sent + 1)) for sent in range(len(DONE_REMINDER_CHANNELS)))
 
 
 def voice_calls_allowed(recent_call_times: list[datetime], policy: EscalationPolicy, now: datetime) -> bool:

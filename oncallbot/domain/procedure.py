@@ -18,3 +18,4 @@ class Procedure:
     escalation: EscalationPolicy
     swap_notice: timedelta = timedelta(days=5)
     ack_window: timedelta = timedelta(minutes=15)
+    done_reminder: timedelta | None = timedelta(hours=2)  # None: pages left at On It! are not chased

@@ -87,7 +87,7 @@ def create_app(container: Container, slack_app=None, twilio_verifier=None) -> St
         new = paging.NewPage(summary=data.summary, source=data.source, external_id=data.external_id,
                              details=data.details)
         try:
-            page, created = await run_in_threadpool(paging.open_page, store, procedure, new, clock.now())
+            page, created = await run_in_threadpool(paging.open_api_page, store, procedure, new, clock.now())
         except BadInput as exc:
             return error(400, str(exc))
         if created:

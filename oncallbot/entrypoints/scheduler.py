@@ -8,7 +8,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ..bootstrap import Container
 from ..logs import log_event
 from ..services.delivery import reap_stale_sends
-from ..services.paging import fire_due_escalations, open_test_page
+from ..services.paging import fire_due_done_reminders, fire_due_escalations, open_test_page
 from ..services.reports import send_weekly_report
 from ..services.rotation import sync_and_notify
 
@@ -36,6 +36,7 @@ def fire_job(container: Container) -> None:
     now = container.clock.now()
     reap_stale_sends(container.store, container.procedure, now)
     fire_due_escalations(container.store, container.procedure, now, keep_going=container.running)
+    fire_due_done_reminders(container.store, container.procedure, now, keep_going=container.running)
 
 
 def test_page_job(container: Container) -> None:

@@ -9,13 +9,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain.paging import (
+    API_SOURCES,
     CLOSED_STATES,
+    TEST_PAGE_SOURCE,
     AckKind,
+    DoneReminder,
     EscalationPlan,
     PlannedStep,
     decide_acknowledgment,
     decide_dismissal,
     digest_slot,
+    done_reminder_cutoffs,
+    done_reminder_due,
     parse_phone_reply,
     phone_reply_targets,
     plan_escalation,
@@ -39,7 +44,7 @@ NOTIFY_WORDS = {"oncall": "on call", "manager": "direct manager", "senior_manage
 @dataclass(frozen=True)
 class NewPage:
     summary: str
-    source: str  # slack | api | cli
+    source: str  # slack | cli | one of API_SOURCES; external ids are unique per source
     external_id: str | None = None
     details: str | None = None
     slack_channel: str | None = None
@@ -130,9 +135,12 @@ def snapshot(tx, page, with_timeline: bool = True) -> PageSnapshot:
 # --- use cases ----------------------------------------------------------------------------------
 
 def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
-    """Record a voicemail or ticket and who was responsible when it came in. Idempotent on external_id.
+    """Record a voicemail or ticket and who was responsible when it came in. Idempotent on
+    (source, external_id): each source's ids are its own, so no source can swallow another's page.
 
     Returns the page and whether it was created now."""
+    if new.source == TEST_PAGE_SOURCE:
+        raise BadInput("only the scheduler opens the weekly test page")
     summary = " ".join(new.summary.split())
     if not summary:
         raise BadInput("summary is empty")
@@ -140,7 +148,7 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
         summary = summary[:SUMMARY_LIMIT - 1] + "…"
     with store.transaction() as tx:
         if new.external_id:
-            existing = tx.page_by_external_id(new.external_id)
+            existing = tx.page_by_external_id(new.source, new.external_id)
             if existing:
                 return snapshot(tx, existing), False
         current = neighbours_at(now, tx.shifts_around(now)).current
@@ -153,7 +161,7 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
                            next_due_at=plan.due_at(0), slack_channel=new.slack_channel,
                            slack_thread_ts=new.slack_ts)
         if page is None:  # the same ticket, opened concurrently by another request
-            return snapshot(tx, tx.page_by_external_id(new.external_id)), False
+            return snapshot(tx, tx.page_by_external_id(new.source, new.external_id)), False
         detail = {"oncall": "on call", "office": "business hours: the office",
                   "nobody": f"nobody ({responsibility.cause}): the approvers are paged at once"}[
             responsibility.responsible]
@@ -163,6 +171,13 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
                             target="support", text=summary)
         _fire_due_steps(tx, page, procedure, now)
         return snapshot(tx, page), True
+
+
+def open_api_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
+    """A page from the paging API: its source must be one of API_SOURCES."""
+    if new.source not in API_SOURCES:
+        raise BadInput(f'source: "{new.source}" is not one of: {", ".join(API_SOURCES)}')
+    return open_page(store, procedure, new, now)
 
 
 def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: datetime) -> PageSnapshot | None:
@@ -180,7 +195,8 @@ def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: 
         person = procedure.team.person(current.person_id)
         plan = plan_test_page(person.id, procedure.team, confirm_window, now)
         page = tx.add_page(summary=f"Test page for {person.name}'s on-call week: press 1 on the call or reply 1 "
-                                   f"to confirm that pages reach you", source="test", external_id=f"test:{week}",
+                                   f"to confirm that pages reach you", source=TEST_PAGE_SOURCE,
+                           external_id=f"test:{week}",
                            state="open", responsible=person.id, created_at=now, deadline_at=now + confirm_window,
                            plan=plan_to_json(plan), fired=0, next_due_at=plan.due_at(0))
         tx.add_event(page.id, now, "opened", person.id, "test", "weekly test page")
@@ -267,6 +283,7 @@ def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, rea
         # Open again for the manager to take, with a new deadline; the first On It! stays in the timeline.
         page.state, page.escalated_by, page.deadline_at = "open", person.id, now + procedure.ack_window
         page.on_it_by = page.on_it_at = None
+        page.done_reminders_sent = 0  # the next On It! (the manager's) is chased from its own time
         tx.add_event(page.id, now, "escalated", person.id, "slack", reason)
         tx.add_notification(f"page:{page.id}:escalated:{now.isoformat()}", now, page_id=page.id, kind="thread",
                             channel="slack", target="support",
@@ -293,6 +310,49 @@ def fire_due_escalations(store, procedure: Procedure, now: datetime, batch: int 
 def next_escalation_at(store) -> datetime | None:
     with store.transaction() as tx:
         return tx.next_due_at()
+
+
+def fire_due_done_reminders(store, procedure: Procedure, now: datetime, batch: int = 200,
+                            keep_going: Callable[[], bool] = lambda: True) -> int:
+    """Ask whoever has held a page at On It! for `done_reminder` whether it is done: a Slack DM, then an
+    SMS. Each once per On It!, across processes. Returns the reminders queued."""
+    every = procedure.done_reminder
+    if every is None:
+        return 0
+    queued = 0
+    while keep_going():
+        with store.transaction() as tx:
+            # The weekly test page is confirmed with an On It! and never needs a Done.
+            pages = tx.claim_due_done_reminders(done_reminder_cutoffs(now, every), TEST_PAGE_SOURCE, batch)
+            for page in pages:
+                while (reminder := done_reminder_due(page.on_it_at, page.done_reminders_sent, every)) \
+                        and reminder.due_at <= now:
+                    _queue_done_reminder(tx, page, reminder, procedure, now)
+                    page.done_reminders_sent += 1
+                    queued += 1
+        if len(pages) < batch:
+            break
+    return queued
+
+
+def _queue_done_reminder(tx, page, reminder: DoneReminder, procedure: Procedure, now: datetime) -> None:
+    holder = procedure.team.person(page.on_it_by)
+    # A reminder the holder can receive on no channel is recorded, not retried.
+    channel = next((c for c in reminder.channels if holder and _reachable(tx, holder, c)), None)
+    since = f"{page.on_it_at.astimezone(procedure.window.tz):%a %H:%M}"
+    if channel is None:
+        tx.add_event(page.id, now, "reminder_skipped", page.on_it_by, None,
+                     f"On It! since {since}: the holder has no channel to be asked whether it is done")
+        return
+    if channel == "sms":
+        summary = page.summary if len(page.summary) <= 60 else page.summary[:57] + "..."
+        text = f"[oncallbot] Page #{page.id} '{summary}' is still On It! -- reply DONE {page.id} when resolved"
+    else:
+        text = (f"Page #{page.id} has been On It! with you since {since}: {page.summary}\n"
+                f"Is it done? Press Done when it is resolved.")
+    tx.add_notification(f"page:{page.id}:done-reminder:{page.on_it_at.isoformat()}:{reminder.number}", now,
+                        page_id=page.id, kind="reminder", channel=channel, person_id=holder.id, text=text)
+    tx.add_event(page.id, now, "reminded", holder.id, channel, f"asked whether it is done (On It! since {since})")
 
 
 # --- steps --------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from statistics import median, quantiles
 
+from ..domain.paging import TEST_PAGE_SOURCE
 from ..domain.procedure import Procedure
 from .delivery import notify_approvers
 
@@ -15,7 +16,7 @@ class PageRecord:
     created_at: datetime
     to_on_it: timedelta | None
     to_done: timedelta | None
-    on_it_by: str | None
+    on_it_by: str | None  # who said On It! first, even if they escalated it afterwards
     within_window: bool
     steps_ran: int
 
@@ -60,21 +61,28 @@ def _p90(values: list[timedelta]) -> timedelta | None:
 
 
 def week_report(store, procedure: Procedure, week_start: date) -> WeekReport:
+    with store.reading() as tx:
+        return _week_report(tx, procedure, week_start)
+
+
+def _week_report(tx, procedure: Procedure, week_start: date) -> WeekReport:
     start_at, end_at = procedure.window.bounds(week_start)
-    with store.transaction() as tx:
-        # Closed as not a ticket: chatter, not work anyone was asked to do.
-        pages = [p for p in tx.pages_between(start_at, end_at) if p.state != "dismissed"]
-        events = tx.events_of_pages([p.id for p in pages])
-    first_on_it: dict[int, datetime] = {}
+    # The weekly test page checks the phones; it is not a page anyone answered for a customer.
+    pages = [p for p in tx.pages_between(start_at, end_at) if p.source != TEST_PAGE_SOURCE
+             and p.state != "dismissed"]  # Not a ticket: chatter, not work anyone was asked to do
+    events = tx.events_of_pages([p.id for p in pages])
+    # From the timeline, not the page row: Escalate reopens the page and clears its On It!, but the person
+    # who took it in time still took it.
+    first_on_it: dict[int, tuple[datetime, str | None]] = {}
     for event in events:
         if event.kind in ("on_it", "done"):
-            first_on_it.setdefault(event.page_id, event.at)
+            first_on_it.setdefault(event.page_id, (event.at, event.person_id))
     records = []
     for page in pages:
-        taken_at = first_on_it.get(page.id)
+        taken_at, taken_by = first_on_it.get(page.id, (None, None))
         to_on_it = taken_at - page.created_at if taken_at else None
         records.append(PageRecord(page.id, page.responsible, page.created_at, to_on_it,
-                                  page.done_at - page.created_at if page.done_at else None, page.on_it_by,
+                                  page.done_at - page.created_at if page.done_at else None, taken_by,
                                   to_on_it is not None and to_on_it <= procedure.ack_window, page.fired))
     people = []
     for responsible in sorted({r.responsible for r in records}):
@@ -92,10 +100,10 @@ def send_weekly_report(store, procedure: Procedure, now: datetime) -> bool:
     from .presenting import report_text
 
     week = report_week_start(procedure, now)
+    # One transaction: a claim without its DMs would be a week's report lost for good.
     with store.transaction() as tx:
         if not tx.claim_job_run("weekly_report", week.isoformat(), now):
             return False
-    report = week_report(store, procedure, week)
-    with store.transaction() as tx:
+        report = _week_report(tx, procedure, week)
         notify_approvers(tx, procedure, f"weekly:{week.isoformat()}", now, report_text(report, procedure))
     return True

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
@@ -66,10 +66,12 @@ class PageRow(Base):
     """A voicemail or ticket on the acknowledgment clock. `next_due_at` is its next escalation deadline."""
 
     __tablename__ = "pages"
+    # Each source's external ids are its own: an API caller's id never meets a Slack ticket's or a test page's.
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_pages_source_external_id"),)
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     summary: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(64))
-    external_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    external_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     details: Mapped[str | None] = mapped_column(Text, nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="open")
     responsible: Mapped[str] = mapped_column(String(64))  # a person id, "office" or "nobody"
@@ -86,6 +88,8 @@ class PageRow(Base):
     slack_thread_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the ticket's message
     slack_card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)  # our reply with the buttons
     escalated_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # "Is it done?" reminders sent for the current On It! (the next is due done_reminder after the last).
+    done_reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class PageEventRow(Base):
@@ -112,7 +116,7 @@ class NotificationRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)
     page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), nullable=True, index=True)
-    kind: Mapped[str] = mapped_column(String(32))  # page | digest | thread | card | dm | channel | report
+    kind: Mapped[str] = mapped_column(String(32))  # page | digest | thread | card | dm | channel | report | reminder
     channel: Mapped[str] = mapped_column(String(16))  # sms | voice | slack
     person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     target: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a Slack channel when not a person
@@ -153,5 +157,6 @@ class ReportedProblemRow(Base):
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+Index("ix_pages_state_on_it_at", PageRow.state, PageRow.on_it_at)  # pages left at On It!, for their reminders
 Index("ix_notifications_person_channel_created", NotificationRow.person_id, NotificationRow.channel,
       NotificationRow.created_at)

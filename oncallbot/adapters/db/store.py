@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, event, func, insert, select
+from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -201,7 +201,7 @@ class StoreTx:
     # --- pages ----------------------------------------------------------------------------------
 
     def add_page(self, **fields) -> PageRow | None:
-        """The new page, or None when a page with the same external_id got there first (a concurrent
+        """The new page, or None when a page with the same source and external_id got there first (a concurrent
         intake of the same ticket): the savepoint keeps the rest of the transaction usable."""
         page = PageRow(**fields)
         try:
@@ -220,8 +220,9 @@ class StoreTx:
             statement = statement.with_for_update().execution_options(populate_existing=True)
         return self.session.scalars(statement).first()
 
-    def page_by_external_id(self, external_id: str) -> PageRow | None:
-        return self.session.scalars(select(PageRow).where(PageRow.external_id == external_id)).first()
+    def page_by_external_id(self, source: str, external_id: str) -> PageRow | None:
+        return self.session.scalars(select(PageRow).where(PageRow.source == source,
+                                                          PageRow.external_id == external_id)).first()
 
     def page_by_slack_thread(self, channel: str, thread_ts: str) -> PageRow | None:
         return self.session.scalars(select(PageRow).where(PageRow.slack_channel == channel,
@@ -232,6 +233,17 @@ class StoreTx:
         PostgreSQL; SQLite has a single writer, BEGIN IMMEDIATE serialises us)."""
         statement = (select(PageRow).where(PageRow.next_due_at <= now, PageRow.state == "open")
                      .order_by(PageRow.next_due_at).limit(limit).with_for_update(skip_locked=True))
+        return list(self.session.scalars(statement))
+
+    def claim_due_done_reminders(self, cutoffs: tuple[tuple[int, datetime], ...], excluding_source: str,
+                                 limit: int) -> list[PageRow]:
+        """Pages left at On It! whose next reminder is due: for each (reminders sent, cutoff), On It! at or
+        before the cutoff. Locked like due escalation steps, so one replica sends each reminder."""
+        if not cutoffs:
+            return []
+        due = or_(*(and_(PageRow.done_reminders_sent == sent, PageRow.on_it_at <= cutoff) for sent, cutoff in cutoffs))
+        statement = (select(PageRow).where(PageRow.state == "on_it", PageRow.source != excluding_source, due)
+                     .order_by(PageRow.on_it_at).limit(limit).with_for_update(skip_locked=True))
         return list(self.session.scalars(statement))
 
     def next_due_at(self) -> datetime | None:

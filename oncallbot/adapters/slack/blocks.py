@@ -58,6 +58,16 @@ def card_blocks(card: PageCard) -> list[dict]:
     return blocks
 
 
+def done_reminder_blocks(card: PageCard, text: str) -> list[dict]:
+    """"Is it done?" in a DM to the holder, with the card's own Done button (same action, same handler)."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "actions", "block_id": f"page-{card.id}-reminder", "elements": [
+            {"type": "button", "action_id": ACTION_DONE, "style": "primary", "value": str(card.id),
+             "text": {"type": "plain_text", "text": "Done"}}]},
+    ]
+
+
 def escalate_modal(page_id: int) -> dict:
     return {
         "type": "modal", "callback_id": VIEW_ESCALATE_REASON, "private_metadata": str(page_id),

@@ -7,7 +7,7 @@ from slack_sdk.http_retry.builtin_handlers import (ConnectionErrorRetryHandler, 
 
 from ...errors import DeliveryFailed
 from ...services.delivery import Delivered, Outgoing
-from .blocks import card_blocks, card_text
+from .blocks import card_blocks, card_text, done_reminder_blocks
 
 SLACK_TIMEOUT_SECONDS = 10
 # Errors that retrying cannot fix: the configuration or the workspace must change.
@@ -48,9 +48,12 @@ class SlackNotifier:
 
     def _deliver(self, message: Outgoing) -> Delivered:
         card = message.card
-        if message.kind in ("page", "digest", "report"):  # a direct message to a person
+        if message.kind in ("page", "digest", "report", "reminder"):  # a direct message to a person
             if not (message.person and message.person.slack_id):
                 raise DeliveryFailed("no Slack user id for this person", permanent=True)
+            if message.kind == "reminder" and card:
+                return self._post(channel=message.person.slack_id, text=message.text,
+                                  blocks=done_reminder_blocks(card, message.text))
             return self._post(channel=message.person.slack_id, text=message.text)
         if message.kind == "channel":
             return self._post(channel=self._channel(message.target), text=message.text)
