@@ -43,7 +43,7 @@ class _BodyTooLarge(Exception):
 
 class BodySizeLimit:
     """Refuses a request body over its path's limit with 413 while it streams in, counting the bytes (a chunked
-    body declares no length), so no handler ever holds more than the limit."""
+    body declares no length), so no handler reads on past the limit."""
 
     def __init__(self, app, default: int, by_prefix: dict[str, int]):
         self.app, self.default, self.by_prefix = app, default, by_prefix
