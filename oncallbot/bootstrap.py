@@ -151,9 +151,14 @@ def missing_credentials(env: Environment) -> list[str]:
     return notes
 
 
+def build_store(settings: Settings, env: Environment | None = None) -> Store:
+    """The database alone: what migrating needs (no calendar, no credentials, no clients)."""
+    env = env or Environment.from_env()
+    return Store(env.database_url or default_database_url(settings.storage.sqlite_path))
+
+
 def build(settings: Settings, env: Environment | None = None, clock: Clock | None = None) -> Container:
     env = env or Environment.from_env()
-    url = env.database_url or default_database_url(settings.storage.sqlite_path)
     slack_client = None
     if slack_configured(env):
         from .adapters.slack.notifier import build_web_client
@@ -161,7 +166,7 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         slack_client = build_web_client(env.slack_bot_token, env.slack_api_url)
     rotation_source = build_rotation_source(settings, env)
     return Container(
-        settings=settings, env=env, clock=clock or SystemClock(), store=Store(url),
+        settings=settings, env=env, clock=clock or SystemClock(), store=build_store(settings, env),
         procedure=build_procedure(settings), rotation_source=rotation_source,
         deliverer=build_deliverer(settings, env, slack_client, rotation_source), slack_client=slack_client,
         notes=missing_credentials(env),

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import httpx
 
+# What serve logs when its first rotation sync succeeded, or failed (then it serves the stored rotation).
+FIRST_SYNC_DONE = ('"event": "rotation synced"', '"job": "rotation.sync"')
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -29,13 +32,21 @@ class ServeProcess:
         self.cwd = cwd
         self.process: subprocess.Popen | None = None
 
-    def start(self, ready_timeout: float = 30.0) -> "ServeProcess":
+    def start(self, ready_timeout: float = 30.0, wait_for_sync: bool = True) -> "ServeProcess":
+        """Returns once /healthz answers and, with `wait_for_sync`, the first rotation sync (which runs in the
+        background) has finished or failed."""
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:  # waiting for another process to listen, not for time to pass
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    if wait_for_sync:
+                        try:
+                            self.wait_for_output(FIRST_SYNC_DONE, timeout=max(deadline - time.monotonic(), 1))
+                        except AssertionError:
+                            self.kill()
+                            raise
                     return self
             except httpx.HTTPError:
                 pass
@@ -46,6 +57,19 @@ class ServeProcess:
             raise AssertionError(f"serve exited with {self.process.returncode}:\n{self.output()}")
         self.kill()
         raise AssertionError(f"serve did not become healthy:\n{self.output()}")
+
+    def wait_for_output(self, text: str | tuple[str, ...], timeout: float) -> str:
+        """Wait until serve has logged `text` (any of them, for a tuple); fail after `timeout` seconds."""
+        texts = (text,) if isinstance(text, str) else text
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # waiting for another process to log, not for time to pass
+            output = self.output()
+            if any(t in output for t in texts):
+                return output
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"serve did not log {texts} within {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -150,10 +150,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_db_upgrade(args) -> int:
-    settings = load_settings(args.config)
-    container = bootstrap.build(settings)
-    container.store.upgrade()
-    print(f"database {container.store.safe_url} is at the current schema")
+    store = bootstrap.build_store(load_settings(args.config))
+    try:
+        store.upgrade()
+        print(f"database {store.safe_url} is at the current schema")
+    finally:
+        store.dispose()
     return 0
 
 

@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -26,13 +28,60 @@ from .timeparse import parse_instant
 from .views import oncall_json, page_json, page_list_json
 
 log = logging.getLogger("oncallbot.http")
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = 64 * 1024  # the API's pages and Twilio's forms are a few kilobytes
+SLACK_MAX_BODY_BYTES = 1024 * 1024  # Slack's events and interaction payloads carry whole messages and views
 MAX_PAGE_ID = 2**31 - 1  # pages.id is a 32-bit integer column
 LIST_PARAMETERS = ("state", "limit", "before")
 
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Refuses a request body over its path's limit with 413 while it streams in, counting the bytes (a chunked
+    body declares no length), so no handler reads on past the limit."""
+
+    def __init__(self, app, default: int, by_prefix: dict[str, int]):
+        self.app, self.default, self.by_prefix = app, default, by_prefix
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = next((n for prefix, n in self.by_prefix.items() if scope["path"].startswith(prefix)), self.default)
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return await self.refuse(limit, scope, receive, send)
+        received, responded = 0, False
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge
+            return message
+
+        async def watched_send(message):
+            nonlocal responded
+            responded = responded or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except _BodyTooLarge:
+            if responded:
+                raise
+            await self.refuse(limit, scope, receive, send)
+
+    @staticmethod
+    async def refuse(limit: int, scope, receive, send) -> None:
+        # The unread rest of the body is the server's to discard; the connection stays usable.
+        await error(413, f"body larger than {limit} bytes")(scope, receive, send)
 
 
 class PageRequest(BaseModel):
@@ -137,19 +186,44 @@ def create_app(container: Container, slack_app=None, twilio_verifier=None) -> St
         Route("/api/v1/pages/{page_id}", show_page, methods=["GET"]),
     ]
     if slack_app is not None:
-        routes.append(Route("/slack/events", slack_route(slack_app), methods=["POST"]))
+        routes.append(Route("/slack/events", slack_route(slack_app, container.env.slack_signing_secret),
+                            methods=["POST"]))
     if twilio_verifier is not None:
         routes += twilio_routes(container, twilio_verifier)
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[
+        Middleware(BodySizeLimit, default=MAX_BODY_BYTES, by_prefix={"/slack/": SLACK_MAX_BODY_BYTES})])
 
 
-def slack_route(slack_app):
+def slack_route(slack_app, signing_secret: str | None):
     from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+    from slack_sdk.signature import SignatureVerifier
+
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
+    def signed_by_slack(text: str, headers) -> bool:
+        try:  # the timestamp must be a number; slack_sdk's check raises on anything else
+            return verifier is not None and verifier.is_valid(text, headers.get("x-slack-request-timestamp"),
+                                                              headers.get("x-slack-signature"))
+        except ValueError:
+            return False
 
     async def slack_events(request: Request) -> Response:
         body = await request.body()
-        # Bolt verifies the signature and the 5-minute timestamp window before any listener runs.
-        response = await run_in_threadpool(slack_app.dispatch, to_bolt_request(request, body))
+        # Checked here before bolt sees the request: bolt raises (a 500) on a body that is not UTF-8 or a timestamp
+        # that is not a number, and logs the whole body of every request it refuses. Bolt checks again.
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return error(400, "body is not UTF-8")
+        if not signed_by_slack(text, request.headers):
+            log_event(log, "rejected a Slack request with a bad signature or timestamp", level=logging.WARNING)
+            return error(401, "invalid request")
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except Exception:  # it only parses: invalid or too deeply nested JSON, a payload of the wrong shape
+            log_event(log, "rejected a signed Slack request that does not parse", level=logging.WARNING)
+            return error(400, "malformed Slack request")
+        response = await run_in_threadpool(slack_app.dispatch, bolt_request)
         return to_starlette_response(response)
 
     return slack_events

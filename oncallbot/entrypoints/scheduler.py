@@ -2,6 +2,7 @@
 (job, occasion) row first, so every replica can run the same schedule safely."""
 
 import logging
+from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -56,8 +57,11 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     tz = container.procedure.window.tz
     scheduler = BackgroundScheduler(timezone=tz, job_defaults={"coalesce": True, "max_instances": 1})
     interval = container.settings.rotation.sync_interval.total_seconds()
+    # The first sync runs at once, in the background: a slow or unreachable calendar never delays escalation,
+    # which serves from the stored rotation meanwhile.
     scheduler.add_job(run_isolated, "interval", seconds=interval, id="rotation.sync", replace_existing=True,
-                      args=["rotation.sync", lambda: sync_job(container)], misfire_grace_time=int(interval))
+                      args=["rotation.sync", lambda: sync_job(container)], misfire_grace_time=int(interval),
+                      next_run_time=datetime.now(tz))
     # Firing steps and sending them are separate jobs, so a slow provider never delays the next deadline.
     scheduler.add_job(run_isolated, "interval", seconds=FIRE_INTERVAL_SECONDS, id="escalations.fire",
                       replace_existing=True, args=["escalations.fire", lambda: fire_job(container)],

@@ -10,7 +10,7 @@ import uvicorn
 from ..bootstrap import Container
 from ..logs import log_event
 from .http import create_app
-from .scheduler import create_scheduler, sync_job
+from .scheduler import create_scheduler
 from .views import oncall_text, shift_line
 
 log = logging.getLogger("oncallbot.serve")
@@ -55,11 +55,6 @@ def serve(container: Container, host: str | None = None, port: int | None = None
     port = port if port is not None else settings.server.port
     for note in container.notes:
         log_event(log, note, level=logging.WARNING)
-    try:
-        sync_job(container)
-    except Exception:
-        log.exception("initial rotation sync failed; serving the stored rotation")
-
     slack_app = build_slack_app(container)
     socket_mode = None
     if slack_app is not None and container.env.slack_app_token:
