@@ -115,7 +115,6 @@ def test_kill_9_mid_escalation_then_restart_sends_each_due_step_once(tmp_path, f
     restarted = ServeProcess(server.config, tmp_path, env=server.env, port=free_port()).start()
     try:
         wait_until(lambda: all_steps_fired(pg_url, page_ids), 60, "every step after the restart")
-        wait_until(lambda: not [r for r in step_counts(pg_url, page_ids)[2] if r[3] == "pending"], 30, "outbox drained")
         assert_exactly_once(pg_url, page_ids, twilio)
     finally:
         assert restarted.stop() == 0, restarted.output()
