@@ -79,3 +79,23 @@ def test_google_cancelled_occurrence_is_a_hole_on_full_and_incremental_sync(stor
     assert on_call(store, night_of(later_week)) is None
     assert missing_in_check(store, NOW + timedelta(minutes=10)) == ["Mon 2027-01-25", "Mon 2027-02-15"]
     assert [(c.week_start, c.before, c.after) for c in second.changes] == [(later_week, "kelly", None)]
+
+
+def test_google_edited_occurrence_changes_that_week_only(store, gcal, tmp_path):
+    from oncallbot.adapters.gcal.calendar import GoogleCalendarWriter
+
+    from .rotation_sources import CALENDAR, EMAILS, series_id
+
+    publish_pair(gcal)
+    source = google_source(gcal, tmp_path)
+    sync_rotation(store, source, PROCEDURE, NOW)
+    week = date(2027, 2, 1)
+    occurrence = f"{series_id('kelly')}_20270202T020100Z"  # Mon 18:01 in Los Angeles, in UTC
+
+    GoogleCalendarWriter(source.service, CALENDAR).reassign(occurrence, "Priya Patel", EMAILS["priya"])
+    changed = sync_rotation(store, source, PROCEDURE, NOW + timedelta(minutes=10))
+
+    assert not changed.full
+    assert [(c.week_start, c.before, c.after) for c in changed.changes] == [(week, "kelly", "priya")]
+    assert on_call(store, night_of(week)) == "priya"
+    assert on_call(store, night_of(week + timedelta(weeks=2))) == "kelly"
