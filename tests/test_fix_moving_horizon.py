@@ -20,10 +20,12 @@ def unpublished_weeks(store, now) -> list[str]:
 
 
 def keep_syncing(store, source, clock, every: timedelta) -> int:
-    """Sync every `every` for RUN_FOR; how many syncs that was."""
+    """Sync every `every` for RUN_FOR; how many syncs that was. Nobody edits the calendar meanwhile, so
+    no sync may report a changed week (weeks entering the horizon are not news)."""
     end, syncs = clock.now() + RUN_FOR, 0
     while clock.now() <= end:
-        sync_rotation(store, source, PROCEDURE, clock.now())
+        result = sync_rotation(store, source, PROCEDURE, clock.now())
+        assert result.changes == [], f"sync at {clock.now()}"
         clock.advance(every)
         syncs += 1
     return syncs
@@ -58,3 +60,20 @@ def test_ical_endless_series_stays_staffed_after_months_of_syncs(store, tmp_path
     keep_syncing(store, ical_source(path), clock, every=timedelta(weeks=1))  # each one a full read of the file
 
     assert_staffed_a_year_ahead(store, clock.now())
+
+
+def test_a_calendar_synced_before_the_upgrade_is_read_in_full_next_time(store, gcal, tmp_path):
+    from sqlalchemy import update
+
+    from oncallbot.adapters.db.models import SyncStateRow
+
+    publish_pair(gcal)
+    source = google_source(gcal, tmp_path)
+    sync_rotation(store, source, PROCEDURE, START)
+    with store.transaction() as tx:  # what the migration leaves: a token, a sync time, no horizon
+        tx.session.execute(update(SyncStateRow).values(expanded_until=None))
+
+    later = sync_rotation(store, source, PROCEDURE, START + timedelta(minutes=10))
+
+    assert later.full and later.changes == []
+    assert google_listings(gcal) == (2, 0)

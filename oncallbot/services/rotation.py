@@ -79,14 +79,13 @@ def sync_rotation(store, source: RotationSource, procedure: Procedure, now: date
         if not tx.claim_sync(source.key, claim, now, now + SYNC_CLAIM):
             return skipped_sync()
         token, previous_sync_at = tx.sync_state(source.key)
-        expanded_until = tx.sync_expanded_until(source.key)
+        previous_expanded_until = tx.sync_expanded_until(source.key)
     finished = False
     try:
-        if expanded_until is None or expanded_until < end_at - REEXPAND_AFTER:
+        if previous_expanded_until is None or previous_expanded_until < end_at - REEXPAND_AFTER:
             token = None  # re-expand: a full fetch, which moves the horizon to end_at
         fetched = source.fetch(token, start_at, end_at)
-        if fetched.full:
-            expanded_until = end_at
+        expanded_until = end_at if fetched.full else previous_expanded_until
         with store.transaction() as tx:
             if not tx.holds_sync_claim(source.key, claim):
                 return skipped_sync()  # our claim ran out during the fetch and a newer sync took over: it wins
@@ -106,10 +105,12 @@ def sync_rotation(store, source: RotationSource, procedure: Procedure, now: date
     finally:
         if not finished:
             _give_back(store, source.key, claim)
-    # Only weeks both syncs looked at have changed; weeks entering the moving horizon are not news.
-    changes = [] if previous_sync_at is None else [
-        c for c in rotation_changes(old_shifts, shifts)
-        if now - SYNC_LOOKBACK <= procedure.window.bounds(c.week_start)[0] < previous_sync_at + SYNC_HORIZON]
+    # Only weeks both syncs knew have changed; weeks entering the moving horizon are not news.
+    changes = []
+    if previous_sync_at is not None:
+        known_until = min(previous_sync_at + SYNC_HORIZON, previous_expanded_until or previous_sync_at + SYNC_HORIZON)
+        changes = [c for c in rotation_changes(old_shifts, shifts)
+                   if procedure.window.bounds(c.week_start)[1] <= known_until]
     return SyncResult(shifts, changes, list(rotation.problems), fetched.full)
 
 
