@@ -26,7 +26,8 @@ def missing_in_check(store, now) -> list[str]:
 
 
 def test_ical_cancelled_occurrence_is_a_hole_for_who_and_rotation_check(capsys, tmp_path):
-    config = write_config(tmp_path, example_data(), ics_text=ics(*PAIR_ICS, ics_cancelled_week("marcus", CANCELLED_WEEK)))
+    calendar = ics(*PAIR_ICS, ics_cancelled_week("marcus", CANCELLED_WEEK))
+    config = write_config(tmp_path, example_data(), ics_text=calendar)
     clock = FakeClock(NOW)
 
     code = main(["who", "--json", "--at", night_of(CANCELLED_WEEK).isoformat(), "--config", str(config)], clock=clock)
