@@ -54,6 +54,10 @@ def cmd_who(args) -> int:
 def cmd_sync(args) -> int:
     container = _container(args)
     result = sync_and_notify(container.store, container.rotation_source, container.procedure, container.clock.now())
+    if result.skipped:
+        print(f"skipped: another sync of {container.rotation_source.key} is running (another `serve` or `sync`); "
+              "it stores the calendar's weeks")
+        return 0
     container.kick()
     team = container.procedure.team
     print(f"synced {len(result.shifts)} on-call weeks from {container.rotation_source.key}")

@@ -28,6 +28,9 @@ def run_isolated(name: str, job) -> None:
 
 def sync_job(container: Container) -> None:
     result = sync_and_notify(container.store, container.rotation_source, container.procedure, container.clock.now())
+    if result.skipped:
+        log_event(log, "rotation sync skipped: another replica is syncing this calendar")
+        return
     container.kick()
     log_event(log, "rotation synced", shifts=len(result.shifts), changes=len(result.changes),
               problems=len(result.problems), full=result.full)

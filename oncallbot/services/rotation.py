@@ -1,6 +1,7 @@
 """Use cases about the rotation: sync it from the calendar, say who is on call, check it for problems."""
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -20,10 +21,20 @@ from ..domain.rotation import (
 from ..errors import BadInput
 from .delivery import notify_approvers
 
-# The calendar is published a quarter at a time; keep one quarter of history and a year ahead.
+# The window a sync reads: a quarter back (late edits to past weeks still land) and a year ahead. Weeks
+# before it are not forgotten: the stored rotation keeps every week the calendar ever gave us.
 SYNC_LOOKBACK = timedelta(weeks=13)
 SYNC_HORIZON = timedelta(weeks=53)
 QUARTER = timedelta(weeks=13)
+# The change feed never brings back the occurrences of a recurring event nobody edited, and a full fetch
+# expands an endless series only up to its horizon, so the horizon would stand still while time moves on
+# (a year later, the rotation would look unpublished). The sync state keeps the horizon of the last full
+# fetch, and a sync fetches in full again once that falls a week behind now + SYNC_HORIZON: about one full
+# listing a week, the change feed in between, and no extra job to schedule (it rides on the regular sync).
+REEXPAND_AFTER = timedelta(weeks=1)
+# A sync holds its calendar's claim at most this long: longer than the slowest fetch (every retry of every
+# page), short enough that a replica killed mid-sync holds the others up for minutes, not hours.
+SYNC_CLAIM = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -44,33 +55,84 @@ class RotationSource(Protocol):
 
 @dataclass(frozen=True)
 class SyncResult:
-    shifts: list[Shift]
+    shifts: list[Shift]  # the weeks this sync stored (those inside its window)
     changes: list[RotationChange]
     problems: list[RotationProblem]
     full: bool
+    skipped: bool = False  # another sync of the same calendar was running: this one changed nothing
+
+
+def skipped_sync() -> SyncResult:
+    return SyncResult([], [], [], full=False, skipped=True)
 
 
 def sync_rotation(store, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
-    """Apply the calendar to the stored rotation in one transaction: all of it or none of it."""
+    """Apply the calendar to the stored rotation in one transaction: all of it or none of it.
+
+    One sync of a calendar runs at a time, across replicas: it claims the calendar first (a short
+    transaction of its own), and a sync that finds the claim held changes nothing and says it skipped.
+    Only the weeks wholly inside the window fetched are replaced; the weeks before it (and any beyond
+    what was expanded) stay as they were last seen."""
+    start_at, end_at = now - SYNC_LOOKBACK, now + SYNC_HORIZON
+    claim = uuid.uuid4().hex
     with store.transaction() as tx:
+        if not tx.claim_sync(source.key, claim, now, now + SYNC_CLAIM):
+            return skipped_sync()
         token, previous_sync_at = tx.sync_state(source.key)
-    fetched = source.fetch(token, now - SYNC_LOOKBACK, now + SYNC_HORIZON)
-    with store.transaction() as tx:
-        old_shifts = tx.all_shifts()
-        if fetched.full:
-            tx.replace_calendar_events(fetched.events)
-        else:
-            tx.delete_calendar_events(fetched.removed_ids)
-            tx.upsert_calendar_events(fetched.events)
-        tx.flush()
-        rotation = build_rotation(tx.calendar_events(), procedure.team, procedure.window)
-        tx.replace_shifts(list(rotation.shifts))
-        tx.set_sync_state(source.key, fetched.next_sync_token, now)
-    # Only weeks both syncs looked at have changed; weeks entering the moving horizon are not news.
-    changes = [] if previous_sync_at is None else [
-        c for c in rotation_changes(old_shifts, list(rotation.shifts))
-        if now - SYNC_LOOKBACK <= procedure.window.bounds(c.week_start)[0] < previous_sync_at + SYNC_HORIZON]
-    return SyncResult(list(rotation.shifts), changes, list(rotation.problems), fetched.full)
+        previous_expanded_until = tx.sync_expanded_until(source.key)
+    finished = False
+    try:
+        if previous_expanded_until is None or previous_expanded_until < end_at - REEXPAND_AFTER:
+            token = None  # re-expand: a full fetch, which moves the horizon to end_at
+        fetched = source.fetch(token, start_at, end_at)
+        expanded_until = end_at if fetched.full else previous_expanded_until
+        with store.transaction() as tx:
+            if not tx.holds_sync_claim(source.key, claim):
+                return skipped_sync()  # our claim ran out during the fetch and a newer sync took over: it wins
+            if fetched.full:
+                tx.replace_calendar_events(fetched.events)
+            else:
+                tx.delete_calendar_events(fetched.removed_ids)
+                tx.upsert_calendar_events(fetched.events)
+            tx.flush()
+            rotation = build_rotation(tx.calendar_events(), procedure.team, procedure.window)
+            weeks_start, weeks_end = _whole_weeks(procedure, start_at, min(end_at, expanded_until))
+            shifts = [s for s in rotation.shifts if weeks_start <= s.start_at < weeks_end]
+            old_shifts = tx.shifts_starting_between(weeks_start, weeks_end)
+            tx.replace_shifts_between(weeks_start, weeks_end, shifts)
+            tx.finish_sync(source.key, claim, fetched.next_sync_token, now, expanded_until)
+        finished = True
+    finally:
+        if not finished:
+            _give_back(store, source.key, claim)
+    # Only weeks both syncs knew have changed; weeks entering the moving horizon are not news.
+    changes = []
+    if previous_sync_at is not None:
+        known_until = min(previous_sync_at + SYNC_HORIZON, previous_expanded_until or previous_sync_at + SYNC_HORIZON)
+        changes = [c for c in rotation_changes(old_shifts, shifts)
+                   if procedure.window.bounds(c.week_start)[1] <= known_until]
+    return SyncResult(shifts, changes, list(rotation.problems), fetched.full)
+
+
+def _whole_weeks(procedure: Procedure, start_at: datetime, end_at: datetime) -> tuple[datetime, datetime]:
+    """The span of the on-call weeks wholly inside [start_at, end_at): every event naming one of them
+    overlaps the window, so the fetch saw it."""
+    window = procedure.window
+    weeks = [w for w in window.weeks_between(start_at, end_at)
+             if window.bounds(w)[0] >= start_at and window.bounds(w)[1] <= end_at]
+    if not weeks:
+        return start_at, start_at
+    return window.bounds(weeks[0])[0], window.bounds(weeks[-1])[1]
+
+
+def _give_back(store, source_key: str, claim: str) -> None:
+    """After a failed sync, so the next one need not wait for the claim to expire. Best effort: the
+    claim expires anyway, and the failure that brought us here is the one to report."""
+    try:
+        with store.transaction() as tx:
+            tx.release_sync_claim(source_key, claim)
+    except Exception:
+        pass
 
 
 @dataclass(frozen=True)
@@ -120,6 +182,8 @@ def sync_and_notify(store, source: RotationSource, procedure: Procedure, now: da
     """Sync, then tell each person whose weeks changed, and the approvers about new problems (once each)
     and about a published rotation that runs out within three weeks (at most once a day)."""
     result = sync_rotation(store, source, procedure, now)
+    if result.skipped:
+        return result  # the sync that is running tells people what changed
     problems = check_rotation(store, procedure, now)
     team, tz = procedure.team, procedure.window.tz
     news: dict[str, list[str]] = {}

@@ -1,9 +1,16 @@
 """Fake Google Calendar API v3 (events list/get/patch) and OAuth token endpoint.
 
 Point googleapiclient at it with `client_options={"api_endpoint": f"{fake.url}/calendar/v3/"}`
-(the suffix matters: api_endpoint replaces rootUrl + servicePath). Seeded events are already
-expanded single events, so `singleEvents` only matters for `orderBy=startTime`. All-day events
-(`{"date": ...}`) are compared as midnight UTC.
+(the suffix matters: api_endpoint replaces rootUrl + servicePath). All-day events (`{"date": ...}`)
+are compared as midnight UTC.
+
+A seeded event with `recurrence` (RRULE lines) is a recurring series, as Google keeps it: with
+`singleEvents=true` a listing expands it into occurrences with ids `<series>_<original start>`,
+an exception (an event with `recurringEventId` and `originalStartTime`, e.g. one occurrence cancelled
+with `cancel_occurrence`) stands in for its occurrence, and cancelled occurrences are left out unless
+the listing is a change feed or asks for `showDeleted`. Google expands an endless series only so far
+(it does not say how far); the fake stops `recurrence_span` after the listing's timeMin, or after the
+series' start in a change feed, where a changed series brings all of its occurrences.
 
 Every change gets a sequence number. A sync token carries the sequence its listing started at,
 so an incremental sync returns exactly the events changed since; a page token names the rest of
@@ -18,9 +25,12 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
 
 from .base import FakeServer, RecordedRequest, Response
 
@@ -55,7 +65,7 @@ class _Cursor:
     """What a page token stands for: the rest of a listing, fixed when its first page was served,
     so changes made while a client pages can neither skip nor shift events."""
 
-    event_ids: list[str]
+    items: list[dict[str, Any]]
     seq: int  # the change sequence at the first page: the listing's nextSyncToken
 
 
@@ -66,9 +76,10 @@ class _ApiError(Exception):
 
 
 class FakeGoogleCalendar(FakeServer):
-    def __init__(self, page_limit: int = 2500) -> None:
+    def __init__(self, page_limit: int = 2500, recurrence_span: timedelta = timedelta(days=730)) -> None:
         super().__init__()
         self.page_limit = page_limit
+        self.recurrence_span = recurrence_span
         self._calendars: dict[str, dict[str, _Entry]] = {}
         self._seq = 0
         self._token_epoch = 0  # bumped by expire_sync_tokens(); older sync tokens answer 410
@@ -93,8 +104,23 @@ class FakeGoogleCalendar(FakeServer):
             self._calendars[calendar_id][event_id].event["status"] = "cancelled"
             self._touch(calendar_id, event_id)
 
+    def cancel_occurrence(self, calendar_id: str, series_id: str, original_start: datetime | date) -> str:
+        """Delete one occurrence of a recurring series, as the Calendar UI does: an exception with status
+        cancelled and the occurrence's id (returned)."""
+        with self._lock:
+            calendar = self._calendars[calendar_id]
+            series = calendar[series_id].event
+            zone = _series_instant(series["start"]).tzinfo
+            start = (original_start.astimezone(zone) if isinstance(original_start, datetime)
+                     else _series_instant(original_start))
+            occurrence = _occurrence(series, start)
+            occurrence["status"] = "cancelled"
+            calendar[occurrence["id"]] = _Entry(occurrence, 0)
+            self._touch(calendar_id, occurrence["id"])
+            return occurrence["id"]
+
     def events(self, calendar_id: str) -> list[dict[str, Any]]:
-        """All stored events of the calendar, cancelled ones included."""
+        """All stored events of the calendar (series, not their occurrences), cancelled ones included."""
         with self._lock:
             return [copy.deepcopy(e.event) for e in self._calendars.get(calendar_id, {}).values()]
 
@@ -123,12 +149,14 @@ class FakeGoogleCalendar(FakeServer):
         try:
             if route["event"] is None:
                 return self._list(calendar, request) if request.method == "GET" else _error(404)
-            entry = calendar.get(unquote(route["event"]))
+            event_id = unquote(route["event"])
+            entry = calendar.get(event_id) or self._unchanged_occurrence(calendar, event_id)
             if entry is None:
                 return _error(404)
             if request.method == "GET":
                 return Response(200, entry.event)
             if request.method == "PATCH":
+                calendar[event_id] = entry  # editing one occurrence makes it an exception of its series
                 return self._patch(calendar_id, entry, request)
             return _error(404)
         except _ApiError as exc:
@@ -145,8 +173,8 @@ class FakeGoogleCalendar(FakeServer):
             if cursor is None:
                 raise _ApiError(400, "Invalid page token value")
         else:
-            cursor = _Cursor(self._matching(calendar, params), self._seq)
-        page_ids, rest = cursor.event_ids[:max_results], cursor.event_ids[max_results:]
+            cursor = _Cursor(copy.deepcopy(self._matching(calendar, params)), self._seq)
+        page, rest = cursor.items[:max_results], cursor.items[max_results:]
         body: dict[str, Any] = {
             "kind": "calendar#events",
             "etag": f'"{cursor.seq}"',
@@ -154,7 +182,7 @@ class FakeGoogleCalendar(FakeServer):
             "timeZone": "UTC",
             "accessRole": "owner",
             "defaultReminders": [],
-            "items": [_listed(calendar[event_id].event) for event_id in page_ids],
+            "items": [_listed(item) for item in page],
         }
         if rest:
             body["nextPageToken"] = f"page-{len(self._cursors) + 1}"
@@ -163,33 +191,64 @@ class FakeGoogleCalendar(FakeServer):
             body["nextSyncToken"] = f"sync-{self._token_epoch}-{cursor.seq}"
         return Response(200, body)
 
-    def _matching(self, calendar: dict[str, _Entry], params: dict[str, str]) -> list[str]:
-        """Ids of the events a list query returns, in order."""
+    def _matching(self, calendar: dict[str, _Entry], params: dict[str, str]) -> list[dict[str, Any]]:
+        """The events a list query returns, in order."""
         sync_token = params.get("syncToken")
         if sync_token and any(p in params for p in _NOT_WITH_SYNC_TOKEN):
             raise _ApiError(400, "syncToken cannot be combined with " + ", ".join(_NOT_WITH_SYNC_TOKEN))
         if params.get("orderBy") == "startTime" and params.get("singleEvents") != "true":
             raise _ApiError(400, "The requested ordering is not available for the particular query.")
-        entries = list(calendar.values())
+        single = params.get("singleEvents") == "true"
+        since = None
         if sync_token:
             epoch, since = _parse_sync_token(sync_token)
             if epoch != self._token_epoch:
                 raise _ApiError(410)
-            entries = [e for e in entries if e.seq > since]
-        else:
+        time_min = _instant(params["timeMin"]) if "timeMin" in params and not sync_token else None
+        listed: list[tuple[int, dict[str, Any]]] = []
+        for entry in calendar.values():
+            if since is not None and entry.seq <= since:
+                continue
+            if single and "recurrence" in entry.event:
+                listed += [(entry.seq, occurrence) for occurrence in self._occurrences(entry.event, time_min)
+                           if occurrence["id"] not in calendar]  # an exception stands in for it
+            else:
+                listed.append((entry.seq, entry.event))
+        if not sync_token:  # a change feed always brings cancellations
             if params.get("showDeleted") != "true":
-                entries = [e for e in entries if e.event["status"] != "cancelled"]
-            if "timeMin" in params:  # exclusive bound on the event's end
-                time_min = _instant(params["timeMin"])
-                entries = [e for e in entries if _when(e.event["end"]) > time_min]
+                # Without singleEvents, cancelled occurrences (not series) still show, as Google documents.
+                listed = [(seq, e) for seq, e in listed
+                          if e["status"] != "cancelled" or (not single and "recurringEventId" in e)]
+            if time_min is not None:  # exclusive bound on the event's end
+                listed = [(seq, e) for seq, e in listed if "recurrence" in e or _when(e["end"]) > time_min]
             if "timeMax" in params:  # exclusive bound on the event's start
                 time_max = _instant(params["timeMax"])
-                entries = [e for e in entries if _when(e.event["start"]) < time_max]
+                listed = [(seq, e) for seq, e in listed if "recurrence" in e or _when(e["start"]) < time_max]
         if params.get("orderBy") == "startTime":
-            entries.sort(key=lambda e: _when(e.event["start"]))
+            listed.sort(key=lambda item: _when(item[1]["start"]))
         elif params.get("orderBy") == "updated":
-            entries.sort(key=lambda e: e.seq)
-        return [e.event["id"] for e in entries]
+            listed.sort(key=lambda item: item[0])
+        return [event for _, event in listed]
+
+    def _occurrences(self, series: dict[str, Any], time_min: datetime | None) -> list[dict[str, Any]]:
+        """A series expanded as `singleEvents=true` lists it; each occurrence has the series' status."""
+        first = _series_instant(series["start"])
+        rule = rrulestr("\n".join(line for line in series["recurrence"] if line.startswith("RRULE")), dtstart=first)
+        stop = (time_min or first) + self.recurrence_span
+        occurrences = []
+        for start in rule:
+            if start >= stop:
+                break
+            occurrences.append(_occurrence(series, start))
+        return occurrences
+
+    def _unchanged_occurrence(self, calendar: dict[str, _Entry], event_id: str) -> _Entry | None:
+        """An occurrence of a series read by its own id, as events.get and events.patch take it."""
+        series = calendar.get(event_id.rpartition("_")[0])
+        if series is None or "recurrence" not in series.event:
+            return None
+        found = [o for o in self._occurrences(series.event, None) if o["id"] == event_id]
+        return _Entry(found[0], series.seq) if found else None
 
     def _patch(self, calendar_id: str, entry: _Entry, request: RecordedRequest) -> Response:
         if_match = request.headers.get("If-Match")
@@ -220,6 +279,38 @@ def _listed(event: dict[str, Any]) -> dict[str, Any]:
         return event
     keep = ("id", "status", "recurringEventId", "originalStartTime")
     return {k: event[k] for k in keep if k in event}
+
+
+def _series_instant(bound: dict[str, str] | datetime | date) -> datetime:
+    """A series' start as an aware datetime in its own zone (all-day: midnight UTC), which the RRULE
+    steps in wall-clock time, so a weekly 18:01 stays 18:01 across DST."""
+    if isinstance(bound, datetime):
+        return bound
+    if isinstance(bound, date):
+        return datetime.combine(bound, time(0), timezone.utc)
+    if "date" in bound:
+        return datetime.combine(date.fromisoformat(bound["date"]), time(0), timezone.utc)
+    start = _instant(bound["dateTime"])
+    return start.astimezone(ZoneInfo(bound["timeZone"])) if "timeZone" in bound else start
+
+
+def _occurrence(series: dict[str, Any], start: datetime) -> dict[str, Any]:
+    """One occurrence of `series` starting at `start` (in the series' zone), shaped as Google lists it."""
+    occurrence = {k: copy.deepcopy(v) for k, v in series.items() if k != "recurrence"}
+    first, finish = _series_instant(series["start"]), _series_instant(series["end"])
+    wall_length = finish.replace(tzinfo=None) - first.replace(tzinfo=None)
+    end = (start.replace(tzinfo=None) + wall_length).replace(tzinfo=start.tzinfo)
+    if "date" in series["start"]:
+        occurrence["id"] = f"{series['id']}_{start:%Y%m%d}"
+        occurrence["start"], occurrence["end"] = {"date": start.date().isoformat()}, {"date": end.date().isoformat()}
+    else:
+        occurrence["id"] = f"{series['id']}_{start.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+        zone = {"timeZone": series["start"]["timeZone"]} if "timeZone" in series["start"] else {}
+        occurrence["start"] = {"dateTime": start.isoformat(), **zone}
+        occurrence["end"] = {"dateTime": end.isoformat(), **zone}
+    occurrence["recurringEventId"] = series["id"]
+    occurrence["originalStartTime"] = dict(occurrence["start"])
+    return occurrence
 
 
 def _parse_sync_token(token: str) -> tuple[int, int]:

@@ -33,7 +33,11 @@ class CalendarEventRow(Base):
 
 
 class ShiftRow(Base):
-    """The rotation as the bot applies it: one person per on-call week, derived from the calendar at sync."""
+    """What the calendar says each on-call week: one person per week, derived from the calendar at sync.
+
+    Every week the calendar ever gave us is kept (it is the history `who --at` answers from); a sync
+    replaces only the weeks inside the window it fetched. Changes made in the bot (swaps) belong in a
+    table of their own, laid over these weeks, so a sync never has to know about them."""
 
     __tablename__ = "shifts"
     week_start: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -44,10 +48,16 @@ class ShiftRow(Base):
 
 
 class SyncStateRow(Base):
+    """Per calendar: its change-feed token, when it last synced, how far ahead its last full fetch expanded
+    recurring events, and the claim of the sync running now (so replicas take turns)."""
+
     __tablename__ = "sync_state"
     source: Mapped[str] = mapped_column(String(512), primary_key=True)
     sync_token: Mapped[str | None] = mapped_column(Text, nullable=True)
-    synced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # None: claimed, never synced
+    expanded_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class JobRunRow(Base):

@@ -5,7 +5,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select
+from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -138,7 +138,12 @@ class StoreTx:
 
     def replace_calendar_events(self, events: list[CalendarEvent]) -> None:
         self.session.execute(delete(CalendarEventRow))
-        self.upsert_calendar_events(events)
+        self.session.flush()
+        unique = {e.event_id: e for e in events}  # one row per occurrence, as upserting would leave it
+        if unique:
+            self.session.execute(insert(CalendarEventRow), [
+                {"event_id": e.event_id, "summary": e.summary, "start_at": e.start_at, "end_at": e.end_at,
+                 "all_day": e.all_day, "attendee_emails": list(e.attendee_emails)} for e in unique.values()])
 
     def upsert_calendar_events(self, events: list[CalendarEvent]) -> None:
         for e in events:
@@ -152,6 +157,24 @@ class StoreTx:
 
     def replace_shifts(self, shifts: list[Shift]) -> None:
         self.session.execute(delete(ShiftRow))
+        self.session.flush()
+        if shifts:
+            self.session.execute(insert(ShiftRow), [
+                {"week_start": s.week_start, "person_id": s.person_id, "start_at": s.start_at,
+                 "end_at": s.end_at, "event_id": s.event_id} for s in shifts])
+
+    def shifts_starting_between(self, start_at: datetime, end_at: datetime) -> list[Shift]:
+        """The weeks that start in [start_at, end_at)."""
+        rows = self.session.scalars(select(ShiftRow).where(ShiftRow.start_at >= start_at, ShiftRow.start_at < end_at)
+                                    .order_by(ShiftRow.start_at))
+        return [_shift(r) for r in rows]
+
+    def replace_shifts_between(self, start_at: datetime, end_at: datetime, shifts: list[Shift]) -> None:
+        """Make `shifts` the weeks that start in [start_at, end_at); the weeks before and after stay."""
+        replaced = (ShiftRow.start_at >= start_at) & (ShiftRow.start_at < end_at)
+        if shifts:  # and a week stored under other shift times (the shift window was reconfigured)
+            replaced = or_(replaced, ShiftRow.week_start.in_([s.week_start for s in shifts]))
+        self.session.execute(delete(ShiftRow).where(replaced))
         self.session.flush()
         if shifts:
             self.session.execute(insert(ShiftRow), [
@@ -191,6 +214,41 @@ class StoreTx:
 
     def set_sync_state(self, source: str, sync_token: str | None, synced_at: datetime) -> None:
         self.session.merge(SyncStateRow(source=source, sync_token=sync_token, synced_at=synced_at))
+
+    def sync_expanded_until(self, source: str) -> datetime | None:
+        """How far ahead the last full fetch of this calendar expanded recurring events."""
+        row = self.session.get(SyncStateRow, source)
+        return row.expanded_until if row else None
+
+    def claim_sync(self, source: str, claim: str, now: datetime, until: datetime) -> bool:
+        """True when no other sync of this calendar holds an unexpired claim: ours now, until `until`.
+
+        A conditional UPDATE, so of two replicas claiming at once exactly one matches the row (PostgreSQL
+        re-checks the condition after waiting on the other's row lock; SQLite has one writer)."""
+        self.session.execute(self._insert(SyncStateRow).values(source=source).on_conflict_do_nothing())
+        claimed = self.session.execute(
+            update(SyncStateRow)
+            .where(SyncStateRow.source == source,
+                   or_(SyncStateRow.claimed_until.is_(None), SyncStateRow.claimed_until <= now))
+            .values(claimed_by=claim, claimed_until=until))
+        return claimed.rowcount == 1
+
+    def holds_sync_claim(self, source: str, claim: str) -> bool:
+        """Still ours? Locks the row, so no other sync can take the claim until this transaction ends."""
+        statement = (select(SyncStateRow.source)
+                     .where(SyncStateRow.source == source, SyncStateRow.claimed_by == claim).with_for_update())
+        return self.session.execute(statement).first() is not None
+
+    def finish_sync(self, source: str, claim: str, sync_token: str | None, synced_at: datetime,
+                    expanded_until: datetime | None) -> None:
+        """Record a finished sync and give its claim back."""
+        self.session.execute(update(SyncStateRow).where(SyncStateRow.source == source, SyncStateRow.claimed_by == claim)
+                             .values(sync_token=sync_token, synced_at=synced_at, expanded_until=expanded_until,
+                                     claimed_by=None, claimed_until=None))
+
+    def release_sync_claim(self, source: str, claim: str) -> None:
+        self.session.execute(update(SyncStateRow).where(SyncStateRow.source == source, SyncStateRow.claimed_by == claim)
+                             .values(claimed_by=None, claimed_until=None))
 
     def claim_job_run(self, job: str, occasion: str, at: datetime) -> bool:
         """True for exactly one caller per (job, occasion), across processes."""

@@ -3,6 +3,11 @@
 The change feed (`syncToken`) cannot be combined with `timeMin`/`timeMax`/`orderBy`, so a fetch is either
 full (every occurrence ending after `start_at`, which also yields the first sync token) or incremental
 (what changed since the token). A 410 means the token expired: start over with a full sync.
+
+Occurrences come expanded (`singleEvents`): a cancelled occurrence of a recurring event (one week deleted)
+is left out of a full listing and arrives in the change feed as cancelled, so its week becomes a hole. The
+feed never brings back occurrences nobody edited, so the sync asks for a full fetch now and then (see
+services/rotation.py, REEXPAND_AFTER) to expand an endless series further ahead.
 """
 
 import http.client

@@ -1,7 +1,9 @@
 """Reads the rotation from an iCalendar file or URL (what Google Calendar exports).
 
 recurring-ical-events expands RRULE, EXDATE, RECURRENCE-ID and TZID; floating times are read in the
-team's zone.
+team's zone. It also yields cancelled occurrences (STATUS:CANCELLED, which is how a calendar exports one
+deleted week of a series: a RECURRENCE-ID override that cancels it); they name nobody, so they are left out
+and the week is a hole.
 """
 
 import urllib.request
@@ -44,7 +46,8 @@ class ICalendarSource:
             occurrences = recurring_ical_events.of(calendar).between(start_at, end_at)
         except (ValueError, KeyError) as exc:
             raise IntegrationError(f"the rotation calendar {self.location} is not valid iCalendar: {exc}") from exc
-        return [self._event(component) for component in occurrences if component.name == "VEVENT"]
+        return [self._event(component) for component in occurrences
+                if component.name == "VEVENT" and str(component.get("STATUS", "")).upper() != "CANCELLED"]
 
     def _aware(self, value: date | datetime) -> datetime:
         if not isinstance(value, datetime):
