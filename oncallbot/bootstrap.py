@@ -64,6 +64,7 @@ def build_procedure(settings: Settings) -> Procedure:
         holiday_on=holiday_lookup(holidays.country, holidays.subdivision, holidays.extra_dates),
         swap_notice=settings.swaps.notice,
         ack_window=settings.acknowledgment.window,
+        office_holiday=settings.shift.on_office_holiday,
     )
 
 
