@@ -67,3 +67,25 @@ def test_a_week_change_and_its_dms_land_together_or_not_at_all(store):
 
     # The next sync sees the change as news again, so both people hear it.
     assert (on_call_in_changed_week(store), change_dms(store)) == ("tom", ["priya", "tom"])
+
+
+def test_a_change_first_seen_by_who_is_still_announced(capsys, tmp_path):
+    """`who` refreshes a stale rotation itself; the weeks it changes are news like any other sync's."""
+    from oncallbot.adapters.db import Store
+    from oncallbot.entrypoints.cli import main
+
+    from .support import EXAMPLE_CONFIG, FakeClock, example_data, write_config
+
+    ics = (EXAMPLE_CONFIG.parent / "rotation.example.ics").read_text()
+    config = ["--config", str(write_config(tmp_path, example_data(), ics_text=ics))]
+    clock = FakeClock(datetime(2026, 11, 23, 20, 0, tzinfo=UTC))
+    assert main(["sync", *config], clock=clock) == 0
+    (tmp_path / "rotation.ics").write_text(ics.replace("On call: Diego", "On call: Tom"))
+    clock.advance(timedelta(hours=1))
+
+    assert main(["who", *config], clock=clock) == 0
+    store = Store(f"sqlite:///{tmp_path}/var/oncallbot.sqlite3")
+    try:
+        assert {"diego", "tom"} <= set(change_dms(store))
+    finally:
+        store.dispose()

@@ -75,3 +75,17 @@ def test_a_write_back_for_an_event_we_never_synced_is_refused(store, bot):
         queue_assignee_change(store, procedure, "no-such-event", "tom", NOW)
     with store.transaction() as tx:
         assert tx.session.query(NotificationRow).count() == 0
+
+
+def test_a_write_back_queued_before_etags_were_stored_is_not_written_blind(gcal, store, bot):  # noqa: F811
+    procedure, deliverer = bot
+    with store.transaction() as tx:  # as an outbox row from before the upgrade looks: no etag
+        tx.add_notification("writeback:legacy", NOW, kind="writeback", channel="calendar", person_id="tom",
+                            target=event_id(WEEK), text="On call: Tom Becker")
+
+    deliver_pending(store, procedure, deliverer, NOW)
+
+    assert calendar_event(gcal, WEEK)["summary"] == "On call: Aisha Khan"
+    assert gcal.requests_to(f"/events/{event_id(WEEK)}", method="PATCH") == []
+    (report,) = approver_reports(store)
+    assert "version is unknown" in report and "by hand" in report
