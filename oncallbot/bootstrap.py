@@ -65,6 +65,7 @@ def build_procedure(settings: Settings) -> Procedure:
         swap_notice=settings.swaps.notice,
         ack_window=settings.acknowledgment.window,
         done_reminder=settings.acknowledgment.done_reminder,
+        office_holiday=settings.shift.on_office_holiday,
     )
 
 

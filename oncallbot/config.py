@@ -110,6 +110,8 @@ class PersonSection(_Section):
 class ShiftSection(_Section):
     start: Weekly = WeeklyTime(0, time(18, 1))
     end: Weekly = WeeklyTime(0, time(6, 59))
+    # Who covers the office's hours of a holiday on the changeover day (a Monday holiday, 07:00-18:01).
+    on_office_holiday: Literal["previous", "next", "nobody"] = "nobody"
 
 
 class BusinessHoursSection(_Section):

@@ -8,7 +8,8 @@
     └── IntegrationError   Slack, Twilio, Google or a calendar file failed us
         └── DeliveryFailed     a message or call could not be sent (`permanent`: don't retry this channel)
             ├── ChannelOptedOut   the person opted out of this channel (SMS STOP, Twilio 21610)
-            └── InvalidAddress    the number or id is not reachable at all (Twilio 21211, 21614)
+            ├── InvalidAddress    the number or id is not reachable at all (Twilio 21211, 21614)
+            └── EditConflict      a calendar write-back met an edit made since (HTTP 412): not overwritten
 """
 
 
@@ -64,6 +65,13 @@ class ChannelOptedOut(DeliveryFailed):
 
 class InvalidAddress(DeliveryFailed):
     """The phone number or id cannot receive this kind of message."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True)
+
+
+class EditConflict(DeliveryFailed):
+    """A write-back found the calendar event edited since the version it was approved on; never retried."""
 
     def __init__(self, message: str):
         super().__init__(message, permanent=True)

@@ -26,6 +26,10 @@ class FakeClock:
         self._now = now.astimezone(UTC)
 
 
+# The procedure read literally: nobody covers a Monday holiday's office hours (the example chooses `previous`).
+LITERAL_HOLIDAYS = {"shift": {"start": "Mon 18:01", "end": "Mon 06:59", "on_office_holiday": "nobody"}}
+
+
 def example_data() -> dict:
     return yaml.safe_load(EXAMPLE_CONFIG.read_text())
 

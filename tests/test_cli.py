@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from oncallbot.entrypoints.cli import main
 
-from .support import EXAMPLE_CONFIG, FakeClock, example_data, write_config
+from .support import EXAMPLE_CONFIG, LITERAL_HOLIDAYS, FakeClock, example_data, write_config
 
 NOW = FakeClock(datetime(2026, 11, 23, 20, 0, tzinfo=UTC))
 CONFIG = ["--config", str(EXAMPLE_CONFIG)]
@@ -59,8 +59,9 @@ def test_who_refuses_a_bad_time_with_exit_2(capsys):
     assert 'error: "next tuesday" is not an ISO-8601 time' in err
 
 
-def test_rotation_check_lists_the_quarters_gaps_and_exits_1(capsys):
-    code, out, _ = run(capsys, "rotation", "check", *CONFIG)
+def test_rotation_check_lists_the_quarters_gaps_and_exits_1(capsys, tmp_path):
+    path = write_config(tmp_path, {**example_data(), **LITERAL_HOLIDAYS})
+    code, out, _ = run(capsys, "rotation", "check", "--config", str(path))
     assert code == 1
     assert "Mon 2027-01-18 07:00-18:01, Martin Luther King Jr. Day: office closed and nobody on call" in out
     assert "2027-03-15" not in out  # beyond the coming quarter

@@ -322,9 +322,11 @@ def test_an_approved_change_is_written_back_through_the_outbox(gcal, key_file, s
     deliverer = build_deliverer(settings, env, rotation_source=source)
     now = datetime(2026, 12, 20, tzinfo=UTC)
     week = date(2027, 2, 1)
+    sync_rotation(store, source, PROCEDURE, now)  # the write-back names the version the sync saw (etag)
 
     queue_assignee_change(store, PROCEDURE, event_id(week), "tom", now)
-    queue_assignee_change(store, PROCEDURE, "no-such-event", "tom", now)
+    queue_assignee_change(store, PROCEDURE, event_id(week + timedelta(weeks=1)), "kelly", now)
+    gcal.delete_event(CALENDAR, event_id(week + timedelta(weeks=1)))
     deliver_pending(store, PROCEDURE, deliverer, now)
 
     patched = next(e for e in gcal.events(CALENDAR) if e["id"] == event_id(week))
@@ -332,4 +334,4 @@ def test_an_approved_change_is_written_back_through_the_outbox(gcal, key_file, s
     with store.transaction() as tx:
         reports = [n.text for n in tx.session.query(NotificationRow) if n.kind == "report"]
     # The failed one is not dropped: the approvers hear about it.
-    assert any("no-such-event" in text and "by hand" in text for text in reports)
+    assert any(event_id(week + timedelta(weeks=1)) in text and "by hand" in text for text in reports)

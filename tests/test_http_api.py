@@ -9,12 +9,13 @@ from oncallbot import bootstrap
 from oncallbot.entrypoints.http import create_app
 from oncallbot.services.rotation import sync_rotation
 
-from .support import FakeClock, example_settings
+from .support import LITERAL_HOLIDAYS, FakeClock, example_settings
 
 
 @pytest.fixture
-def client(database_url):
-    container = bootstrap.build(example_settings(), bootstrap.Environment(database_url=database_url),
+def client(database_url, request):
+    sections = getattr(request, "param", {})  # config sections to override (indirect parametrization)
+    container = bootstrap.build(example_settings(**sections), bootstrap.Environment(database_url=database_url),
                                 clock=FakeClock(datetime(2026, 11, 24, 6, 0, tzinfo=UTC)))
     container.store.upgrade()
     sync_rotation(container.store, container.rotation_source, container.procedure, container.clock.now())
@@ -38,6 +39,7 @@ def test_oncall_at_a_dst_week(client):
     assert body["responsible"] == "oncall" and body["current"]["person"]["id"] == "priya"
 
 
+@pytest.mark.parametrize("client", [LITERAL_HOLIDAYS], indirect=True)
 def test_oncall_in_a_holiday_gap_names_nobody_and_why(client):
     body = client.get("/api/v1/oncall", params={"at": "2027-01-18T09:00"}).json()
     assert body["responsible"] == "nobody" and body["current"] is None

@@ -15,7 +15,7 @@ from oncallbot.services import paging
 from oncallbot.services.rotation import sync_rotation
 from tests.fakes import FakeTwilio
 
-from .support import FakeClock, example_data, example_settings
+from .support import LITERAL_HOLIDAYS, FakeClock, example_data, example_settings
 
 LA = ZoneInfo("America/Los_Angeles")
 API_TOKEN = "test-api-token"
@@ -73,8 +73,8 @@ def sqlite_url(tmp_path):
 def make_api(twilio):
     opened = []
 
-    def make(database_url: str, at: datetime = NIGHT, api_token: str | None = API_TOKEN) -> Api:
-        settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL})
+    def make(database_url: str, at: datetime = NIGHT, api_token: str | None = API_TOKEN, **sections) -> Api:
+        settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL}, **sections)
         env = bootstrap.Environment(database_url=database_url, api_token=api_token,
                                     twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
                                     twilio_from_number=OUR_NUMBER, twilio_api_url=twilio.url)
@@ -138,7 +138,7 @@ def test_page_in_business_hours_is_the_offices(make_api, sqlite_url):
 
 
 def test_page_in_the_mlk_day_gap_texts_the_approvers_at_once(make_api, database_url):
-    api = make_api(database_url, MLK_MORNING)
+    api = make_api(database_url, MLK_MORNING, **LITERAL_HOLIDAYS)
     response = api.post({**VOICEMAIL, "external_id": "vm-mlk"})
 
     assert response.status_code == 201

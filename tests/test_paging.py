@@ -9,6 +9,7 @@ from oncallbot.services import paging
 from oncallbot.services.delivery import reap_stale_sends
 
 from .paging_support import MLK_MORNING, NIGHT, OFFICE_HOURS, Pager, run_concurrently
+from .support import LITERAL_HOLIDAYS
 
 
 @pytest.fixture
@@ -105,7 +106,7 @@ def test_page_in_business_hours_goes_to_the_office_channel_not_a_phone(store):
 
 
 def test_page_in_a_rotation_gap_pages_the_approvers_at_once(store):
-    pager = Pager(store, MLK_MORNING)
+    pager = Pager(store, MLK_MORNING, **LITERAL_HOLIDAYS)
     page = pager.open()
     assert page.responsible == "nobody"
     assert set(pager.deliverer.phone_calls_and_texts()) == {("dana", "sms"), ("dana", "voice"),

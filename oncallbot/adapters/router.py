@@ -3,7 +3,7 @@
 import threading
 
 from .console_notifier import ConsoleNotifier
-from ..errors import DeliveryFailed, IntegrationError
+from ..errors import DeliveryFailed, EditConflict, IntegrationError
 from ..services.delivery import Delivered, Outgoing
 
 
@@ -20,11 +20,17 @@ class NotificationRouter:
             if self.calendar is None:
                 raise DeliveryFailed("the rotation calendar is read-only here (rotation.source is ical): "
                                      "change it by hand", permanent=True)
+            if not message.etag:  # queued before etags were stored: never write blind over an edit
+                raise DeliveryFailed("the event's version is unknown, so it was not written (it could "
+                                     "overwrite an edit)", permanent=True)
             try:
                 with self._calendar_lock:
-                    event = self.calendar.reassign(message.target, message.person.name, message.person.email)
+                    event = self.calendar.reassign(message.target, message.person.name, message.person.email,
+                                                   etag=message.etag)
             except IntegrationError as exc:
                 status = getattr(exc, "status", None)
+                if status == 412:
+                    raise EditConflict(str(exc)) from exc
                 raise DeliveryFailed(str(exc), permanent=status is not None and 400 <= status < 500
                                      and status != 429) from exc
             return Delivered(ref=event.get("etag"))

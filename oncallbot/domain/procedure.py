@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .paging import EscalationPolicy
-from .responsibility import BusinessHours, HolidayLookup
-from .rotation import ShiftWindow
+from .responsibility import BusinessHours, HolidayLookup, OfficeHolidayRule, cover_office_holidays
+from .rotation import Shift, ShiftWindow
 from .team import Team
 
 
@@ -19,3 +19,8 @@ class Procedure:
     swap_notice: timedelta = timedelta(days=5)
     ack_window: timedelta = timedelta(minutes=15)
     done_reminder: timedelta | None = timedelta(hours=2)  # None: pages left at On It! are not chased
+    office_holiday: OfficeHolidayRule = "nobody"  # who covers an office holiday on the changeover day
+
+    def shifts_in_effect(self, shifts: list[Shift]) -> list[Shift]:
+        """The stored weeks as this procedure applies them: what `who`, paging and the check all go by."""
+        return cover_office_holidays(shifts, self.office_holiday, self.hours, self.window, self.holiday_on)

@@ -78,6 +78,7 @@ class CalendarEvent:
     end_at: datetime
     all_day: bool = False
     attendee_emails: tuple[str, ...] = ()
+    etag: str | None = None  # the calendar's version of it (Google), so a write-back cannot clobber an edit
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,14 @@ class RotationProblem:
     kind: str  # "missing_week" | "overlap" | "misaligned" | "unknown_person" | "coverage_gap"
     day: date
     message: str
+    # What it is about, stable while it lasts: a gap's cause and the week it belongs to, never its start or
+    # end, which move as the checked window clips them. Empty when the message itself is stable.
+    topic: str = ""
+    ends_at: datetime | None = None  # when it stops mattering: gone before then, it was fixed
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.day.isoformat()}:{self.message}"
+        return f"{self.kind}:{self.topic}" if self.topic else f"{self.kind}:{self.day.isoformat()}:{self.message}"
 
 
 def match_person(event: CalendarEvent, team: Team) -> Person | None:
@@ -164,13 +169,14 @@ def build_rotation(events: list[CalendarEvent], team: Team, window: ShiftWindow)
         if person is None:
             problems.append(RotationProblem(
                 "unknown_person", local_day,
-                f'event "{event.summary}" on {local_day:%a %Y-%m-%d} names nobody on the team'))
+                f'event "{event.summary}" on {local_day:%a %Y-%m-%d} names nobody on the team', ends_at=event.end_at))
             continue
         if not is_aligned(event, window, weeks):
             what = "covers no whole on-call week" if not weeks else "does not line up with the on-call week"
             problems.append(RotationProblem(
                 "misaligned", local_day,
-                f'event "{event.summary}" on {local_day:%a %Y-%m-%d} {what} ({window.start} to {window.end})'))
+                f'event "{event.summary}" on {local_day:%a %Y-%m-%d} {what} ({window.start} to {window.end})',
+                ends_at=event.end_at))
         for week_start in weeks:
             owners.setdefault(week_start, []).append((person, event))
 
@@ -181,7 +187,8 @@ def build_rotation(events: list[CalendarEvent], team: Team, window: ShiftWindow)
         if others:
             problems.append(RotationProblem(
                 "overlap", week_start,
-                f"week of {week_start:%a %Y-%m-%d} is claimed by {person.name} and {', '.join(others)}"))
+                f"week of {week_start:%a %Y-%m-%d} is claimed by {person.name} and {', '.join(others)}",
+                ends_at=window.bounds(week_start)[1]))
         start_at, end_at = window.bounds(week_start)
         shifts.append(Shift(week_start, person.id, start_at, end_at, event.event_id))
     return Rotation(tuple(shifts), tuple(problems))

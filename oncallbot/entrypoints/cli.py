@@ -13,7 +13,7 @@ from ..logs import configure_logging
 from ..services import paging
 from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
-from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, sync_rotation, who_is_on_call
+from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call
 from .timeparse import parse_instant
 from .views import (local_iso, local_label, oncall_json, oncall_text, page_json, page_list_json, page_list_text,
                     problem_line)
@@ -28,12 +28,13 @@ def _container(args) -> bootstrap.Container:
 
 
 def _sync_if_stale(container: bootstrap.Container) -> None:
-    """`who` answers from the stored rotation; refresh it first when it is older than the sync interval."""
+    """`who` answers from the stored rotation; refresh it first when it is older than the sync interval.
+    Like every sync it queues its news (changed weeks, problems): a change applied silently would never be told."""
     now = container.clock.now()
     synced_at = last_synced_at(container.store, container.rotation_source.key)
     if synced_at is None or now - synced_at >= container.settings.rotation.sync_interval:
         try:
-            sync_rotation(container.store, container.rotation_source, container.procedure, now)
+            sync_and_notify(container.store, container.rotation_source, container.procedure, now)
         except IntegrationError as exc:
             print(f"warning: could not sync the rotation, answering from the stored copy: {exc}", file=sys.stderr)
 

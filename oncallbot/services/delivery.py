@@ -15,7 +15,7 @@ from typing import Protocol
 
 from ..domain.procedure import Procedure
 from ..domain.team import Person
-from ..errors import ChannelOptedOut, DeliveryFailed
+from ..errors import ChannelOptedOut, DeliveryFailed, EditConflict
 from ..logs import log_event
 
 log = logging.getLogger("oncallbot.delivery")
@@ -53,6 +53,7 @@ class Outgoing:
     person: Person | None
     target: str | None  # support | office, for channel posts
     card: PageCard | None
+    etag: str | None = None  # a calendar write-back: the event version it was approved on
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ def _outgoing(tx, row, procedure: Procedure) -> Outgoing:
     if page:
         text = _text(row, page, _escalation(tx, page, procedure) if row.kind == "page" else None)
     return Outgoing(row.id, row.kind, row.channel, text, procedure.team.person(row.person_id), row.target,
-                    _card(page, procedure) if page else None)
+                    _card(page, procedure) if page else None,
+                    etag=row.etag)
 
 
 def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: datetime, page_id: int | None = None,
@@ -193,6 +195,11 @@ def _record_failure(store, procedure: Procedure, message: Outgoing, exc: Deliver
         row.state = "failed"
         log_event(log, "delivery failed", level=logging.WARNING, notification=row.id, channel=row.channel,
                   kind=row.kind, error=str(exc))
+        if row.kind == "writeback" and isinstance(exc, EditConflict):
+            notify_approvers(tx, procedure, f"writeback:{row.id}", now,
+                    f"Did not write an approved change to the rotation calendar ({row.text}, event {row.target}): "
+                    f"{exc}. Check the event, and make the change by hand if it still holds.")
+            return
         if row.kind == "writeback":
             notify_approvers(tx, procedure, f"writeback:{row.id}", now,
                     f"Could not write an approved change to the rotation calendar ({row.text}, event "

@@ -151,7 +151,7 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
             existing = tx.page_by_external_id(new.source, new.external_id)
             if existing:
                 return snapshot(tx, existing), False
-        current = neighbours_at(now, tx.shifts_around(now)).current
+        current = neighbours_at(now, procedure.shifts_in_effect(tx.shifts_around(now))).current
         responsibility = responsible_at(now, current, procedure.hours, procedure.window, procedure.holiday_on)
         plan = plan_escalation(responsibility, procedure.escalation, procedure.team, now, procedure.ack_window)
         responsible = current.person_id if responsibility.responsible == "oncall" else responsibility.responsible

@@ -99,6 +99,11 @@ class FakeGoogleCalendar(FakeServer):
             self._calendars.setdefault(calendar_id, {})[stored["id"]] = _Entry(stored, 0)
             return self._touch(calendar_id, stored["id"])
 
+    def delete_event(self, calendar_id: str, event_id: str) -> None:
+        """Gone for good (as once the trash is emptied): the API answers 404 for it."""
+        with self._lock:
+            del self._calendars[calendar_id][event_id]
+
     def cancel_event(self, calendar_id: str, event_id: str) -> None:
         with self._lock:
             self._calendars[calendar_id][event_id].event["status"] = "cancelled"

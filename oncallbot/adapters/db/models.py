@@ -30,6 +30,7 @@ class CalendarEventRow(Base):
     end_at: Mapped[datetime] = mapped_column(UTCDateTime)
     all_day: Mapped[bool] = mapped_column(Boolean, default=False)
     attendee_emails: Mapped[list] = mapped_column(JSON, default=list)
+    etag: Mapped[str | None] = mapped_column(String(255), nullable=True)  # Google's version of the event
 
 
 class ShiftRow(Base):
@@ -130,6 +131,7 @@ class NotificationRow(Base):
     channel: Mapped[str] = mapped_column(String(16))  # sms | voice | slack
     person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     target: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a Slack channel when not a person
+    etag: Mapped[str | None] = mapped_column(String(255), nullable=True)  # a write-back's If-Match: the version approved
     text: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -160,11 +162,14 @@ class OptOutRow(Base):
 
 
 class ReportedProblemRow(Base):
-    """Rotation problems already told to the approvers: once per distinct problem, not every sync."""
+    """Rotation problems the approvers were told about and that are still there: once per problem, not every
+    sync; a row goes when its problem does (with a "resolved" message when it was fixed before `ends_at`)."""
 
     __tablename__ = "reported_problems"
     key: Mapped[str] = mapped_column(String(512), primary_key=True)
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)  # what was reported; None: before 0004
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 Index("ix_pages_state_on_it_at", PageRow.state, PageRow.on_it_at)  # pages left at On It!, for their reminders

@@ -1,5 +1,6 @@
 """Unit of work over SQLAlchemy: `with store.transaction() as tx:` is one database transaction."""
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -21,6 +22,16 @@ PAGE_ID_MAX = 2**31 - 1  # pages.id is a 32-bit integer on PostgreSQL; SQLite ca
 
 def default_database_url(sqlite_path: str) -> str:
     return f"sqlite:///{sqlite_path}"
+
+
+def bounded_key(key: str, column) -> str:
+    """`key` made to fit its column. Keys embed outside text (an event title, a Slack id) of any length:
+    a long one keeps a readable head and ends in the hash of the whole key, so distinct keys stay distinct."""
+    limit = column.type.length
+    if len(key) <= limit:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[:limit - len(digest) - 1]}#{digest}"
 
 
 def _make_engine(url: str) -> Engine:
@@ -114,6 +125,11 @@ def _shift(row: ShiftRow) -> Shift:
     return Shift(row.week_start, row.person_id, row.start_at, row.end_at, row.event_id)
 
 
+def _calendar_event(row: CalendarEventRow) -> CalendarEvent:
+    return CalendarEvent(row.event_id, row.summary, row.start_at, row.end_at, row.all_day, tuple(row.attendee_emails),
+                         row.etag)
+
+
 class StoreTx:
     def __init__(self, session: Session):
         self.session = session
@@ -133,8 +149,11 @@ class StoreTx:
 
     def calendar_events(self) -> list[CalendarEvent]:
         rows = self.session.scalars(select(CalendarEventRow).order_by(CalendarEventRow.start_at))
-        return [CalendarEvent(r.event_id, r.summary, r.start_at, r.end_at, r.all_day, tuple(r.attendee_emails))
-                for r in rows]
+        return [_calendar_event(r) for r in rows]
+
+    def calendar_event(self, event_id: str) -> CalendarEvent | None:
+        row = self.session.get(CalendarEventRow, event_id)
+        return _calendar_event(row) if row else None
 
     def replace_calendar_events(self, events: list[CalendarEvent]) -> None:
         self.session.execute(delete(CalendarEventRow))
@@ -143,13 +162,14 @@ class StoreTx:
         if unique:
             self.session.execute(insert(CalendarEventRow), [
                 {"event_id": e.event_id, "summary": e.summary, "start_at": e.start_at, "end_at": e.end_at,
-                 "all_day": e.all_day, "attendee_emails": list(e.attendee_emails)} for e in unique.values()])
+                 "all_day": e.all_day, "attendee_emails": list(e.attendee_emails), "etag": e.etag}
+                for e in unique.values()])
 
     def upsert_calendar_events(self, events: list[CalendarEvent]) -> None:
         for e in events:
             self.session.merge(CalendarEventRow(event_id=e.event_id, summary=e.summary, start_at=e.start_at,
                                                 end_at=e.end_at, all_day=e.all_day,
-                                                attendee_emails=list(e.attendee_emails)))
+                                                attendee_emails=list(e.attendee_emails), etag=e.etag))
 
     def delete_calendar_events(self, event_ids: list[str]) -> None:
         if event_ids:
@@ -187,11 +207,12 @@ class StoreTx:
         return [_shift(r) for r in rows]
 
     def shifts_around(self, at: datetime) -> list[Shift]:
-        """The two shifts starting at or before `at` and the first one after: enough for who/previous/next."""
+        """The two shifts starting at or before `at` and the two after: enough for who/previous/next."""
         before = self.session.scalars(select(ShiftRow).where(ShiftRow.start_at <= at)
                                       .order_by(ShiftRow.start_at.desc()).limit(2)).all()
+        # Two after: an office-holiday rule may start the first one early, and the next is still wanted.
         after = self.session.scalars(select(ShiftRow).where(ShiftRow.start_at > at)
-                                     .order_by(ShiftRow.start_at).limit(1)).all()
+                                     .order_by(ShiftRow.start_at).limit(2)).all()
         return [_shift(r) for r in reversed(before)] + [_shift(r) for r in after]
 
     def shifts_of(self, person_id: str, from_at: datetime, limit: int = 8) -> list[Shift]:
@@ -365,6 +386,7 @@ class StoreTx:
 
         `state_override` records a notification that is deliberately not sent (e.g. grouped into a digest)."""
         state = state_override or "pending"
+        key = bounded_key(key, NotificationRow.__table__.c.key)
         statement = (self._insert(NotificationRow).values(key=key, created_at=created_at, state=state, **fields)
                      .on_conflict_do_nothing().returning(NotificationRow.id))
         return self.session.execute(statement).first() is not None
@@ -407,12 +429,13 @@ class StoreTx:
 
     def first_time_seen(self, key: str, at: datetime) -> bool:
         """True the first time an inbound event key is seen; retries and duplicates get False."""
+        key = bounded_key(key, InboundEventRow.__table__.c.key)
         statement = (self._insert(InboundEventRow).values(key=key, received_at=at)
                      .on_conflict_do_nothing().returning(InboundEventRow.key))
         return self.session.execute(statement).first() is not None
 
     def seen(self, key: str) -> bool:
-        return self.session.get(InboundEventRow, key) is not None
+        return self.session.get(InboundEventRow, bounded_key(key, InboundEventRow.__table__.c.key)) is not None
 
     def opted_out(self, person_id: str, channel: str) -> bool:
         return self.session.get(OptOutRow, (person_id, channel)) is not None
@@ -428,7 +451,23 @@ class StoreTx:
     def opt_outs(self) -> list[OptOutRow]:
         return list(self.session.scalars(select(OptOutRow)))
 
-    def first_report_of(self, key: str, at: datetime) -> bool:
-        statement = (self._insert(ReportedProblemRow).values(key=key, reported_at=at)
+    def first_report_of(self, key: str, at: datetime, text: str | None = None, ends_at: datetime | None = None) -> bool:
+        """True when the problem is not currently reported (then it is, from now); else its end is updated."""
+        key = bounded_key(key, ReportedProblemRow.__table__.c.key)
+        statement = (self._insert(ReportedProblemRow).values(key=key, reported_at=at, text=text, ends_at=ends_at)
                      .on_conflict_do_nothing().returning(ReportedProblemRow.key))
-        return self.session.execute(statement).first() is not None
+        if self.session.execute(statement).first() is not None:
+            return True
+        self.session.execute(update(ReportedProblemRow).where(ReportedProblemRow.key == key).values(
+            ends_at=ends_at, text=func.coalesce(ReportedProblemRow.text, text)))
+        return False
+
+    def forget_reported_problems_except(self, keys: list[str]) -> list:
+        """Stop reporting every problem not in `keys`; returns those this call removed (key, text, ends_at,
+        reported_at), so a concurrent sync cannot announce the same end twice."""
+        current = {bounded_key(key, ReportedProblemRow.__table__.c.key) for key in keys}
+        columns = (ReportedProblemRow.key, ReportedProblemRow.text, ReportedProblemRow.ends_at,
+                   ReportedProblemRow.reported_at)
+        gone = [row for row in self.session.execute(select(*columns)) if row.key not in current]
+        return [row for row in gone if self.session.execute(
+            delete(ReportedProblemRow).where(ReportedProblemRow.key == row.key)).rowcount]

@@ -61,6 +61,10 @@ class GoogleCalendarError(IntegrationError):
         self.status = status
 
 
+class GoogleCalendarConflict(GoogleCalendarError):
+    """A write with If-Match found the event edited since that version (412)."""
+
+
 def _execute(request, num_retries: int, action: str, explain: dict[int, str] | None = None) -> dict:
     """Run a request with googleapiclient's own retries (429, 5xx, 403 rate limits, timeouts; exponential
     backoff with jitter); whatever still fails becomes an IntegrationError. `explain` words known statuses."""
@@ -145,6 +149,7 @@ class GoogleCalendarSource:
             end_at=self._instant(item["end"]),
             all_day="date" in item["start"],
             attendee_emails=tuple(emails),
+            etag=item.get("etag"),  # what a write-back sends as If-Match
         )
 
     def _instant(self, bound: dict) -> datetime:
@@ -163,15 +168,29 @@ class GoogleCalendarWriter:
 
     def reassign(self, event_id: str, person_name: str, person_email: str | None, etag: str | None = None) -> dict:
         """Name the person on one occurrence and return the patched event. With `etag`, only if nobody
-        edited the event since it was read. A None email clears an earlier write-back's."""
+        edited the event since that version: else GoogleCalendarConflict, saying what the event reads now.
+        A None email clears an earlier write-back's."""
         body = {"summary": f"On call: {person_name}",
                 "extendedProperties": {"private": {PERSON_EMAIL_PROPERTY: person_email}}}
         request = self.service.events().patch(calendarId=self.calendar_id, eventId=event_id, body=body,
                                               sendUpdates="none")
         if etag:
-            request.headers["If-Match"] = etag
+            request.headers["If-Match"] = etag  # a plain dict on HttpRequest; 412 when the etag is stale
         explain = {
-            412: "the event was edited in the calendar meanwhile (HTTP 412); read it again before reassigning",
+            412: "the event was edited in the calendar meanwhile (HTTP 412)",
             404: f"no event {event_id} in calendar {self.calendar_id} (HTTP 404)",
         }
-        return _execute(request, self.num_retries, f"reassigning event {event_id}", explain)
+        try:
+            return _execute(request, self.num_retries, f"reassigning event {event_id}", explain)
+        except GoogleCalendarError as exc:
+            if exc.status != 412:
+                raise
+            conflict = exc
+        # Read it again only to say what it reads now; writing it again would overwrite the edit.
+        try:
+            current = _execute(self.service.events().get(calendarId=self.calendar_id, eventId=event_id),
+                               self.num_retries, f"reading event {event_id}")
+            now_reads = f'; it now reads "{current.get("summary", "")}"'
+        except IntegrationError:
+            now_reads = ""
+        raise GoogleCalendarConflict(f"{conflict}{now_reads}, and was left as it is", 412) from conflict

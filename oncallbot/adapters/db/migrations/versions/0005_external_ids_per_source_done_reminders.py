@@ -1,15 +1,15 @@
 """external ids unique per source; done reminders
 
-Revision ID: 0007
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 
 Existing pages keep their ids: what was unique across all sources stays unique within each.
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007'
-down_revision = '0002'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
