@@ -25,7 +25,7 @@ from ..services import inbound, paging
 from ..services.delivery import record_delivery_status
 from ..services.rotation import who_is_on_call
 from .timeparse import parse_instant
-from .views import oncall_json, page_json, page_list_json
+from .formatters import oncall_json, page_json, page_list_json
 
 log = logging.getLogger("oncallbot.http")
 MAX_BODY_BYTES = 64 * 1024  # the API's pages and Twilio's forms are a few kilobytes

@@ -11,7 +11,7 @@ from ..bootstrap import Container
 from ..logs import log_event
 from .http import create_app
 from .scheduler import create_scheduler
-from .views import oncall_text, shift_line
+from .formatters import oncall_text, shift_line
 
 log = logging.getLogger("oncallbot.serve")
 

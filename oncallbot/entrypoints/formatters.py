@@ -1,4 +1,4 @@
-"""How results look to people and scripts. The JSON shapes here are public contracts."""
+"""Formatters: how results look to people (text) and scripts (JSON). The JSON shapes here are public contracts."""
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
