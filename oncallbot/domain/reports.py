@@ -7,7 +7,7 @@ The service loads the week's pages and their timelines as the plain records belo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from statistics import median, quantiles
+from statistics import quantiles
 
 from .paging import TEST_PAGE_SOURCE
 from .rotation import ShiftWindow
@@ -95,7 +95,11 @@ def p90(values: Sequence[timedelta]) -> timedelta | None:
 
 
 def median_time(values: Sequence[timedelta]) -> timedelta | None:
-    return median(values) if values else None
+    # statistics.median's own rule (the mean of the middle two), spelled out: its types take numbers only.
+    if not values:
+        return None
+    ordered, middle = sorted(values), len(values) // 2
+    return ordered[middle] if len(values) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def first_taken(events: Iterable[ReportedEvent]) -> dict[int, tuple[datetime, str | None]]:
