@@ -81,6 +81,7 @@ def build_procedure(settings: Settings) -> Procedure:
 def build_rotation_source(settings: Settings, env: Environment) -> "RotationSource":
     rotation = settings.rotation
     if rotation.source == "ical":
+        assert rotation.ical is not None  # the config requires it with this source
         return ICalendarSource(settings.resolve_path(rotation.ical), settings.team.timezone)
     if rotation.source == "google":
         # Imported here: googleapiclient is heavy, and teams on iCalendar never need it.
@@ -90,6 +91,7 @@ def build_rotation_source(settings: Settings, env: Environment) -> "RotationSour
             raise ConfigError(["rotation.google: GOOGLE_APPLICATION_CREDENTIALS is not set "
                                "(the service-account JSON file)"])
         google = rotation.google
+        assert google is not None  # the config requires it with this source
         service = build_calendar_service(env.google_credentials, google.delegated_subject, env.google_api_url)
         return GoogleCalendarSource(service, google.calendar_id, settings.team.timezone)
     raise ConfigError([f"rotation.source: {rotation.source!r} is not available in this build"])
@@ -105,7 +107,7 @@ class Container:
     store: Store  # the concrete store; its Protocol (ports.py) once it lands
     procedure: Procedure
     rotation_source: "RotationSource"
-    deliverer: "Deliverer | None" = None
+    deliverer: "Deliverer"
     slack_client: "SlackClient | None" = None  # a slack_sdk WebClient when Slack is configured
     notes: list[str] = field(default_factory=list)  # what the operator should know at start
     stopping: threading.Event = field(default_factory=threading.Event)  # set when serve shuts down
@@ -142,6 +144,7 @@ def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackCl
     if twilio_configured(env):
         from .adapters.twilio import TwilioGateway
 
+        assert env.twilio_account_sid and env.twilio_auth_token and env.twilio_from_number  # twilio_configured
         twilio = TwilioGateway(env.twilio_account_sid, env.twilio_auth_token, env.twilio_from_number,
                                api_url=env.twilio_api_url)
     calendar = None
@@ -177,6 +180,7 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
     if slack_configured(env):
         from .adapters.slack.notifier import build_web_client
 
+        assert env.slack_bot_token is not None  # slack_configured
         slack_client = build_web_client(env.slack_bot_token, env.slack_api_url)
     rotation_source = build_rotation_source(settings, env)
     return Container(

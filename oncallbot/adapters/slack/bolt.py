@@ -50,9 +50,9 @@ def create_app(client: WebClient, signing_secret: str | None, team: Team, alread
     @app.middleware
     def skip_handled_retries(req: BoltRequest, next: Next) -> BoltResponse:
         # Bolt does not dedupe; Slack retries an event it thinks we missed (X-Slack-Retry-Num).
-        retry = (req.headers.get("x-slack-retry-num") or [None])[0]
+        retries = req.headers.get("x-slack-retry-num") or []
         event_id = req.body.get("event_id") if isinstance(req.body, dict) else None
-        if retry and event_id and already_handled(f"slack:{event_id}"):
+        if retries and retries[0] and event_id and already_handled(f"slack:{event_id}"):
             return BoltResponse(status=200, body="")
         return next()
 

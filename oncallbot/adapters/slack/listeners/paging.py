@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ....adapters.clock import Clock
-from ....domain.paging import ack_hint, parse_ack_text, takes_as_ticket
+from ....domain.paging import AckKind, ack_hint, parse_ack_text, takes_as_ticket
 from ....domain.procedure import Procedure
 from ....domain.team import Person
 from ....errors import BadInput, NotAuthorized
@@ -105,7 +105,7 @@ def register(app: App, deps: PagingDeps) -> None:
             return
         if person is None:  # a stranger's acknowledgment is refused; anything else they say is theirs
             if kind is not None:
-                client.chat_postEphemeral(channel=event["channel"], user=event.get("user"), thread_ts=thread_ts,
+                client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts,
                                           text=stranger_text(procedure.team))
             return
         if kind is None:  # meant as an acknowledgment, not taken as one: say so rather than stay silent
@@ -120,7 +120,7 @@ def register(app: App, deps: PagingDeps) -> None:
 
     # --- buttons (members only) -----------------------------------------------------------------------
 
-    def clicked(body: dict[str, Any], respond: Respond, person: Person, kind: str) -> None:
+    def clicked(body: dict[str, Any], respond: Respond, person: Person, kind: AckKind) -> None:
         page_id = int(body["actions"][0]["value"])
         try:
             result = paging.acknowledge_page(store, procedure, page_id, person.id, kind, "slack", clock.now())
@@ -173,4 +173,4 @@ def register(app: App, deps: PagingDeps) -> None:
         page_id = int(view["private_metadata"])
         result = paging.escalate_page(store, procedure, page_id, person.id, reason, clock.now())
         deps.deliver_now(page_id)
-        client.chat_postMessage(channel=person.slack_id, text=result.message)
+        client.chat_postMessage(channel=context.user_id or "", text=result.message)  # a DM: the member's Slack id
