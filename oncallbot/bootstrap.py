@@ -2,9 +2,10 @@
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from .adapters.clock import Clock, SystemClock
 from .adapters.db import Store, default_database_url

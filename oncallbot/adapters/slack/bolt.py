@@ -12,8 +12,7 @@ from typing import Any, Protocol
 
 from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.request.payload_utils import (is_action, is_app_home_opened_event, is_slash_command,
-                                              is_view_submission)
+from slack_bolt.request.payload_utils import is_action, is_app_home_opened_event, is_slash_command, is_view_submission
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 

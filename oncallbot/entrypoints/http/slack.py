@@ -14,7 +14,7 @@ def slack_routes(slack_app: App, signing_secret: str | None) -> list[Route]:
 
     async def slack_events(request: Request) -> Response:
         body = await request.body()
-        headers = {name: request.headers.getlist(name) for name in request.headers.keys()}
+        headers = {name: request.headers.getlist(name) for name in request.headers}
         answer = await run_in_threadpool(endpoint.handle, body, headers, request.url.query)
         if answer.refusal is not None:
             return error(answer.status, answer.refusal)
