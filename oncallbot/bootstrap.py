@@ -2,8 +2,10 @@
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .adapters.clock import Clock, SystemClock
 from .adapters.db import Store, default_database_url
@@ -13,6 +15,14 @@ from .config import Settings
 from .domain.paging import ChainStep, EscalationPolicy
 from .domain.procedure import Procedure
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load when `build` needs them
+    from .adapters.router import NotificationRouter
+    from .adapters.slack.bolt import App as SlackApp
+    from .adapters.slack.bolt import WebClient as SlackClient
+    from .adapters.twilio import TwilioSignatureVerifier
+    from .services.delivery import Deliverer  # these two Protocols move to ports.py
+    from .services.rotation import RotationSource
 
 
 @dataclass(frozen=True)
@@ -69,9 +79,10 @@ def build_procedure(settings: Settings) -> Procedure:
     )
 
 
-def build_rotation_source(settings: Settings, env: Environment):
+def build_rotation_source(settings: Settings, env: Environment) -> "RotationSource":
     rotation = settings.rotation
     if rotation.source == "ical":
+        assert rotation.ical is not None  # the config requires it with this source
         return ICalendarSource(settings.resolve_path(rotation.ical), settings.team.timezone)
     if rotation.source == "google":
         # Imported here: googleapiclient is heavy, and teams on iCalendar never need it.
@@ -81,6 +92,7 @@ def build_rotation_source(settings: Settings, env: Environment):
             raise ConfigError(["rotation.google: GOOGLE_APPLICATION_CREDENTIALS is not set "
                                "(the service-account JSON file)"])
         google = rotation.google
+        assert google is not None  # the config requires it with this source
         service = build_calendar_service(env.google_credentials, google.delegated_subject, env.google_api_url)
         return GoogleCalendarSource(service, google.calendar_id, settings.team.timezone)
     raise ConfigError([f"rotation.source: {rotation.source!r} is not available in this build"])
@@ -88,14 +100,16 @@ def build_rotation_source(settings: Settings, env: Environment):
 
 @dataclass
 class Container:
+    """What `build` wired: the entry points (serve, the CLI, the HTTP app, the scheduler jobs) take it."""
+
     settings: Settings
     env: Environment
     clock: Clock
-    store: Store
+    store: Store  # the concrete store; its Protocol (ports.py) once it lands
     procedure: Procedure
-    rotation_source: object
-    deliverer: object = None
-    slack_client: object = None  # a slack_sdk WebClient when Slack is configured
+    rotation_source: "RotationSource"
+    deliverer: "Deliverer"
+    slack_client: "SlackClient | None" = None  # a slack_sdk WebClient when Slack is configured
     notes: list[str] = field(default_factory=list)  # what the operator should know at start
     stopping: threading.Event = field(default_factory=threading.Event)  # set when serve shuts down
 
@@ -118,7 +132,8 @@ def twilio_configured(env: Environment) -> bool:
     return bool(env.twilio_account_sid and env.twilio_auth_token and env.twilio_from_number)
 
 
-def build_deliverer(settings: Settings, env: Environment, slack_client=None, rotation_source=None):
+def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackClient | None" = None,
+                    rotation_source: "RotationSource | None" = None) -> "NotificationRouter":
     from .adapters.console_notifier import ConsoleNotifier
     from .adapters.router import NotificationRouter
 
@@ -130,19 +145,21 @@ def build_deliverer(settings: Settings, env: Environment, slack_client=None, rot
     if twilio_configured(env):
         from .adapters.twilio import TwilioGateway
 
+        assert env.twilio_account_sid and env.twilio_auth_token and env.twilio_from_number  # twilio_configured
         twilio = TwilioGateway(env.twilio_account_sid, env.twilio_auth_token, env.twilio_from_number,
                                api_url=env.twilio_api_url)
     calendar = None
     if settings.rotation.source == "google" and rotation_source is not None:
-        from .adapters.gcal.calendar import GoogleCalendarWriter
+        from .adapters.gcal.calendar import GoogleCalendarSource, GoogleCalendarWriter
 
+        assert isinstance(rotation_source, GoogleCalendarSource)  # rotation.source "google" builds one
         calendar = GoogleCalendarWriter(rotation_source.service, rotation_source.calendar_id)
     return NotificationRouter(ConsoleNotifier(), settings.server.public_url, slack=slack, twilio=twilio,
                               calendar=calendar)
 
 
 def missing_credentials(env: Environment) -> list[str]:
-    notes = []
+    notes: list[str] = []
     if not slack_configured(env):
         notes.append("Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): "
                      "Slack messages go to the console notifier")
@@ -164,6 +181,7 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
     if slack_configured(env):
         from .adapters.slack.notifier import build_web_client
 
+        assert env.slack_bot_token is not None  # slack_configured
         slack_client = build_web_client(env.slack_bot_token, env.slack_api_url)
     rotation_source = build_rotation_source(settings, env)
     return Container(
@@ -172,3 +190,35 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         deliverer=build_deliverer(settings, env, slack_client, rotation_source), slack_client=slack_client,
         notes=missing_credentials(env),
     )
+
+
+def build_slack_app(container: Container) -> "SlackApp | None":
+    """The bolt app with its listeners, when Slack is configured. Over HTTP bolt checks the signing secret;
+    over Socket Mode (SLACK_APP_TOKEN) the connection itself is authenticated, so there is no secret to check."""
+    if container.slack_client is None:
+        return None
+    from .adapters.slack import bolt
+    from .adapters.slack.listeners import oncall, paging
+    from .entrypoints.formatters import oncall_text, shift_line  # the words the CLI uses, in Slack too
+    from .services import inbound
+
+    settings, env, store, procedure, clock = (container.settings, container.env, container.store,
+                                              container.procedure, container.clock)
+    app = bolt.create_app(container.slack_client, None if env.slack_app_token else env.slack_signing_secret,
+                          procedure.team, lambda key: inbound.already_handled(store, key))
+    oncall.register(app, oncall.OncallDeps(
+        store=store, procedure=procedure, clock=clock,
+        procedure_file=Path(settings.resolve_path(settings.slack.procedure_file)),
+        oncall_text=oncall_text, shift_line=shift_line))
+    paging.register(app, paging.PagingDeps(
+        store=store, procedure=procedure, clock=clock, support_channel=settings.slack.support_channel,
+        intake=settings.slack.intake, deliver_now=container.kick))
+    return app
+
+
+def build_twilio_verifier(container: Container) -> "TwilioSignatureVerifier | None":
+    if not container.env.twilio_auth_token:
+        return None
+    from .adapters.twilio import TwilioSignatureVerifier
+
+    return TwilioSignatureVerifier(container.env.twilio_auth_token, container.settings.server.public_url)

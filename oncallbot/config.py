@@ -237,7 +237,8 @@ class Settings(_Section):
 
 def _cross_checks(settings: Settings) -> list[str]:
     """Rules that span keys: references to people, holiday country, rotation source."""
-    import holidays as holidays_lib  # only here: the config is the one place that checks the country
+    # Imported here: the holidays package is large, and only the holiday adapter touches it.
+    from .adapters.holiday_calendar import calendar_problem
 
     problems = []
     ids = [p.id for p in settings.people]
@@ -257,12 +258,8 @@ def _cross_checks(settings: Settings) -> list[str]:
             s.notify == "senior_managers" for s in settings.escalation.steps):
         problems.append("escalation.steps: a step notifies senior_managers but no person has the role senior_manager")
     if settings.holidays.country:
-        try:
-            holidays_lib.country_holidays(settings.holidays.country, subdiv=settings.holidays.subdivision)
-        except NotImplementedError:
-            problems.append(f'holidays.country: "{settings.holidays.country}" is not a supported country code')
-        except Exception as exc:  # the library says which subdivisions exist
-            problems.append(f"holidays.subdivision: {exc}")
+        if problem := calendar_problem(settings.holidays.country, settings.holidays.subdivision):
+            problems.append(problem)
     elif settings.holidays.subdivision:
         problems.append("holidays.subdivision: set holidays.country too")
     hours = settings.business_hours

@@ -15,7 +15,7 @@ from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
 from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call
 from .timeparse import parse_instant
-from .views import (local_iso, local_label, oncall_json, oncall_text, page_json, page_list_json, page_list_text,
+from .formatters import (local_iso, local_label, oncall_json, oncall_text, page_json, page_list_json, page_list_text,
                     problem_line)
 
 log = logging.getLogger("oncallbot.cli")

@@ -7,11 +7,12 @@ import signal
 
 import uvicorn
 
-from ..bootstrap import Container
+from ..bootstrap import Container, build_slack_app, build_twilio_verifier
 from ..logs import log_event
 from .http import create_app
 from .scheduler import create_scheduler
-from .views import oncall_text, shift_line
+
+__all__ = ["build_slack_app", "build_twilio_verifier", "serve"]  # the builders are bootstrap's; tests use them here
 
 log = logging.getLogger("oncallbot.serve")
 
@@ -30,25 +31,6 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def build_slack_app(container: Container):
-    if container.slack_client is None:
-        return None
-    from ..adapters.slack.app import create_bolt_app
-
-    env = container.env
-    return create_bolt_app(container, container.slack_client,
-                           None if env.slack_app_token else env.slack_signing_secret,
-                           container.kick, oncall_text, shift_line)
-
-
-def build_twilio_verifier(container: Container):
-    if not container.env.twilio_auth_token:
-        return None
-    from ..adapters.twilio import TwilioSignatureVerifier
-
-    return TwilioSignatureVerifier(container.env.twilio_auth_token, container.settings.server.public_url)
-
-
 def serve(container: Container, host: str | None = None, port: int | None = None) -> int:
     settings = container.settings
     host = host or settings.server.host
@@ -58,10 +40,9 @@ def serve(container: Container, host: str | None = None, port: int | None = None
     slack_app = build_slack_app(container)
     socket_mode = None
     if slack_app is not None and container.env.slack_app_token:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from ..adapters.slack.bolt import connect_socket_mode
 
-        socket_mode = SocketModeHandler(slack_app, container.env.slack_app_token)
-        socket_mode.connect()
+        socket_mode = connect_socket_mode(slack_app, container.env.slack_app_token)
         log_event(log, "Slack connected in Socket Mode")
     http_slack = slack_app if slack_app is not None and socket_mode is None else None
     app = create_app(container, slack_app=http_slack, twilio_verifier=build_twilio_verifier(container))

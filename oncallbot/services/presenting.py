@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from ..domain.procedure import Procedure
-from .reports import WeekReport
+from ..domain.reports import WeekReport
 
 
 def minutes(value: timedelta | None) -> str:

@@ -1,4 +1,4 @@
-"""How results look to people and scripts. The JSON shapes here are public contracts."""
+"""Formatters: how results look to people (text) and scripts (JSON). The JSON shapes here are public contracts."""
 
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -136,8 +136,8 @@ def page_list_text(listing: PageList, procedure: Procedure, state: str | None) -
     kind = f"{state} page" if state else "page"
     if not listing.pages:
         return f"No {kind}s at {local_label(listing.at, tz)}."
-    lines = [f"{listing.total} {kind}{'' if listing.total == 1 else 's'} at {local_label(listing.at, tz)}, "
-             "newest first:",
+    lines = [(f"{listing.total} {kind}{'' if listing.total == 1 else 's'} at {local_label(listing.at, tz)}, "
+              "newest first:"),
              f"  {'page':<8}{'state':<11}{'holder':<17}{'responsible':<17}{'age':>8}  summary"]
     for p in listing.pages:
         holder = team.person(p.holder_id)

@@ -1,0 +1,176 @@
+"""Paging in Slack: new tickets in the support channel, On It!/Done replies in their threads, the card's buttons
+(On It!, Done, Not a ticket, Escalate) and the escalate modal. Translate, then call the paging service."""
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ....adapters.clock import Clock
+from ....domain.paging import AckKind, ack_hint, parse_ack_text, takes_as_ticket
+from ....domain.procedure import Procedure
+from ....domain.team import Person
+from ....errors import BadInput, NotAuthorized
+from ....logs import log_event
+from ....services import inbound, paging
+from ..blocks import (ACTION_DONE, ACTION_ESCALATE, ACTION_NOT_A_TICKET, ACTION_ON_IT, REASON_BLOCK, REASON_INPUT,
+                      VIEW_ESCALATE_REASON, escalate_modal)
+from ..bolt import Ack, App, BoltContext, Respond, WebClient, members_only, person_of, stranger_text
+
+if TYPE_CHECKING:
+    from ....adapters.db import Store  # the store's Protocol (ports.py) once it lands
+
+log = logging.getLogger("oncallbot.slack")
+INTAKE_SUBTYPES = {None, "bot_message", "file_share"}  # tickets come from people, apps and bots alike
+REPLY_SUBTYPES = {None, "file_share", "thread_broadcast"}  # acknowledgments come from people ("also send to channel")
+DETAILS_LIMIT = 10_000  # what the paging API accepts as details
+
+
+@dataclass(frozen=True)
+class PagingDeps:
+    store: "Store"
+    procedure: Procedure
+    clock: Clock
+    support_channel: str | None  # messages elsewhere are not tickets; None: no support channel
+    intake: Literal["all", "apps_and_bots", "people"]  # whose new support-channel messages become pages
+    deliver_now: Callable[[int], object]  # sends a page's queued notifications at once
+
+
+def forwarded_email(event: dict[str, Any]) -> tuple[str, str | None] | None:
+    """An email forwarded into Slack is a file of filetype "email": its subject ("" if none), and its text."""
+    for file in event.get("files") or []:
+        if isinstance(file, dict) and file.get("filetype") == "email":
+            subject = " ".join(str(file.get("subject") or file.get("title") or file.get("name") or "").split())
+            # `preview` is HTML; `plain_text` is the body as text, `preview_plain_text` its beginning.
+            body = (file.get("plain_text") or file.get("preview_plain_text") or "").strip()
+            return subject, body or None
+    return None
+
+
+def register(app: App, deps: PagingDeps) -> None:
+    store, procedure, clock = deps.store, deps.procedure, deps.clock
+    members = members_only(app, procedure.team)
+
+    # --- the support channel: new tickets and thread replies -----------------------------------------
+    # No members_only here: a ticket comes from anyone, and a thread reply refuses a stranger itself, only
+    # when it is an acknowledgment.
+
+    @app.event("message")
+    def support_message(event: dict[str, Any], body: dict[str, Any], client: WebClient,
+                        context: BoltContext) -> None:
+        if event.get("channel") != deps.support_channel:
+            return
+        subtype, thread_ts = event.get("subtype"), event.get("thread_ts")
+        if thread_ts and thread_ts != event.get("ts"):
+            if subtype not in REPLY_SUBTYPES or event.get("bot_id") or not event.get("user"):
+                return  # an app's status line in the thread is not a person's On It!
+            thread_reply(event, client, thread_ts, person_of(context))
+        elif subtype in INTAKE_SUBTYPES:
+            new_ticket(event)
+        else:
+            return
+        if body.get("event_id"):
+            inbound.record_handled(store, f"slack:{body['event_id']}", clock.now())
+
+    def new_ticket(event: dict[str, Any]) -> None:
+        # An app or bot posts with a bot_id (or as a bot_message); a person has a user and no bot_id.
+        from_app = bool(event.get("bot_id")) or event.get("subtype") == "bot_message" or not event.get("user")
+        if not takes_as_ticket(deps.intake, from_app):
+            log_event(log, "support-channel message not taken as a ticket", intake=deps.intake, from_app=from_app)
+            return
+        text = (event.get("text") or "").strip()
+        email = forwarded_email(event)
+        details = None
+        if email:
+            subject, body = email
+            details = "\n\n".join(part for part in (subject if text else None, body) if part)[:DETAILS_LIMIT] or None
+            text = text or subject or "(email without a subject)"
+        summary = text or next((a.get("fallback") or a.get("title") or a.get("text") for a in
+                                event.get("attachments", []) if a), None) or "(message without text)"
+        page, created = paging.open_page(store, procedure, paging.NewPage(
+            summary=summary, source="slack", external_id=f"slack:{event['channel']}:{event['ts']}",
+            details=details, slack_channel=event["channel"], slack_ts=event["ts"]), clock.now())
+        if created:
+            log_event(log, "page opened from Slack", page=page.id, responsible=page.responsible)
+            deps.deliver_now(page.id)
+
+    def thread_reply(event: dict[str, Any], client: WebClient, thread_ts: str, person: Person | None) -> None:
+        text = event.get("text") or ""
+        kind = parse_ack_text(text, "slack")
+        hint = ack_hint(text, "slack") if kind is None else None
+        if kind is None and hint is None:
+            return
+        page_id = paging.page_for_slack_thread(store, event["channel"], thread_ts)
+        if page_id is None:
+            return
+        if person is None:  # a stranger's acknowledgment is refused; anything else they say is theirs
+            if kind is not None:
+                client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts,
+                                          text=stranger_text(procedure.team))
+            return
+        if kind is None:  # meant as an acknowledgment, not taken as one: say so rather than stay silent
+            client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts, text=hint)
+            return
+        result = paging.acknowledge_page(store, procedure, page_id, person.id, kind, "slack", clock.now())
+        if result.accepted:
+            deps.deliver_now(page_id)
+        elif person.id not in (result.page.on_it_by, result.page.done_by):  # not a retry of their own reply
+            client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts,
+                                      text=result.message)
+
+    # --- buttons (members only) -----------------------------------------------------------------------
+
+    def clicked(body: dict[str, Any], respond: Respond, person: Person, kind: AckKind) -> None:
+        page_id = int(body["actions"][0]["value"])
+        try:
+            result = paging.acknowledge_page(store, procedure, page_id, person.id, kind, "slack", clock.now())
+        except (BadInput, NotAuthorized) as exc:
+            respond(text=str(exc), response_type="ephemeral", replace_original=False)
+            return
+        deps.deliver_now(page_id)
+        respond(text=result.message, response_type="ephemeral", replace_original=False)
+
+    def member(context: BoltContext) -> Person:
+        person = person_of(context)
+        assert person is not None  # members_only answered a stranger already
+        return person
+
+    @app.action(ACTION_ON_IT, middleware=[members])
+    def on_it_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        ack()
+        clicked(body, respond, member(context), "on_it")
+
+    @app.action(ACTION_DONE, middleware=[members])
+    def done_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        ack()
+        clicked(body, respond, member(context), "done")
+
+    @app.action(ACTION_NOT_A_TICKET, middleware=[members])
+    def not_a_ticket_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        ack()
+        page_id = int(body["actions"][0]["value"])
+        try:
+            result = paging.dismiss_page(store, procedure, page_id, member(context).id, "slack", clock.now())
+        except (BadInput, NotAuthorized) as exc:
+            respond(text=str(exc), response_type="ephemeral", replace_original=False)
+            return
+        deps.deliver_now(page_id)
+        respond(text=result.message, response_type="ephemeral", replace_original=False)
+
+    @app.action(ACTION_ESCALATE, middleware=[members])
+    def escalate_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        client.views_open(trigger_id=body["trigger_id"], view=escalate_modal(int(body["actions"][0]["value"])))
+
+    @app.view(VIEW_ESCALATE_REASON, middleware=[members])
+    def escalate_reason(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        person = member(context)
+        reason = view["state"]["values"][REASON_BLOCK][REASON_INPUT].get("value") or ""
+        if not reason.strip():
+            ack(response_action="errors", errors={REASON_BLOCK: "Say why it is beyond your scope."})
+            return
+        ack()
+        page_id = int(view["private_metadata"])
+        result = paging.escalate_page(store, procedure, page_id, person.id, reason, clock.now())
+        deps.deliver_now(page_id)
+        client.chat_postMessage(channel=context.user_id or "", text=result.message)  # a DM: the member's Slack id

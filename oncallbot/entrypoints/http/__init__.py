@@ -1,0 +1,34 @@
+"""The HTTP server: health, the on-call and paging API, and the Slack and Twilio webhooks, one router each.
+
+Handlers translate and verify (token, signature), then call a service; no rule lives here.
+"""
+
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from ...bootstrap import Container
+from .api import api_routes
+from .limits import MAX_BODY_BYTES, SLACK_MAX_BODY_BYTES, BodySizeLimit
+
+if TYPE_CHECKING:
+    from ...adapters.slack.bolt import App
+    from ...adapters.twilio import TwilioSignatureVerifier
+
+__all__ = ["MAX_BODY_BYTES", "SLACK_MAX_BODY_BYTES", "BodySizeLimit", "create_app"]
+
+
+def create_app(container: Container, slack_app: "App | None" = None,
+               twilio_verifier: "TwilioSignatureVerifier | None" = None) -> Starlette:
+    routes = api_routes(container)
+    if slack_app is not None:  # the Slack and Twilio routers load their SDKs only when they are on
+        from .slack import slack_routes
+
+        routes += slack_routes(slack_app, container.env.slack_signing_secret)
+    if twilio_verifier is not None:
+        from .twilio import twilio_routes
+
+        routes += twilio_routes(container, twilio_verifier)
+    return Starlette(routes=routes, middleware=[
+        Middleware(BodySizeLimit, default=MAX_BODY_BYTES, by_prefix={"/slack/": SLACK_MAX_BODY_BYTES})])

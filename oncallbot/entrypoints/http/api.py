@@ -1,0 +1,124 @@
+"""Health, and the on-call and paging API (`/api/v1/...`, a bearer token)."""
+
+import hmac
+import json
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ...bootstrap import Container
+from ...errors import BadInput
+from ...services import paging
+from ...services.rotation import who_is_on_call
+from ..formatters import oncall_json, page_json, page_list_json
+from ..timeparse import parse_instant
+from .limits import MAX_BODY_BYTES, MAX_PAGE_ID
+from .responses import error
+
+LIST_PARAMETERS = ("state", "limit", "before")
+
+
+class PageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    summary: str = Field(min_length=1, max_length=500)
+    source: str = Field(min_length=1, max_length=64)
+    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+    details: str | None = Field(default=None, max_length=10_000)
+
+
+def api_routes(container: Container) -> list[Route]:
+    procedure, store, clock = container.procedure, container.store, container.clock
+    api_token = container.env.api_token
+
+    def healthz(request: Request) -> JSONResponse:
+        try:
+            with store.transaction() as tx:
+                tx.seen("healthz")
+        except Exception:
+            return error(503, "database unreachable")
+        return JSONResponse({"status": "ok"})
+
+    def oncall(request: Request) -> JSONResponse:
+        at_text = request.query_params.get("at")
+        try:
+            at = parse_instant(at_text, procedure.window.tz) if at_text else clock.now()
+        except BadInput as exc:
+            return error(400, str(exc))
+        return JSONResponse(oncall_json(who_is_on_call(store, procedure, at), procedure))
+
+    def authorized(request: Request) -> JSONResponse | None:
+        if not api_token:
+            return error(503, "the paging API is disabled: set ONCALLBOT_API_TOKEN")
+        given = request.headers.get("authorization", "")
+        if not given.startswith("Bearer ") or not hmac.compare_digest(given[7:].encode(), api_token.encode()):
+            return error(401, "missing or wrong bearer token")
+        return None
+
+    async def create_page(request: Request) -> JSONResponse:
+        if refusal := authorized(request):
+            return refusal
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        try:
+            data = PageRequest.model_validate(json.loads(body or b"null"))
+        except (json.JSONDecodeError, UnicodeDecodeError):  # json.loads decodes bytes itself
+            return error(400, "body is not JSON")
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+            return error(400, problems)
+        new = paging.NewPage(summary=data.summary, source=data.source, external_id=data.external_id,
+                             details=data.details)
+        try:
+            page, created = await run_in_threadpool(paging.open_api_page, store, procedure, new, clock.now())
+        except BadInput as exc:
+            return error(400, str(exc))
+        if created:
+            await run_in_threadpool(container.kick, page.id)
+            page = await run_in_threadpool(paging.get_page, store, page.id)
+        return JSONResponse(page_json(page, procedure), status_code=201 if created else 200)
+
+    async def show_page(request: Request) -> JSONResponse:
+        if refusal := authorized(request):
+            return refusal
+        try:
+            page_id = int(request.path_params["page_id"])
+            if not 0 < page_id <= MAX_PAGE_ID:  # SQLite cannot even bind a larger integer
+                raise BadInput("out of range")
+            page = await run_in_threadpool(paging.get_page, store, page_id)
+        except (ValueError, BadInput):
+            return error(404, f"no page {request.path_params['page_id']}")
+        return JSONResponse(page_json(page, procedure))
+
+    async def list_pages(request: Request) -> JSONResponse:
+        if refusal := authorized(request):
+            return refusal
+        params = request.query_params
+        for name in params:
+            if name not in LIST_PARAMETERS:
+                return error(400, f"unknown parameter {name} (use {', '.join(LIST_PARAMETERS)})")
+        numbers = {}
+        for name in ("limit", "before"):
+            if name in params:
+                try:
+                    numbers[name] = int(params[name])
+                except ValueError:
+                    return error(400, f'{name} "{params[name]}" is not a whole number')
+        state = params.get("state")
+        try:
+            listing = await run_in_threadpool(paging.list_pages, store, clock.now(), state,
+                                              numbers.get("limit", paging.LIST_LIMIT), numbers.get("before"))
+        except BadInput as exc:
+            return error(400, str(exc))
+        return JSONResponse(page_list_json(listing, procedure, state))
+
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/v1/oncall", oncall, methods=["GET"]),
+        Route("/api/v1/pages", create_page, methods=["POST"]),
+        Route("/api/v1/pages", list_pages, methods=["GET"]),
+        Route("/api/v1/pages/{page_id}", show_page, methods=["GET"]),
+    ]
