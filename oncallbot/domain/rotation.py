@@ -181,6 +181,16 @@ class RotationProblem:
         return f"{self.kind}:{self.topic}" if self.topic else f"{self.kind}:{self.day.isoformat()}:{self.message}"
 
 
+@dataclass(frozen=True)
+class ReportedProblem:
+    """A rotation problem the approvers were told about, while it lasts."""
+
+    key: str  # RotationProblem.key (bounded to fit its column)
+    text: str | None  # what they were told; None for problems reported before it was kept
+    ends_at: datetime | None
+    reported_at: datetime
+
+
 def match_person(event: CalendarEvent, team: Team) -> Person | None:
     """Attendee email first; else exactly one team member's name or id appearing in the summary."""
     for email in event.attendee_emails:

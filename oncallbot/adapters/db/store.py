@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ...domain.audit import AuditEntry, AuditSubject, PageEvent, page_event_entry, page_event_of
-from ...domain.rotation import CalendarEvent, OverrideKind, RotationOverride, Shift, lay_overrides
+from ...domain.rotation import CalendarEvent, OverrideKind, ReportedProblem, RotationOverride, Shift, lay_overrides
 from ...errors import ConfigError
 from .models import (AuditEntryRow, CalendarEventRow, InboundEventRow, JobRunRow, NotificationRow, OptOutRow, PageRow,
                      ReportedProblemRow, RotationOverrideRow, ShiftRow, SyncStateRow)
@@ -545,12 +545,13 @@ class StoreTx:
             ends_at=ends_at, text=func.coalesce(ReportedProblemRow.text, text)))
         return False
 
-    def forget_reported_problems_except(self, keys: list[str]) -> list:
+    def forget_reported_problems_except(self, keys: list[str]) -> list[ReportedProblem]:
         """Stop reporting every problem not in `keys`; returns those this call removed (key, text, ends_at,
         reported_at), so a concurrent sync cannot announce the same end twice."""
         current = {bounded_key(key, ReportedProblemRow.__table__.c.key) for key in keys}
         columns = (ReportedProblemRow.key, ReportedProblemRow.text, ReportedProblemRow.ends_at,
                    ReportedProblemRow.reported_at)
         gone = [row for row in self.session.execute(select(*columns)) if row.key not in current]
-        return [row for row in gone if self.session.execute(
+        removed = [row for row in gone if self.session.execute(
             delete(ReportedProblemRow).where(ReportedProblemRow.key == row.key)).rowcount]
+        return [ReportedProblem(row.key, row.text, row.ends_at, row.reported_at) for row in removed]
