@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from oncallbot.adapters.gcal.calendar import GoogleCalendarSource, GoogleCalendarWriter, build_calendar_service
 from oncallbot.bootstrap import Environment, build_procedure, build_rotation_source
-from oncallbot.domain.rotation import build_rotation
+from oncallbot.domain.rotation import calendar_rotation as build_rotation  # the calendar's part, no overrides
 from oncallbot.errors import ConfigError, IntegrationError
 from oncallbot.services.rotation import sync_rotation
 from tests.fakes import FakeGoogleCalendar

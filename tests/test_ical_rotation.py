@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 from oncallbot.adapters.ical.source import ICalendarSource
 from oncallbot.bootstrap import build_procedure
-from oncallbot.domain.rotation import build_rotation
+from oncallbot.domain.rotation import calendar_rotation as build_rotation  # the calendar's part, no overrides
 
 from .support import EXAMPLE_CONFIG, example_settings
 

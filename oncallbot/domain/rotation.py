@@ -3,12 +3,18 @@
 The calendar says *who* owns a week; the shift window says *when* the week is. A calendar event names
 the weeks it covers for at least half of their length, so an all-day Monday-to-Monday event, a
 Monday 18:01 to Monday 06:59 event and a Monday-to-Sunday event all name the same week.
+
+The rotation in effect is the calendar's weeks with the changes made in the bot laid over them
+(`build_rotation(events, overrides, team, window)`): an override moves one whole week from one person to
+another (a swap, a handover, a reassignment by a manager).
 """
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from .team import Person, Team
@@ -83,13 +89,79 @@ class CalendarEvent:
 
 @dataclass(frozen=True)
 class Shift:
-    """One on-call week owned by one person."""
+    """One on-call week owned by one person: the calendar's week, or the week in effect when an override
+    gave it to someone else (then `override_id` names the override; the web view marks such weeks)."""
 
     week_start: date
     person_id: str
     start_at: datetime  # UTC
     end_at: datetime  # UTC, exclusive
-    event_id: str = ""
+    event_id: str = ""  # the calendar event that names the week
+    override_id: int | None = None
+
+    @property
+    def overridden(self) -> bool:
+        return self.override_id is not None
+
+
+class OverrideKind(StrEnum):
+    SWAP = "swap"  # two people trade weeks (one override per week)
+    HANDOVER = "handover"  # the owner hands the week to someone who takes it
+    REASSIGNMENT = "reassignment"  # a manager gives the week to someone else
+
+
+@dataclass(frozen=True)
+class RotationOverride:
+    """A change of one whole on-call week made in the bot, laid over the calendar's week.
+
+    It holds while the calendar still names `from_person_id` for the week (nothing changed there since
+    it was approved), or already names `to_person_id` (the write-back landed). A later edit of that week
+    in the calendar naming someone else is a newer decision than the override, so the calendar wins
+    there; the sync reports the week's change like any other."""
+
+    week_start: date
+    from_person_id: str  # who had the week when the change was approved
+    to_person_id: str  # who has it now
+    kind: OverrideKind
+    reason: str  # why, in the requester's words
+    requested_by: str  # person id
+    approved_by: str | None  # person id; None when no approval was needed
+    applied_at: datetime  # UTC
+    id: int | None = None  # set by the store
+
+
+def lay_overrides(shifts: Iterable[Shift], overrides: Iterable[RotationOverride]) -> list[Shift]:
+    """The calendar's weeks as they are in effect: each week's overrides applied in the order they were
+    made, each only while the week is still with the person it was made from (or already with the
+    person it gave the week to). A week the calendar dropped stays dropped: an override never invents one."""
+    by_week: dict[date, list[RotationOverride]] = {}
+    for override in sorted(overrides, key=lambda o: (o.applied_at, o.id or 0)):
+        by_week.setdefault(override.week_start, []).append(override)
+    effective = []
+    for shift in shifts:
+        for override in by_week.get(shift.week_start, ()):
+            if shift.person_id in (override.from_person_id, override.to_person_id):
+                shift = replace(shift, person_id=override.to_person_id, override_id=override.id)
+        effective.append(shift)
+    return effective
+
+
+def override_refusal(week: Shift | None, override: RotationOverride, team: Team) -> str | None:
+    """Why `override` cannot be applied to the week as it is in effect now, or None when it can."""
+    label = f"{override.week_start:%a %Y-%m-%d}"
+    if week is None:
+        return f"the week of {label} is not in the rotation"
+    for role, person_id in (("from", override.from_person_id), ("to", override.to_person_id),
+                            ("requested by", override.requested_by), ("approved by", override.approved_by)):
+        if person_id is not None and team.person(person_id) is None:
+            return f"{person_id} ({role}) is not on the team"
+    if week.person_id != override.from_person_id:
+        holder = team.person(week.person_id)
+        return (f"the week of {label} is {holder.name if holder else week.person_id}'s now, "
+                f"not {override.from_person_id}'s")
+    if override.to_person_id == override.from_person_id:
+        return f"the week of {label} is already {override.to_person_id}'s"
+    return None
 
 
 @dataclass(frozen=True)
@@ -107,6 +179,16 @@ class RotationProblem:
     @property
     def key(self) -> str:
         return f"{self.kind}:{self.topic}" if self.topic else f"{self.kind}:{self.day.isoformat()}:{self.message}"
+
+
+@dataclass(frozen=True)
+class ReportedProblem:
+    """A rotation problem the approvers were told about, while it lasts."""
+
+    key: str  # RotationProblem.key (bounded to fit its column)
+    text: str | None  # what they were told; None for problems reported before it was kept
+    ends_at: datetime | None
+    reported_at: datetime
 
 
 def match_person(event: CalendarEvent, team: Team) -> Person | None:
@@ -157,8 +239,15 @@ class Rotation:
     problems: tuple[RotationProblem, ...]
 
 
-def build_rotation(events: list[CalendarEvent], team: Team, window: ShiftWindow) -> Rotation:
-    """Turn calendar events into one shift per week, reporting what does not fit."""
+def build_rotation(events: Sequence[CalendarEvent], overrides: Iterable[RotationOverride], team: Team,
+                   window: ShiftWindow) -> Rotation:
+    """The rotation in effect: the calendar's weeks with the overrides laid over them."""
+    calendar = calendar_rotation(events, team, window)
+    return Rotation(tuple(lay_overrides(calendar.shifts, overrides)), calendar.problems)
+
+
+def calendar_rotation(events: Sequence[CalendarEvent], team: Team, window: ShiftWindow) -> Rotation:
+    """Turn calendar events into one shift per week, reporting what does not fit (the calendar's part)."""
     tz = window.tz
     owners: dict[date, list[tuple[Person, CalendarEvent]]] = {}
     problems: list[RotationProblem] = []
@@ -180,7 +269,7 @@ def build_rotation(events: list[CalendarEvent], team: Team, window: ShiftWindow)
         for week_start in weeks:
             owners.setdefault(week_start, []).append((person, event))
 
-    shifts = []
+    shifts: list[Shift] = []
     for week_start, claims in sorted(owners.items()):
         person, event = claims[0]
         others = sorted({p.name for p, _ in claims if p.id != person.id})

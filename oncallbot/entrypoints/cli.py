@@ -13,7 +13,7 @@ from ..logs import configure_logging
 from ..services import paging
 from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
-from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call
+from ..services.rotation import check_rotation, last_synced_at, rotation_history, sync_and_notify, who_is_on_call
 from .timeparse import parse_instant
 from .formatters import (local_iso, local_label, oncall_json, oncall_text, page_json, page_list_json, page_list_text,
                     problem_line)
@@ -84,6 +84,46 @@ def cmd_rotation_check(args) -> int:
     for problem in problems:
         print(f"  {problem_line(problem)}")
     return 1
+
+
+def cmd_rotation_history(args) -> int:
+    container = _container(args)
+    procedure = container.procedure
+    week_start = None
+    if args.week:
+        try:
+            week_start = procedure.window.week_start_on_or_before(datetime.fromisoformat(args.week).date())
+        except ValueError:
+            raise BadInput(f'--week "{args.week}" is not a date (YYYY-MM-DD)') from None
+    _sync_if_stale(container)
+    changes = rotation_history(container.store, week_start)
+    team, tz = procedure.team, procedure.window.tz
+
+    def person(person_id):
+        found = team.person(person_id) if person_id else None
+        return {"id": person_id, "name": found.name if found else person_id} if person_id else None
+
+    if args.json:
+        print(json.dumps({
+            "week_start": week_start.isoformat() if week_start else None,
+            "changes": [{"week_start": c.week_start.isoformat(), "at": local_iso(c.at, tz), "kind": c.kind.value,
+                         "before": person(c.before), "after": person(c.after), "by": person(c.actor),
+                         "reason": c.reason,
+                         "override": {"id": c.override_id, "kind": c.override_kind} if c.override_id else None}
+                        for c in changes]}, indent=2))
+        return 0
+    if not changes:
+        print(f"no rotation changes recorded{f' for the week of {week_start:%a %Y-%m-%d}' if week_start else ''}")
+        return 0
+    print(f"rotation changes for the week of {week_start:%a %Y-%m-%d}:" if week_start
+          else f"the last {len(changes)} rotation change(s):")
+    for c in changes:
+        before, after = (person(p)["name"] if p else "nobody" for p in (c.before, c.after))
+        how = (f"{c.override_kind}, by {person(c.actor)['name'] if c.actor else 'nobody'}"
+               if c.override_id else "changed in the calendar")
+        why = f': "{c.reason}"' if c.reason else ""
+        print(f"  {local_label(c.at, tz)}  week of {c.week_start:%a %Y-%m-%d}: {before} -> {after} ({how}){why}")
+    return 0
 
 
 def cmd_page(args) -> int:
@@ -198,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=[common],
         help="report gaps, overlaps, misaligned events and unknown people in the coming quarter (exit 1 if any)")
     check.set_defaults(func=cmd_rotation_check)
+    history = rotation_commands.add_parser(
+        "history", parents=[common],
+        help="who had a week before and after each change: calendar edits found by a sync, and changes made "
+             "in the bot (swaps, handovers, reassignments); the recent ones, or every one of --week")
+    history.add_argument("--week", metavar="DATE", help="any date in the week (YYYY-MM-DD)")
+    history.add_argument("--json", action="store_true", help="print the changes as JSON")
+    history.set_defaults(func=cmd_rotation_history)
 
     page = commands.add_parser("page", parents=[common], help="open a page (a voicemail or ticket) now")
     page.add_argument("summary", help="what the page is about, e.g. \"Voicemail from ACME: site down\"")

@@ -1,22 +1,30 @@
-"""Use cases about the rotation: sync it from the calendar, say who is on call, check it for problems."""
+"""Use cases about the rotation: sync it from the calendar, say who is on call, check it for problems,
+change a week (an override), and read back what changed (the rotation history).
+
+The rotation in effect is the calendar's weeks (stored by the sync) with the overrides laid over them;
+the store's shift reads return it, so `who`, paging, /oncall, the check and the reports all see the same."""
 
 import hashlib
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from ..domain.audit import (AuditSubject, RotationChangeKind, RotationChangeRecord, rotation_change_entry,
+                            rotation_change_of)
 from ..domain.procedure import Procedure
 from ..domain.responsibility import GAP_LOOKBACK, Responsibility, coverage_gaps, responsible_at
 from ..domain.rotation import (
     CalendarEvent,
     Neighbours,
     RotationChange,
+    RotationOverride,
     RotationProblem,
     Shift,
-    build_rotation,
+    calendar_rotation,
     neighbours_at,
+    override_refusal,
     rotation_changes,
 )
 from ..errors import BadInput
@@ -56,8 +64,8 @@ class RotationSource(Protocol):
 
 @dataclass(frozen=True)
 class SyncResult:
-    shifts: list[Shift]  # the weeks this sync stored (those inside its window)
-    changes: list[RotationChange]
+    shifts: list[Shift]  # the calendar's weeks this sync stored (those inside its window)
+    changes: list[RotationChange]  # weeks whose person in effect changed (an override holding stays a non-change)
     problems: list[RotationProblem]
     full: bool
     skipped: bool = False  # another sync of the same calendar was running: this one changed nothing
@@ -67,15 +75,17 @@ def skipped_sync() -> SyncResult:
     return SyncResult([], [], [], full=False, skipped=True)
 
 
-def sync_rotation(store, source: RotationSource, procedure: Procedure, now: datetime,
+def sync_rotation(store: Any, source: RotationSource, procedure: Procedure, now: datetime,
                   then: Callable[[Any, SyncResult], None] | None = None) -> SyncResult:
     """Apply the calendar to the stored rotation in one transaction: all of it or none of it.
 
     One sync of a calendar runs at a time, across replicas: it claims the calendar first (a short
     transaction of its own), and a sync that finds the claim held changes nothing and says it skipped.
     Only the weeks wholly inside the window fetched are replaced; the weeks before it (and any beyond
-    what was expanded) stay as they were last seen. `then(tx, result)` runs inside the applying
-    transaction, so what it queues (the sync's notifications) commits with the new rotation or not at all."""
+    what was expanded) stay as they were last seen. The sync replaces the calendar's part only: the
+    overrides stay and are laid over the new weeks, and each week whose person in effect changed is
+    written to the audit trail. `then(tx, result)` runs inside the applying transaction, so what it
+    queues (the sync's notifications) commits with the new rotation or not at all."""
     start_at, end_at = now - SYNC_LOOKBACK, now + SYNC_HORIZON
     claim = uuid.uuid4().hex
     with store.transaction() as tx:
@@ -98,19 +108,23 @@ def sync_rotation(store, source: RotationSource, procedure: Procedure, now: date
                 tx.delete_calendar_events(fetched.removed_ids)
                 tx.upsert_calendar_events(fetched.events)
             tx.flush()
-            rotation = build_rotation(tx.calendar_events(), procedure.team, procedure.window)
+            rotation = calendar_rotation(tx.calendar_events(), procedure.team, procedure.window)
             weeks_start, weeks_end = _whole_weeks(procedure, start_at, min(end_at, expanded_until))
             shifts = [s for s in rotation.shifts if weeks_start <= s.start_at < weeks_end]
-            old_shifts = tx.shifts_starting_between(weeks_start, weeks_end)
+            old_shifts = tx.shifts_starting_between(weeks_start, weeks_end)  # in effect, overrides laid over
             tx.replace_shifts_between(weeks_start, weeks_end, shifts)
+            new_shifts = tx.shifts_starting_between(weeks_start, weeks_end)
             tx.finish_sync(source.key, claim, fetched.next_sync_token, now, expanded_until)
             # Only weeks both syncs knew have changed; weeks entering the moving horizon are not news.
             changes = []
             if previous_sync_at is not None:
                 known_until = min(previous_sync_at + SYNC_HORIZON,
                                   previous_expanded_until or previous_sync_at + SYNC_HORIZON)
-                changes = [c for c in rotation_changes(old_shifts, shifts)
+                changes = [c for c in rotation_changes(old_shifts, new_shifts)
                            if procedure.window.bounds(c.week_start)[1] <= known_until]
+            for change in changes:
+                tx.add_audit_entry(rotation_change_entry(RotationChangeRecord(
+                    change.week_start, now, RotationChangeKind.CALENDAR_CHANGED, change.before, change.after)))
             result = SyncResult(shifts, changes, list(rotation.problems), fetched.full)
             if then is not None:
                 then(tx, result)
@@ -132,7 +146,7 @@ def _whole_weeks(procedure: Procedure, start_at: datetime, end_at: datetime) -> 
     return window.bounds(weeks[0])[0], window.bounds(weeks[-1])[1]
 
 
-def _give_back(store, source_key: str, claim: str) -> None:
+def _give_back(store: Any, source_key: str, claim: str) -> None:
     """After a failed sync, so the next one need not wait for the claim to expire. Best effort: the
     claim expires anyway, and the failure that brought us here is the one to report."""
     try:
@@ -149,7 +163,7 @@ class OnCallReport:
     neighbours: Neighbours
 
 
-def who_is_on_call(store, procedure: Procedure, at: datetime) -> OnCallReport:
+def who_is_on_call(store: Any, procedure: Procedure, at: datetime) -> OnCallReport:
     with store.reading() as tx:
         shifts = procedure.shifts_in_effect(tx.shifts_around(at))
     neighbours = neighbours_at(at, shifts)
@@ -157,28 +171,30 @@ def who_is_on_call(store, procedure: Procedure, at: datetime) -> OnCallReport:
     return OnCallReport(at, responsibility, neighbours)
 
 
-def upcoming_shifts(store, person_id: str, now: datetime, limit: int = 8) -> list[Shift]:
+def upcoming_shifts(store: Any, person_id: str, now: datetime, limit: int = 8) -> list[Shift]:
     with store.reading() as tx:
-        return tx.shifts_of(person_id, now, limit)
+        shifts: list[Shift] = tx.shifts_of(person_id, now, limit)
+    return shifts
 
 
-def last_synced_at(store, source_key: str) -> datetime | None:
+def last_synced_at(store: Any, source_key: str) -> datetime | None:
     with store.reading() as tx:
-        return tx.sync_state(source_key)[1]
+        synced_at: datetime | None = tx.sync_state(source_key)[1]
+    return synced_at
 
 
-def check_rotation(store, procedure: Procedure, now: datetime, span: timedelta = QUARTER) -> list[RotationProblem]:
+def check_rotation(store: Any, procedure: Procedure, now: datetime, span: timedelta = QUARTER) -> list[RotationProblem]:
     """Gaps, overlaps, misaligned events and events naming nobody, for [now, now + span)."""
     with store.transaction() as tx:
         return _problems(tx, procedure, now, span)
 
 
-def _problems(tx, procedure: Procedure, now: datetime, span: timedelta) -> list[RotationProblem]:
+def _problems(tx: Any, procedure: Procedure, now: datetime, span: timedelta) -> list[RotationProblem]:
     end_at = now + span
     events = [e for e in tx.calendar_events() if e.end_at > now and e.start_at < end_at]
     # From before `now`, so a gap under way is seen from its start; a day past the end, for `next`'s early start.
     shifts = procedure.shifts_in_effect(tx.shifts_between(now - GAP_LOOKBACK, end_at + timedelta(days=1)))
-    problems = list(build_rotation(events, procedure.team, procedure.window).problems)
+    problems = list(calendar_rotation(events, procedure.team, procedure.window).problems)
     problems += coverage_gaps(now, end_at, shifts, procedure.hours, procedure.window, procedure.holiday_on)
     return sorted(problems, key=lambda p: (p.day, p.kind))
 
@@ -190,7 +206,7 @@ def hash_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def sync_and_notify(store, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
+def sync_and_notify(store: Any, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
     """Sync, and in the same transaction tell each person whose weeks changed, the approvers about each
     rotation problem once (and once more when it is fixed), and about a published rotation that runs out
     within three weeks (at most once a day). A sync that skipped (another is running) tells nobody: the
@@ -198,7 +214,7 @@ def sync_and_notify(store, source: RotationSource, procedure: Procedure, now: da
     return sync_rotation(store, source, procedure, now, then=lambda tx, result: _notify(tx, procedure, result, now))
 
 
-def _notify(tx, procedure: Procedure, result: SyncResult, now: datetime) -> None:
+def _notify(tx: Any, procedure: Procedure, result: SyncResult, now: datetime) -> None:
     team, tz = procedure.team, procedure.window.tz
     news: dict[str, list[str]] = {}
     for change in result.changes:
@@ -223,7 +239,7 @@ def _notify(tx, procedure: Procedure, result: SyncResult, now: datetime) -> None
                 "publish the next quarter in the calendar.")
 
 
-def _report_problems(tx, procedure: Procedure, problems: list[RotationProblem], now: datetime) -> None:
+def _report_problems(tx: Any, procedure: Procedure, problems: list[RotationProblem], now: datetime) -> None:
     """One message per problem while it lasts (the nights of one missing week are one problem), and one
     when it is fixed. A problem that simply passed (its week is over) is forgotten without a word."""
     by_key: dict[str, list[RotationProblem]] = {}
@@ -242,9 +258,15 @@ def _report_problems(tx, procedure: Procedure, problems: list[RotationProblem], 
                              f"Rotation problem resolved: {gone.text}")
 
 
-def queue_assignee_change(store, procedure: Procedure, event_id: str, person_id: str, now: datetime) -> None:
+def queue_assignee_change(store: Any, procedure: Procedure, event_id: str, person_id: str, now: datetime) -> None:
     """Write an approved change of assignee back to the rotation calendar, through the outbox: it is
-    retried when the calendar fails and reported to the approvers if it keeps failing, never dropped.
+    retried when the calendar fails and reported to the approvers if it keeps failing, never dropped."""
+    with store.transaction() as tx:
+        _queue_writeback(tx, procedure, event_id, person_id, now)
+
+
+def _queue_writeback(tx: Any, procedure: Procedure, event_id: str, person_id: str, now: datetime) -> None:
+    """Queue the write-back in the caller's transaction.
 
     It carries the etag of the event as our last sync saw it, the version the change was approved on: a
     human's edit made since (before or after the approval) makes the calendar refuse the write (412), and
@@ -253,12 +275,58 @@ def queue_assignee_change(store, procedure: Procedure, event_id: str, person_id:
     person = procedure.team.person(person_id)
     if person is None:
         raise BadInput(f"{person_id} is not on the team")
+    event = tx.calendar_event(event_id)
+    if event is None:
+        raise BadInput(f"{event_id} is not an event of the rotation calendar (as of the last sync)")
+    if event.etag is None:
+        raise BadInput(f"{event_id} has not been synced with its version yet: run `oncallbot sync` first")
+    tx.add_notification(f"writeback:{event_id}:{person_id}:{now.isoformat()}", now, kind="writeback",
+                        channel="calendar", person_id=person_id, target=event_id, etag=event.etag,
+                        text=f"On call: {person.name}")
+
+
+@dataclass(frozen=True)
+class AppliedOverride:
+    override: RotationOverride  # as stored: with its id, applied at `now`
+    shift: Shift  # the week as it is in effect now
+    writeback_queued: bool  # False when the calendar cannot be written (an iCalendar file): change it by hand
+
+
+def apply_override(store: Any, procedure: Procedure, override: RotationOverride, now: datetime) -> AppliedOverride:
+    """Give one on-call week to someone else, in one transaction: check that the week is in the rotation
+    and still with `override.from_person_id`, store the override (applied at `now`), write the change to
+    the audit trail, and queue the write-back to the calendar event behind the week when the calendar can
+    take it. Later syncs keep it: they replace the calendar's weeks, never the overrides laid over them.
+
+    Raises BadInput, saying why, when the week is not there or is someone else's by now."""
     with store.transaction() as tx:
-        event = tx.calendar_event(event_id)
-        if event is None:
-            raise BadInput(f"{event_id} is not an event of the rotation calendar (as of the last sync)")
-        if event.etag is None:
-            raise BadInput(f"{event_id} has not been synced with its version yet: run `oncallbot sync` first")
-        tx.add_notification(f"writeback:{event_id}:{person_id}:{now.isoformat()}", now, kind="writeback",
-                            channel="calendar", person_id=person_id, target=event_id, etag=event.etag,
-                            text=f"On call: {person.name}")
+        week = tx.shift_for_week(override.week_start, lock=True)  # two changes of one week take turns
+        refusal = override_refusal(week, override, procedure.team)
+        if week is None or refusal is not None:
+            raise BadInput(refusal or "the week is not in the rotation")
+        stored = tx.add_override(replace(override, applied_at=now, id=None))
+        tx.add_audit_entry(rotation_change_entry(RotationChangeRecord(
+            stored.week_start, now, RotationChangeKind.OVERRIDE_APPLIED, week.person_id, stored.to_person_id,
+            actor=stored.approved_by or stored.requested_by, reason=stored.reason, override_id=stored.id,
+            override_kind=str(stored.kind))))
+        event = tx.calendar_event(week.event_id) if week.event_id else None
+        writeback = event is not None and event.etag is not None
+        if writeback:
+            _queue_writeback(tx, procedure, week.event_id, stored.to_person_id, now)
+        shift = replace(week, person_id=stored.to_person_id, override_id=stored.id)
+    return AppliedOverride(stored, shift, writeback)
+
+
+HISTORY_LIMIT = 20
+
+
+def rotation_history(store: Any, week_start: date | None = None,
+                     limit: int = HISTORY_LIMIT) -> list[RotationChangeRecord]:
+    """The changes of one week's person (every one), or the most recent changes of any week, oldest first:
+    what a sync found changed in the calendar, and the overrides applied in the bot."""
+    with store.reading() as tx:
+        if week_start is not None:
+            entries = tx.audit_entries(AuditSubject.ROTATION, week_start.isoformat())
+        else:
+            entries = tx.audit_entries(AuditSubject.ROTATION, limit=limit)
+    return [rotation_change_of(entry) for entry in entries]

@@ -37,8 +37,12 @@ class ShiftRow(Base):
     """What the calendar says each on-call week: one person per week, derived from the calendar at sync.
 
     Every week the calendar ever gave us is kept (it is the history `who --at` answers from); a sync
-    replaces only the weeks inside the window it fetched. Changes made in the bot (swaps) belong in a
-    table of their own, laid over these weeks, so a sync never has to know about them."""
+    replaces only the weeks inside the window it fetched. Changes made in the bot (swaps, handovers,
+    reassignments) live in rotation_overrides and are laid over these weeks when the rotation is read
+    (the store's shift reads return the weeks in effect). Why the calendar's weeks and not the effective
+    ones: a sync can then replace its part without knowing about overrides, an override can never be lost
+    or applied twice by a sync, and what `who` says is always the current calendar plus the current
+    overrides, with no second copy to keep in step. Reading costs one more indexed query."""
 
     __tablename__ = "shifts"
     week_start: Mapped[date] = mapped_column(Date, primary_key=True)
@@ -46,6 +50,22 @@ class ShiftRow(Base):
     start_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, unique=True)
     end_at: Mapped[datetime] = mapped_column(UTCDateTime)
     event_id: Mapped[str] = mapped_column(String(512))
+
+
+class RotationOverrideRow(Base):
+    """A change of one on-call week made in the bot (swap, handover, reassignment), laid over the
+    calendar's week when the rotation is read; a sync never touches these."""
+
+    __tablename__ = "rotation_overrides"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    week_start: Mapped[date] = mapped_column(Date, index=True)
+    from_person_id: Mapped[str] = mapped_column(String(64))
+    to_person_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # swap | handover | reassignment
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SyncStateRow(Base):
@@ -103,15 +123,17 @@ class PageRow(Base):
     done_reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
-class PageEventRow(Base):
-    """The page's timeline: every state change and every step, with who and through which channel."""
+class AuditEntryRow(Base):
+    """The audit trail: page timelines (subject "page"), rotation changes ("rotation") and, next, swaps.
+    See domain/audit.py for what each column holds."""
 
-    __tablename__ = "page_events"
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), index=True)
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)  # the order entries were written in
+    subject: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
     kind: Mapped[str] = mapped_column(String(32))
-    person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -172,6 +194,8 @@ class ReportedProblemRow(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+# A subject's entries in the order they happened: a page's timeline, a week's history.
+Index("ix_audit_entries_subject_at", AuditEntryRow.subject, AuditEntryRow.subject_id, AuditEntryRow.at)
 Index("ix_pages_state_on_it_at", PageRow.state, PageRow.on_it_at)  # pages left at On It!, for their reminders
 Index("ix_notifications_person_channel_created", NotificationRow.person_id, NotificationRow.channel,
       NotificationRow.created_at)

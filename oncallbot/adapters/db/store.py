@@ -1,7 +1,7 @@
 """Unit of work over SQLAlchemy: `with store.transaction() as tx:` is one database transaction."""
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -11,10 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ...domain.rotation import CalendarEvent, Shift
+from ...domain.audit import AuditEntry, AuditSubject, PageEvent, page_event_entry, page_event_of
+from ...domain.rotation import CalendarEvent, OverrideKind, ReportedProblem, RotationOverride, Shift, lay_overrides
 from ...errors import ConfigError
-from .models import (CalendarEventRow, InboundEventRow, JobRunRow, NotificationRow, OptOutRow, PageEventRow, PageRow,
-                     ReportedProblemRow, ShiftRow, SyncStateRow)
+from .models import (AuditEntryRow, CalendarEventRow, InboundEventRow, JobRunRow, NotificationRow, OptOutRow, PageRow,
+                     ReportedProblemRow, RotationOverrideRow, ShiftRow, SyncStateRow)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PAGE_ID_MAX = 2**31 - 1  # pages.id is a 32-bit integer on PostgreSQL; SQLite cannot even bind a larger number
@@ -125,9 +126,23 @@ def _shift(row: ShiftRow) -> Shift:
     return Shift(row.week_start, row.person_id, row.start_at, row.end_at, row.event_id)
 
 
+def _shift_values(shift: Shift) -> dict:
+    return {"week_start": shift.week_start, "person_id": shift.person_id, "start_at": shift.start_at,
+            "end_at": shift.end_at, "event_id": shift.event_id}
+
+
 def _calendar_event(row: CalendarEventRow) -> CalendarEvent:
     return CalendarEvent(row.event_id, row.summary, row.start_at, row.end_at, row.all_day, tuple(row.attendee_emails),
                          row.etag)
+
+
+def _override(row: RotationOverrideRow) -> RotationOverride:
+    return RotationOverride(row.week_start, row.from_person_id, row.to_person_id, OverrideKind(row.kind), row.reason,
+                            row.requested_by, row.approved_by, row.applied_at, row.id)
+
+
+def _audit_entry(row: AuditEntryRow) -> AuditEntry:
+    return AuditEntry(row.subject, row.subject_id, row.at, row.kind, row.actor, row.channel, row.detail)
 
 
 class StoreTx:
@@ -175,36 +190,45 @@ class StoreTx:
         if event_ids:
             self.session.execute(delete(CalendarEventRow).where(CalendarEventRow.event_id.in_(event_ids)))
 
+    # The shifts table holds the calendar's weeks; every read below returns the weeks in effect, with the
+    # overrides laid over them (see ShiftRow for why). Only the sync writes the calendar's part.
+
     def replace_shifts(self, shifts: list[Shift]) -> None:
+        """Make `shifts` the calendar's weeks, all of them (the overrides stay)."""
         self.session.execute(delete(ShiftRow))
         self.session.flush()
         if shifts:
-            self.session.execute(insert(ShiftRow), [
-                {"week_start": s.week_start, "person_id": s.person_id, "start_at": s.start_at,
-                 "end_at": s.end_at, "event_id": s.event_id} for s in shifts])
-
-    def shifts_starting_between(self, start_at: datetime, end_at: datetime) -> list[Shift]:
-        """The weeks that start in [start_at, end_at)."""
-        rows = self.session.scalars(select(ShiftRow).where(ShiftRow.start_at >= start_at, ShiftRow.start_at < end_at)
-                                    .order_by(ShiftRow.start_at))
-        return [_shift(r) for r in rows]
+            self.session.execute(insert(ShiftRow), [_shift_values(s) for s in shifts])
 
     def replace_shifts_between(self, start_at: datetime, end_at: datetime, shifts: list[Shift]) -> None:
-        """Make `shifts` the weeks that start in [start_at, end_at); the weeks before and after stay."""
+        """Make `shifts` the calendar's weeks that start in [start_at, end_at); the weeks before and after,
+        and every override, stay."""
         replaced = (ShiftRow.start_at >= start_at) & (ShiftRow.start_at < end_at)
         if shifts:  # and a week stored under other shift times (the shift window was reconfigured)
             replaced = or_(replaced, ShiftRow.week_start.in_([s.week_start for s in shifts]))
         self.session.execute(delete(ShiftRow).where(replaced))
         self.session.flush()
         if shifts:
-            self.session.execute(insert(ShiftRow), [
-                {"week_start": s.week_start, "person_id": s.person_id, "start_at": s.start_at,
-                 "end_at": s.end_at, "event_id": s.event_id} for s in shifts])
+            self.session.execute(insert(ShiftRow), [_shift_values(s) for s in shifts])
+
+    def _in_effect(self, rows: Sequence[ShiftRow]) -> list[Shift]:
+        shifts = [_shift(r) for r in rows]
+        if not shifts:
+            return shifts
+        weeks = [s.week_start for s in shifts]
+        overrides = self.overrides_between(min(weeks), max(weeks))
+        return lay_overrides(shifts, overrides) if overrides else shifts
+
+    def shifts_starting_between(self, start_at: datetime, end_at: datetime) -> list[Shift]:
+        """The weeks in effect that start in [start_at, end_at)."""
+        rows = self.session.scalars(select(ShiftRow).where(ShiftRow.start_at >= start_at, ShiftRow.start_at < end_at)
+                                    .order_by(ShiftRow.start_at)).all()
+        return self._in_effect(rows)
 
     def shifts_between(self, start_at: datetime, end_at: datetime) -> list[Shift]:
         rows = self.session.scalars(select(ShiftRow).where(ShiftRow.end_at > start_at, ShiftRow.start_at < end_at)
-                                    .order_by(ShiftRow.start_at))
-        return [_shift(r) for r in rows]
+                                    .order_by(ShiftRow.start_at)).all()
+        return self._in_effect(rows)
 
     def shifts_around(self, at: datetime) -> list[Shift]:
         """The two shifts starting at or before `at` and the two after: enough for who/previous/next."""
@@ -213,19 +237,75 @@ class StoreTx:
         # Two after: an office-holiday rule may start the first one early, and the next is still wanted.
         after = self.session.scalars(select(ShiftRow).where(ShiftRow.start_at > at)
                                      .order_by(ShiftRow.start_at).limit(2)).all()
-        return [_shift(r) for r in reversed(before)] + [_shift(r) for r in after]
+        return self._in_effect([*reversed(before), *after])
 
     def shifts_of(self, person_id: str, from_at: datetime, limit: int = 8) -> list[Shift]:
-        rows = self.session.scalars(select(ShiftRow).where(ShiftRow.person_id == person_id, ShiftRow.end_at > from_at)
-                                    .order_by(ShiftRow.start_at).limit(limit))
-        return [_shift(r) for r in rows]
+        """The person's weeks in effect that end after `from_at`: the calendar's, less those overridden
+        away from them, plus those overridden to them."""
+        involved = (select(RotationOverrideRow.week_start)
+                    .where(or_(RotationOverrideRow.from_person_id == person_id,
+                               RotationOverrideRow.to_person_id == person_id)))
+        moved_away = self.session.scalar(select(func.count()).select_from(RotationOverrideRow)
+                                         .where(RotationOverrideRow.from_person_id == person_id)) or 0
+        rows = self.session.scalars(select(ShiftRow)
+                                    .where(ShiftRow.end_at > from_at,
+                                           or_(ShiftRow.person_id == person_id, ShiftRow.week_start.in_(involved)))
+                                    .order_by(ShiftRow.start_at).limit(limit + moved_away)).all()
+        return [s for s in self._in_effect(rows) if s.person_id == person_id][:limit]
 
     def all_shifts(self) -> list[Shift]:
-        return [_shift(r) for r in self.session.scalars(select(ShiftRow).order_by(ShiftRow.start_at))]
+        return self._in_effect(self.session.scalars(select(ShiftRow).order_by(ShiftRow.start_at)).all())
 
-    def shift_for_week(self, week_start: date) -> Shift | None:
-        row = self.session.get(ShiftRow, week_start)
-        return _shift(row) if row else None
+    def shift_for_week(self, week_start: date, lock: bool = False) -> Shift | None:
+        """The week in effect. `lock` holds the calendar's row until the transaction ends, so two changes of
+        the same week (or a sync replacing it) take turns."""
+        statement = select(ShiftRow).where(ShiftRow.week_start == week_start)
+        if lock:
+            statement = statement.with_for_update().execution_options(populate_existing=True)
+        row = self.session.scalars(statement).first()
+        return self._in_effect([row])[0] if row else None
+
+    def calendar_shifts_between(self, start_at: datetime, end_at: datetime) -> list[Shift]:
+        """The calendar's weeks alone (no overrides) that overlap [start_at, end_at)."""
+        rows = self.session.scalars(select(ShiftRow).where(ShiftRow.end_at > start_at, ShiftRow.start_at < end_at)
+                                    .order_by(ShiftRow.start_at))
+        return [_shift(r) for r in rows]
+
+    # --- rotation overrides and the audit trail --------------------------------------------------------
+
+    def add_override(self, override: RotationOverride) -> RotationOverride:
+        """Store an override; returns it with its id."""
+        row = RotationOverrideRow(week_start=override.week_start, from_person_id=override.from_person_id,
+                                  to_person_id=override.to_person_id, kind=str(override.kind), reason=override.reason,
+                                  requested_by=override.requested_by, approved_by=override.approved_by,
+                                  applied_at=override.applied_at)
+        self.session.add(row)
+        self.session.flush()
+        return _override(row)
+
+    def overrides_between(self, first_week: date, last_week: date) -> list[RotationOverride]:
+        """The overrides of the weeks starting from `first_week` to `last_week` (both included), in the order
+        they were made."""
+        rows = self.session.scalars(select(RotationOverrideRow)
+                                    .where(RotationOverrideRow.week_start >= first_week,
+                                           RotationOverrideRow.week_start <= last_week)
+                                    .order_by(RotationOverrideRow.applied_at, RotationOverrideRow.id))
+        return [_override(r) for r in rows]
+
+    def add_audit_entry(self, entry: AuditEntry) -> None:
+        self.session.add(AuditEntryRow(subject=str(entry.subject), subject_id=entry.subject_id, at=entry.at,
+                                       actor=entry.actor, kind=entry.kind, channel=entry.channel,
+                                       detail=entry.detail))
+
+    def audit_entries(self, subject: str, subject_id: str | None = None, limit: int | None = None) -> list[AuditEntry]:
+        """A subject's entries (of one `subject_id`, or of all), oldest first; with `limit`, the newest ones."""
+        statement = select(AuditEntryRow).where(AuditEntryRow.subject == str(subject))
+        if subject_id is not None:
+            statement = statement.where(AuditEntryRow.subject_id == subject_id)
+        statement = statement.order_by(AuditEntryRow.at.desc(), AuditEntryRow.id.desc())
+        if limit is not None:
+            statement = statement.limit(limit)
+        return [_audit_entry(r) for r in reversed(self.session.scalars(statement).all())]
 
     # --- sync state and job runs ----------------------------------------------------------------
 
@@ -364,20 +444,23 @@ class StoreTx:
         return list(self.session.scalars(select(PageRow).where(PageRow.created_at >= start_at,
                                                                PageRow.created_at < end_at).order_by(PageRow.id)))
 
+    # A page's timeline is its part of the audit trail (subject "page").
+
     def add_event(self, page_id: int, at: datetime, kind: str, person_id: str | None = None,
                   channel: str | None = None, detail: str | None = None) -> None:
-        self.session.add(PageEventRow(page_id=page_id, at=at, kind=kind, person_id=person_id, channel=channel,
-                                      detail=detail))
+        self.add_audit_entry(page_event_entry(PageEvent(page_id, at, kind, person_id, channel, detail)))
 
-    def events_of(self, page_id: int) -> list[PageEventRow]:
-        return list(self.session.scalars(select(PageEventRow).where(PageEventRow.page_id == page_id)
-                                         .order_by(PageEventRow.at, PageEventRow.id)))
+    def events_of(self, page_id: int) -> list[PageEvent]:
+        return self.events_of_pages([page_id])
 
-    def events_of_pages(self, page_ids: list[int]) -> list[PageEventRow]:
+    def events_of_pages(self, page_ids: list[int]) -> list[PageEvent]:
         if not page_ids:
             return []
-        return list(self.session.scalars(select(PageEventRow).where(PageEventRow.page_id.in_(page_ids))
-                                         .order_by(PageEventRow.at, PageEventRow.id)))
+        rows = self.session.scalars(select(AuditEntryRow)
+                                    .where(AuditEntryRow.subject == AuditSubject.PAGE.value,
+                                           AuditEntryRow.subject_id.in_([str(i) for i in page_ids]))
+                                    .order_by(AuditEntryRow.at, AuditEntryRow.id))
+        return [page_event_of(_audit_entry(r)) for r in rows]
 
     # --- outbox ---------------------------------------------------------------------------------
 
@@ -462,12 +545,13 @@ class StoreTx:
             ends_at=ends_at, text=func.coalesce(ReportedProblemRow.text, text)))
         return False
 
-    def forget_reported_problems_except(self, keys: list[str]) -> list:
+    def forget_reported_problems_except(self, keys: list[str]) -> list[ReportedProblem]:
         """Stop reporting every problem not in `keys`; returns those this call removed (key, text, ends_at,
         reported_at), so a concurrent sync cannot announce the same end twice."""
         current = {bounded_key(key, ReportedProblemRow.__table__.c.key) for key in keys}
         columns = (ReportedProblemRow.key, ReportedProblemRow.text, ReportedProblemRow.ends_at,
                    ReportedProblemRow.reported_at)
         gone = [row for row in self.session.execute(select(*columns)) if row.key not in current]
-        return [row for row in gone if self.session.execute(
+        removed = [row for row in gone if self.session.execute(
             delete(ReportedProblemRow).where(ReportedProblemRow.key == row.key)).rowcount]
+        return [ReportedProblem(row.key, row.text, row.ends_at, row.reported_at) for row in removed]
