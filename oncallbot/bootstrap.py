@@ -102,12 +102,14 @@ class Container:
     def running(self) -> bool:
         return not self.stopping.is_set()
 
-    def kick(self, page_id: int | None = None) -> int:
+    def deliver_now(self, page_id: int | None = None) -> int:
         """Send what the outbox holds now (for one page, or all) instead of waiting for the next tick."""
         from .services.delivery import deliver_pending
 
         return deliver_pending(self.store, self.procedure, self.deliverer, self.clock.now(), page_id,
                                keep_going=self.running)
+
+    kick = deliver_now  # the old name, still used by the tests
 
 
 def slack_configured(env: Environment) -> bool:

@@ -140,7 +140,7 @@ def create_app(container: Container, slack_app=None, twilio_verifier=None) -> St
         except BadInput as exc:
             return error(400, str(exc))
         if created:
-            await run_in_threadpool(container.kick, page.id)
+            await run_in_threadpool(container.deliver_now, page.id)
             page = await run_in_threadpool(paging.get_page, store, page.id)
         return JSONResponse(page_json(page, procedure), status_code=201 if created else 200)
 
@@ -263,7 +263,7 @@ def twilio_routes(container: Container, verifier) -> list[Route]:
             log_event(log, "ignored an SMS from a number not on the team", level=logging.WARNING, sender=mask(sender))
             return twiml(sms_reply_twiml(None))
         for page in result.pages:
-            await run_in_threadpool(container.kick, page.id)
+            await run_in_threadpool(container.deliver_now, page.id)
         return twiml(sms_reply_twiml(result.message))
 
     async def voice(request: Request) -> Response:
@@ -292,7 +292,7 @@ def twilio_routes(container: Container, verifier) -> list[Route]:
         except BadInput:
             return twiml(gather_reply_twiml("That page no longer exists."))
         if result.accepted:
-            await run_in_threadpool(container.kick, page_id)
+            await run_in_threadpool(container.deliver_now, page_id)
         return twiml(gather_reply_twiml(result.message))
 
     async def status(request: Request) -> Response:
@@ -305,7 +305,7 @@ def twilio_routes(container: Container, verifier) -> list[Route]:
         # callback that beats our own record of the send is not remembered as handled.
         if await run_in_threadpool(record_delivery_status, store, procedure, sid, state, form.get("ErrorCode"),
                                    clock.now()):
-            await run_in_threadpool(container.kick)
+            await run_in_threadpool(container.deliver_now)
         return Response(status_code=204)
 
     return [Route("/twilio/sms", sms, methods=["POST"]), Route("/twilio/voice", voice, methods=["POST"]),

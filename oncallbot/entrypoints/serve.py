@@ -38,7 +38,7 @@ def build_slack_app(container: Container):
     env = container.env
     return create_bolt_app(container, container.slack_client,
                            None if env.slack_app_token else env.slack_signing_secret,
-                           container.kick, oncall_text, shift_line)
+                           container.deliver_now, oncall_text, shift_line)
 
 
 def build_twilio_verifier(container: Container):

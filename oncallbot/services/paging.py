@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..domain import keys, wording
 from ..domain.paging import (
     API_SOURCES,
     CLOSED_STATES,
@@ -32,13 +33,19 @@ from ..domain.procedure import Procedure
 from ..domain.responsibility import responsible_at
 from ..domain.rotation import neighbours_at
 from ..domain.team import Person
+from ..domain.vocabulary import (
+    Channel,
+    MessageKind,
+    NotificationState,
+    PageEventKind,
+    PageState,
+    SlackTarget,
+)
+from ..domain.wording import CHANNEL_WORDS, NOTIFY_WORDS  # noqa: F401 (their old home)
 from ..errors import BadInput, NotAuthorized
-from .delivery import notify_approvers
+from .delivery import escalation_note, notify_approvers
 
 SUMMARY_LIMIT = 500
-CHANNEL_WORDS = {"sms": "SMS", "voice": "call", "slack": "Slack"}
-NOTIFY_WORDS = {"oncall": "on call", "manager": "direct manager", "senior_managers": "senior manager",
-                "approvers": "approver", "office": "office"}
 
 
 @dataclass(frozen=True)
@@ -165,10 +172,9 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
         detail = {"oncall": "on call", "office": "business hours: the office",
                   "nobody": f"nobody ({responsibility.cause}): the approvers are paged at once"}[
             responsibility.responsible]
-        tx.add_event(page.id, now, "opened", responsible if responsibility.responsible == "oncall" else None,
-                     new.source, detail)
-        tx.add_notification(f"page:{page.id}:card", now, page_id=page.id, kind="card", channel="slack",
-                            target="support", text=summary)
+        tx.add_event(page.id, now, PageEventKind.OPENED,
+                     responsible if responsibility.responsible == "oncall" else None, new.source, detail)
+        _queue_card(tx, page, now)
         _fire_due_steps(tx, page, procedure, now)
         return snapshot(tx, page), True
 
@@ -189,19 +195,17 @@ def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: 
         if not tx.claim_job_run("test_page", week.isoformat(), now):
             return None
         if current is None:
-            notify_approvers(tx, procedure, f"test-page-nobody:{week}", now,
-                    f"No test page for the week of {week:%a %Y-%m-%d}: nobody is on call in the calendar.")
+            notify_approvers(tx, procedure, keys.test_page_nobody(week), now,
+                             wording.test_page_nobody_text(f"{week:%a %Y-%m-%d}"))
             return None
         person = procedure.team.person(current.person_id)
         plan = plan_test_page(person.id, procedure.team, confirm_window, now)
-        page = tx.add_page(summary=f"Test page for {person.name}'s on-call week: press 1 on the call or reply 1 "
-                                   f"to confirm that pages reach you", source=TEST_PAGE_SOURCE,
+        page = tx.add_page(summary=wording.test_page_summary(person.name), source=TEST_PAGE_SOURCE,
                            external_id=f"test:{week}",
                            state="open", responsible=person.id, created_at=now, deadline_at=now + confirm_window,
                            plan=plan_to_json(plan), fired=0, next_due_at=plan.due_at(0))
-        tx.add_event(page.id, now, "opened", person.id, "test", "weekly test page")
-        tx.add_notification(f"page:{page.id}:card", now, page_id=page.id, kind="card", channel="slack",
-                            target="support", text=page.summary)
+        tx.add_event(page.id, now, PageEventKind.OPENED, person.id, "test", "weekly test page")
+        _queue_card(tx, page, now)
         _fire_due_steps(tx, page, procedure, now)
         return snapshot(tx, page)
 
@@ -254,12 +258,9 @@ def _acknowledge(tx, procedure: Procedure, page, person: Person, kind: AckKind, 
     if kind == "done":
         page.done_by, page.done_at = person.id, now
     page.state, page.next_due_at = decision.state, None
-    tx.add_event(page.id, now, decision.state, person.id, channel)
-    label = "On It!" if kind == "on_it" else "Done"
-    via = CHANNEL_WORDS.get(channel, channel)
-    tx.add_notification(f"page:{page.id}:ack:{decision.state}", now, page_id=page.id, kind="thread",
-                        channel="slack", target="support",
-                        text=f"{label} {person.name} at {now.astimezone(tz):%H:%M} (via {via})")
+    tx.add_event(page.id, now, PageEventKind(decision.state), person.id, channel)
+    _queue_thread_line(tx, page, keys.acknowledged(page.id, decision.state), now,
+                       wording.ack_line(kind, person.name, f"{now.astimezone(tz):%H:%M}", channel))
     _queue_card_update(tx, page, now)
     return AckResult(True, decision.message, snapshot(tx, page))
 
@@ -281,13 +282,11 @@ def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, rea
         plan = plan_manual_escalation(person.id, procedure.escalation, procedure.team, now, procedure.ack_window)
         page.plan, page.fired, page.next_due_at = plan_to_json(plan), 0, plan.due_at(0)
         # Open again for the manager to take, with a new deadline; the first On It! stays in the timeline.
-        page.state, page.escalated_by, page.deadline_at = "open", person.id, now + procedure.ack_window
+        page.state, page.escalated_by, page.deadline_at = PageState.OPEN, person.id, now + procedure.ack_window
         page.on_it_by = page.on_it_at = None
         page.done_reminders_sent = 0  # the next On It! (the manager's) is chased from its own time
-        tx.add_event(page.id, now, "escalated", person.id, "slack", reason)
-        tx.add_notification(f"page:{page.id}:escalated:{now.isoformat()}", now, page_id=page.id, kind="thread",
-                            channel="slack", target="support",
-                            text=f"Escalated by {person.name}: {reason}")
+        tx.add_event(page.id, now, PageEventKind.ESCALATED, person.id, Channel.SLACK, reason)
+        _queue_thread_line(tx, page, keys.escalated(page.id, now), now, wording.escalated_line(person.name, reason))
         _fire_due_steps(tx, page, procedure, now)
         _queue_card_update(tx, page, now)
         return AckResult(True, "Escalated to your direct manager.", snapshot(tx, page))
@@ -341,18 +340,14 @@ def _queue_done_reminder(tx, page, reminder: DoneReminder, procedure: Procedure,
     channel = next((c for c in reminder.channels if holder and _reachable(tx, holder, c)), None)
     since = f"{page.on_it_at.astimezone(procedure.window.tz):%a %H:%M}"
     if channel is None:
-        tx.add_event(page.id, now, "reminder_skipped", page.on_it_by, None,
+        tx.add_event(page.id, now, PageEventKind.REMINDER_SKIPPED, page.on_it_by, None,
                      f"On It! since {since}: the holder has no channel to be asked whether it is done")
         return
-    if channel == "sms":
-        summary = page.summary if len(page.summary) <= 60 else page.summary[:57] + "..."
-        text = f"[oncallbot] Page #{page.id} '{summary}' is still On It! -- reply DONE {page.id} when resolved"
-    else:
-        text = (f"Page #{page.id} has been On It! with you since {since}: {page.summary}\n"
-                f"Is it done? Press Done when it is resolved.")
-    tx.add_notification(f"page:{page.id}:done-reminder:{page.on_it_at.isoformat()}:{reminder.number}", now,
-                        page_id=page.id, kind="reminder", channel=channel, person_id=holder.id, text=text)
-    tx.add_event(page.id, now, "reminded", holder.id, channel, f"asked whether it is done (On It! since {since})")
+    tx.add_notification(keys.done_reminder(page.id, page.on_it_at, reminder.number), now,
+                        page_id=page.id, kind=MessageKind.REMINDER, channel=channel, person_id=holder.id,
+                        text=wording.done_reminder_text(channel, page.id, page.summary, since))
+    tx.add_event(page.id, now, PageEventKind.REMINDED, holder.id, channel,
+                 f"asked whether it is done (On It! since {since})")
 
 
 # --- steps --------------------------------------------------------------------------------------
@@ -372,16 +367,18 @@ def _fire_due_steps(tx, page, procedure: Procedure, now: datetime) -> int:
 def _fire_step(tx, page, plan: EscalationPlan, number: int, procedure: Procedure, now: datetime) -> None:
     step = plan.step(number)
     team, policy = procedure.team, procedure.escalation
-    prefix = f"page:{page.id}:step:{number}"
     reached = []
     if step.notify == "office":
-        tx.add_notification(f"{prefix}:office", now, page_id=page.id, kind="channel", channel="slack",
-                            target="office", text=f"Page #{page.id} has no On It! yet: {page.summary}")
-        reached.append("the office channel")
+        tx.add_notification(keys.step_office(page.id, number), now, page_id=page.id, kind=MessageKind.CHANNEL,
+                            channel=Channel.SLACK, target=SlackTarget.OFFICE,
+                            text=wording.office_text(page.id, page.summary))
+        reached.append(wording.OFFICE_REACHED)
+    escalation = escalation_note(tx, page, procedure)
     for person_id in step.person_ids:
         person = team.person(person_id)
         if person is None:
             continue
+        reach = keys.step_reach(page.id, number, person.id)
         channels = [c for c in step.channels if _reachable(tx, person, c)]
         if not channels and step.channels:
             channels = ["slack"] if _reachable(tx, person, "slack") else []  # the fallback when opted out
@@ -389,35 +386,35 @@ def _fire_step(tx, page, plan: EscalationPlan, number: int, procedure: Procedure
         if phone and tx.pages_waiting_on(person.id, now - policy.calls_period, excluding=page.id):
             # A storm of tickets must not become a storm of calls: one digest per period instead.
             for channel in phone:
-                tx.add_notification(f"{prefix}:{person.id}:{channel}", now, page_id=page.id, kind="page",
-                                    channel=channel, person_id=person.id, text=page.summary, state_override="grouped")
-            tx.add_notification(f"digest:{person.id}:{digest_slot(now, policy)}", now, page_id=page.id,
-                                kind="digest", channel="sms", person_id=person.id,
-                                text=f"Page #{page.id} and more are waiting for you. Reply 1 to take them all, or see "
-                                     "Slack.")
-            tx.add_event(page.id, now, "grouped", person.id, "sms", "added to the digest: another page is waiting on them")
+                tx.add_notification(keys.on_channel(reach, channel), now, page_id=page.id, kind=MessageKind.PAGE,
+                                    channel=channel, person_id=person.id, reach_key=reach,
+                                    text=wording.page_text(channel, page.id, page.summary, escalation),
+                                    state_override=NotificationState.GROUPED)
+            slot = digest_slot(now, policy)
+            tx.add_notification(keys.digest(person.id, slot), now, page_id=page.id, kind=MessageKind.DIGEST,
+                                channel=Channel.SMS, person_id=person.id, reach_key=keys.digest_reach(person.id, slot),
+                                text=wording.digest_text(page.id))
+            tx.add_event(page.id, now, PageEventKind.GROUPED, person.id, Channel.SMS,
+                         "added to the digest: another page is waiting on them")
             channels = [c for c in channels if c not in phone]
         if "voice" in channels and not voice_calls_allowed(tx.recent_calls(person.id, now - policy.calls_period),
                                                           policy, now):
             channels.remove("voice")
-            tx.add_event(page.id, now, "throttled", person.id, "voice",
+            tx.add_event(page.id, now, PageEventKind.THROTTLED, person.id, Channel.VOICE,
                          f"call skipped: {policy.calls_per_number} calls already in the throttle period")
         for channel in channels:
-            tx.add_notification(f"{prefix}:{person.id}:{channel}", now, page_id=page.id, kind="page",
-                                channel=channel, person_id=person.id, text=page.summary)
+            tx.add_notification(keys.on_channel(reach, channel), now, page_id=page.id, kind=MessageKind.PAGE,
+                                channel=channel, person_id=person.id, reach_key=reach,
+                                text=wording.page_text(channel, page.id, page.summary, escalation))
         if channels:
-            reached.append(f"{person.name} ({NOTIFY_WORDS[step.notify]}) by "
-                           + ", ".join(CHANNEL_WORDS[c] for c in channels))
+            reached.append(wording.reached_text(person.name, step.notify, channels))
     if page.source == "test" and number > 0:  # the procedure: tell the managers at once
         person = team.person(page.responsible)
-        notify_approvers(tx, procedure, f"test-page-unconfirmed:{page.id}", now,
-                f"Test page #{page.id} was not confirmed by {person.name if person else page.responsible}: "
-                f"calls may not be reaching the on-call person.")
-    repeat = f" (repeat {number - len(plan.steps) + 1})" if number >= len(plan.steps) else ""
-    text = f"Step {number + 1}{repeat}: paging " + ("; ".join(reached) if reached else "nobody reachable")
-    tx.add_event(page.id, now, "step", None, None, text)
-    tx.add_notification(f"{prefix}:thread", now, page_id=page.id, kind="thread", channel="slack",
-                        target="support", text=text)
+        notify_approvers(tx, procedure, keys.test_page_unconfirmed(page.id), now,
+                         wording.test_page_unconfirmed_text(page.id, person.name if person else page.responsible))
+    text = wording.step_line(number, len(plan.steps), reached)
+    tx.add_event(page.id, now, PageEventKind.STEP, None, None, text)
+    _queue_thread_line(tx, page, keys.step_thread(page.id, number), now, text)
 
 
 def _reachable(tx, person: Person, channel: str) -> bool:
@@ -428,9 +425,20 @@ def _reachable(tx, person: Person, channel: str) -> bool:
     return False
 
 
+def _queue_card(tx, page, now: datetime) -> None:
+    tx.add_notification(keys.page_card(page.id), now, page_id=page.id, kind=MessageKind.CARD, channel=Channel.SLACK,
+                        target=SlackTarget.SUPPORT, text=wording.card_text(page.id, page.summary))
+
+
 def _queue_card_update(tx, page, now: datetime) -> None:
-    tx.add_notification(f"page:{page.id}:card:{page.state}:{now.isoformat()}", now, page_id=page.id,
-                        kind="card_update", channel="slack", target="support", text=page.state)
+    tx.add_notification(keys.card_update(page.id, page.state, now), now, page_id=page.id,
+                        kind=MessageKind.CARD_UPDATE, channel=Channel.SLACK, target=SlackTarget.SUPPORT,
+                        text=wording.card_text(page.id, page.summary))
+
+
+def _queue_thread_line(tx, page, key: str, now: datetime, text: str) -> None:
+    tx.add_notification(key, now, page_id=page.id, kind=MessageKind.THREAD, channel=Channel.SLACK,
+                        target=SlackTarget.SUPPORT, text=text)
 
 
 # --- replies by phone ---------------------------------------------------------------------------
@@ -492,16 +500,15 @@ def _waits_on(tx, page, person: Person) -> bool:
     """A page someone may answer by number: theirs to answer (responsible, paged, holding it), not any page."""
     if person.id in (page.responsible, page.on_it_by, page.done_by, page.escalated_by):
         return True
-    return any(n.person_id == person.id and n.kind in ("page", "digest") for n in tx.notifications_of(page.id))
+    return any(n.person_id == person.id and n.kind in (MessageKind.PAGE, MessageKind.DIGEST) for n in tx.notifications_of(page.id))
 
 
 def _record_sms_preference(store, procedure: Procedure, person: Person, stopped: bool, now: datetime) -> None:
     with store.transaction() as tx:
         if stopped:
-            if tx.opt_out(person.id, "sms", now, "replied STOP"):
-                notify_approvers(tx, procedure, f"optout:{person.id}:sms:{now.date()}", now,
-                        f"{person.name} has opted out of SMS (replied STOP). Pages reach them by their other "
-                        f"channels until they text START.")
+            if tx.opt_out(person.id, Channel.SMS, now, "replied STOP"):
+                notify_approvers(tx, procedure, keys.opted_out(person.id, Channel.SMS, now.date()), now,
+                                 wording.opted_out_text(person.name, Channel.SMS))
         else:
             tx.opt_in(person.id, "sms")
     return None  # Twilio answers STOP and START itself
@@ -528,9 +535,8 @@ def dismiss_page(store, procedure: Procedure, page_id: int, person_id: str, chan
         # done_by/done_at say who closed it and when, whichever way it was closed.
         page.state, page.next_due_at = decision.state, None
         page.done_by, page.done_at = person.id, now
-        tx.add_event(page.id, now, "dismissed", person.id, channel, "not a ticket")
-        tx.add_notification(f"page:{page.id}:dismissed", now, page_id=page.id, kind="thread", channel="slack",
-                            target="support", text=f"Closed as not a ticket by {person.name}")
+        tx.add_event(page.id, now, PageEventKind.DISMISSED, person.id, channel, "not a ticket")
+        _queue_thread_line(tx, page, keys.dismissed(page.id), now, wording.dismissed_line(person.name))
         _queue_card_update(tx, page, now)
         return AckResult(True, decision.message, snapshot(tx, page))
 

@@ -38,9 +38,9 @@ def forwarded_email(event: dict) -> tuple[str, str | None] | None:
     return None
 
 
-def create_bolt_app(container, client: WebClient, signing_secret: str | None, kick: Callable[[int], None],
+def create_bolt_app(container, client: WebClient, signing_secret: str | None, deliver_now: Callable[[int], None],
                     oncall_text: Callable, shift_line: Callable, process_before_response: bool = False) -> App:
-    """`kick(page_id)` sends a page's queued notifications at once; `oncall_text`/`shift_line` format rotation."""
+    """`deliver_now(page_id)` sends a page's queued notifications at once; `oncall_text`/`shift_line` format rotation."""
     store, procedure, clock = container.store, container.procedure, container.clock
     team = procedure.team
     support_channel = container.settings.slack.support_channel
@@ -141,7 +141,7 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
             details=details, slack_channel=event["channel"], slack_ts=event["ts"]), clock.now())
         if created:
             log_event(log, "page opened from Slack", page=page.id, responsible=page.responsible)
-            kick(page.id)
+            deliver_now(page.id)
 
     def thread_reply(event, client, thread_ts):
         text = event.get("text") or ""
@@ -163,7 +163,7 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
             return
         result = paging.acknowledge_page(store, procedure, page_id, person.id, kind, "slack", clock.now())
         if result.accepted:
-            kick(page_id)
+            deliver_now(page_id)
         elif person.id not in (result.page.on_it_by, result.page.done_by):  # not a retry of their own reply
             client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts,
                                       text=result.message)
@@ -179,7 +179,7 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
             result = paging.acknowledge_page(store, procedure, page_id, person.id, kind, "slack", clock.now())
         except (BadInput, NotAuthorized) as exc:
             return respond(text=str(exc), response_type="ephemeral", replace_original=False)
-        kick(page_id)
+        deliver_now(page_id)
         respond(text=result.message, response_type="ephemeral", replace_original=False)
 
     @app.action(ACTION_ON_IT)
@@ -203,7 +203,7 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
             result = paging.dismiss_page(store, procedure, page_id, person.id, "slack", clock.now())
         except (BadInput, NotAuthorized) as exc:
             return respond(text=str(exc), response_type="ephemeral", replace_original=False)
-        kick(page_id)
+        deliver_now(page_id)
         respond(text=result.message, response_type="ephemeral", replace_original=False)
 
     @app.action(ACTION_ESCALATE)
@@ -224,7 +224,7 @@ def create_bolt_app(container, client: WebClient, signing_secret: str | None, ki
         ack()
         page_id = int(view["private_metadata"])
         result = paging.escalate_page(store, procedure, page_id, person.id, reason, clock.now())
-        kick(page_id)
+        deliver_now(page_id)
         client.chat_postMessage(channel=person.slack_id, text=result.message)
 
     return app
