@@ -8,7 +8,7 @@ through every notifier.
 from dataclasses import dataclass
 
 from .team import Person
-from .vocabulary import Channel, MessageKind, SlackTarget
+from .vocabulary import Channel, MessageKind, PageEventKind, SlackTarget
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,27 @@ class Delivered:
     ref: str | None
     slack_channel: str | None = None
     slack_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """An outbox row a decision asks for; queued at most once per key."""
+
+    key: str
+    kind: MessageKind
+    channel: Channel
+    text: str
+    person_id: str | None = None
+    target: SlackTarget | None = None
+    reach_key: str | None = None  # pages and digests: see domain.keys.step_reach
+    grouped: bool = False  # recorded but never sent: a digest covers it
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A line a decision adds to a page's timeline."""
+
+    kind: PageEventKind
+    person_id: str | None = None
+    channel: str | None = None
+    detail: str | None = None

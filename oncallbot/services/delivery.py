@@ -13,6 +13,20 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from ..domain import keys, wording
+from ..domain.delivery import (  # noqa: F401
+    FAILED_STATUSES,
+    FALLBACK_ORDER,
+    MAX_ATTEMPTS,
+    OPT_OUT_CODES,
+    RETRY_BACKOFF,
+    FailedMessage,
+    FailureDecision,
+    SendError,
+    decide_interrupted_send,
+    decide_send_failure,
+    decide_status_failure,
+    status_error,
+)
 from ..domain.messages import (
     CardPayload,
     ChannelPayload,
@@ -27,7 +41,6 @@ from ..domain.messages import (
     WritebackPayload,
 )
 from ..domain.procedure import Procedure
-from ..domain.team import Person
 from ..domain.vocabulary import (
     PHONE_CHANNELS,
     Channel,
@@ -43,8 +56,6 @@ log = logging.getLogger("oncallbot.delivery")
 
 SEND_DEADLINE = timedelta(seconds=60)
 SEND_WORKERS = 8
-MAX_ATTEMPTS = 3
-RETRY_BACKOFF = timedelta(seconds=15)
 
 
 class Deliverer(Protocol):
@@ -154,63 +165,47 @@ def _send(store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, 
     return 1
 
 
+def _failed(tx, procedure: Procedure, row) -> FailedMessage:
+    """What a failure decision needs to know of a row (and, for a fallback, of its page)."""
+    person = procedure.team.person(row.person_id)
+    page = tx.page(row.page_id) if row.page_id and row.kind in (MessageKind.PAGE, MessageKind.DIGEST) else None
+    opted_out = frozenset(c for c in FALLBACK_ORDER if person and tx.opted_out(person.id, c))
+    return FailedMessage(row.id, MessageKind(row.kind), Channel(row.channel), person, row.page_id, row.attempts,
+                         row.text, row.target, row.reach_key, opted_out, page.summary if page else None,
+                         escalation_note(tx, page, procedure) if page else None, row.person_id)
+
+
+def _apply_failure(tx, procedure: Procedure, row, decision: FailureDecision, now: datetime) -> None:
+    row.state = decision.state
+    if decision.retry_at is not None:
+        row.claimed_until = decision.retry_at
+    if decision.opt_out and row.person_id:
+        tx.opt_out(row.person_id, decision.opt_out, now, decision.opt_out_reason)
+    for event in decision.events:
+        tx.add_event(row.page_id, now, event.kind, event.person_id, event.channel, event.detail)
+    for message in decision.fallbacks:
+        tx.add_notification(message.key, now, page_id=row.page_id, kind=message.kind, channel=message.channel,
+                            person_id=message.person_id, reach_key=message.reach_key, text=message.text)
+    for report in decision.reports:
+        notify_approvers(tx, procedure, report.subject, now, report.text)
+
+
 def _record_failure(store, procedure: Procedure, message: Outgoing, exc: DeliveryFailed, now: datetime) -> None:
-    person = message.person
+    """Load the failed row, decide what its failure changes (domain.delivery), apply it."""
     with store.transaction() as tx:
         row = tx.notification(message.id)
         row.attempts += 1
         row.error = str(exc)[:500]
-        if exc.maybe_sent:  # never risk calling someone twice for one step
-            _mark_ambiguous(tx, procedure, row, now)
-            return
-        if not exc.permanent and row.attempts < MAX_ATTEMPTS:
-            row.state, row.claimed_until = NotificationState.PENDING, now + RETRY_BACKOFF * row.attempts
-            log_event(log, "delivery will be retried", level=logging.WARNING, notification=row.id,
-                      channel=row.channel, attempt=row.attempts, error=str(exc))
-            return
-        row.state = NotificationState.FAILED
+        error = SendError(str(exc), exc.permanent, exc.maybe_sent, isinstance(exc, ChannelOptedOut),
+                          isinstance(exc, EditConflict))
+        decision = decide_send_failure(_failed(tx, procedure, row), error, now)
+        _apply_failure(tx, procedure, row, decision, now)
+    if decision.state == NotificationState.PENDING:
+        log_event(log, "delivery will be retried", level=logging.WARNING, notification=row.id,
+                  channel=row.channel, attempt=row.attempts, error=str(exc))
+    elif decision.state == NotificationState.FAILED:
         log_event(log, "delivery failed", level=logging.WARNING, notification=row.id, channel=row.channel,
                   kind=row.kind, error=str(exc))
-        if row.kind == MessageKind.WRITEBACK and isinstance(exc, EditConflict):
-            notify_approvers(tx, procedure, keys.writeback_failed(row.id), now,
-                             wording.writeback_conflict_text(row.text, row.target, str(exc)))
-            return
-        if row.kind == MessageKind.WRITEBACK:
-            notify_approvers(tx, procedure, keys.writeback_failed(row.id), now,
-                             wording.writeback_failed_text(row.text, row.target, row.attempts, str(exc)))
-            return
-        if person is None or row.kind not in (MessageKind.PAGE, MessageKind.DIGEST):
-            return
-        if isinstance(exc, ChannelOptedOut) and tx.opt_out(person.id, row.channel, now, str(exc)):
-            notify_approvers(tx, procedure, keys.opted_out(person.id, row.channel), now,
-                             wording.opted_out_text(person.name, row.channel))
-        if row.page_id:
-            tx.add_event(row.page_id, now, PageEventKind.DELIVERY_FAILED, person.id, row.channel, str(exc)[:200])
-            _fall_back(tx, procedure, row, person, now)
-            if not isinstance(exc, ChannelOptedOut):
-                notify_approvers(tx, procedure, keys.delivery_failed(row.id), now,
-                                 wording.unreachable_text(person.name, row.channel, row.page_id, str(exc)))
-
-
-def _fall_back(tx, procedure: Procedure, row, person: Person, now: datetime) -> None:
-    """Try the person's other channels for the same step; the reach key makes this a no-op where the step
-    had them."""
-    page = tx.page(row.page_id)
-    for channel in (Channel.SMS, Channel.VOICE, Channel.SLACK):
-        if channel == row.channel or tx.opted_out(person.id, channel):
-            continue
-        if (channel in PHONE_CHANNELS and not person.phone) or (channel == Channel.SLACK and not person.slack_id):
-            continue
-        tx.add_notification(keys.on_channel(row.reach_key, channel), now, page_id=row.page_id, kind=MessageKind.PAGE,
-                            channel=channel, person_id=person.id, reach_key=row.reach_key,
-                            text=_fallback_text(tx, procedure, row, page, channel))
-
-
-def _fallback_text(tx, procedure: Procedure, row, page, channel: str) -> str:
-    """A fallback is a page on another channel; a digest's fallback pages with the digest's words."""
-    if row.kind == MessageKind.DIGEST:
-        return wording.page_text(channel, page.id, wording.digest_body(page.id), escalation_note(tx, page, procedure))
-    return wording.page_text(channel, page.id, page.summary, escalation_note(tx, page, procedure))
 
 
 def notify_approvers(tx, procedure: Procedure, subject: str, now: datetime, text: str) -> None:
@@ -231,18 +226,7 @@ def reap_stale_sends(store, procedure: Procedure, now: datetime) -> int:
 
 
 def _mark_ambiguous(tx, procedure: Procedure, row, now: datetime) -> None:
-    row.state = NotificationState.AMBIGUOUS
-    person = procedure.team.person(row.person_id)
-    if row.page_id:
-        tx.add_event(row.page_id, now, PageEventKind.DELIVERY_AMBIGUOUS, row.person_id, row.channel,
-                     "interrupted while sending; not re-sent (the next step covers it)")
-    if row.kind in (MessageKind.PAGE, MessageKind.DIGEST) and person:
-        notify_approvers(tx, procedure, keys.delivery_ambiguous(row.id), now,
-                         wording.ambiguous_text(row.channel, person.name, row.page_id))
-
-
-FAILED_STATUSES = {"failed", "undelivered", "busy", "no-answer", "canceled"}
-OPT_OUT_CODES = {"21610"}
+    _apply_failure(tx, procedure, row, decide_interrupted_send(_failed(tx, procedure, row)), now)
 
 
 def record_delivery_status(store, procedure: Procedure, provider_ref: str, status: str, error_code: str | None,
@@ -255,20 +239,9 @@ def record_delivery_status(store, procedure: Procedure, provider_ref: str, statu
         if row is None:
             return False
         row.delivery_status = status
-        person = procedure.team.person(row.person_id)
-        if status not in FAILED_STATUSES or row.state == NotificationState.FAILED or person is None \
-                or row.kind not in (MessageKind.PAGE, MessageKind.DIGEST):
-            return True
-        row.state, row.error = NotificationState.FAILED, f"{status} (error {error_code})" if error_code else status
-        if row.channel == Channel.VOICE and status in ("busy", "no-answer", "canceled"):
-            return True  # an unanswered call is the escalation's job, not a delivery problem
-        if error_code in OPT_OUT_CODES and tx.opt_out(person.id, row.channel, now, f"Twilio error {error_code}"):
-            notify_approvers(tx, procedure, keys.opted_out(person.id, row.channel), now,
-                             wording.opted_out_text(person.name, row.channel))
-        elif error_code not in OPT_OUT_CODES:
-            notify_approvers(tx, procedure, keys.delivery_failed(row.id), now,
-                             wording.not_delivered_text(row.channel, person.name, row.page_id, row.error))
-        if row.page_id:
-            tx.add_event(row.page_id, now, PageEventKind.DELIVERY_FAILED, person.id, row.channel, row.error)
-            _fall_back(tx, procedure, row, person, now)
+        decision = decide_status_failure(_failed(tx, procedure, row), status, error_code,
+                                         row.state == NotificationState.FAILED)
+        if decision is not None:
+            row.error = status_error(status, error_code)
+            _apply_failure(tx, procedure, row, decision, now)
         return True

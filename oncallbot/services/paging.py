@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain import keys, wording
+from ..domain.escalation import Reach, StepPage, decide_step
 from ..domain.paging import (
     API_SOURCES,
     CLOSED_STATES,
@@ -19,21 +20,21 @@ from ..domain.paging import (
     PlannedStep,
     decide_acknowledgment,
     decide_dismissal,
-    digest_slot,
     done_reminder_cutoffs,
     done_reminder_due,
+    keep_alerts,
     parse_phone_reply,
     phone_reply_targets,
     plan_escalation,
     plan_manual_escalation,
     plan_test_page,
-    voice_calls_allowed,
 )
 from ..domain.procedure import Procedure
 from ..domain.responsibility import responsible_at
 from ..domain.rotation import neighbours_at
 from ..domain.team import Person
 from ..domain.vocabulary import (
+    PHONE_CHANNELS,
     Channel,
     MessageKind,
     NotificationState,
@@ -111,7 +112,7 @@ def plan_to_json(plan: EscalationPlan) -> dict:
         "repeat_every": plan.repeat_every.total_seconds(),
         "max_repeats": plan.max_repeats,
         "steps": [{"notify": s.notify, "person_ids": list(s.person_ids), "channels": list(s.channels),
-                   "delay": s.delay.total_seconds()} for s in plan.steps],
+                   "delay": s.delay.total_seconds(), **({"alert": True} if s.alert else {})} for s in plan.steps],
     }
 
 
@@ -119,7 +120,7 @@ def plan_from_json(data: dict) -> EscalationPlan:
     return EscalationPlan(
         first_due_at=datetime.fromisoformat(data["first_due_at"]),
         steps=tuple(PlannedStep(s["notify"], tuple(s["person_ids"]), tuple(s["channels"]),
-                                timedelta(seconds=s["delay"])) for s in data["steps"]),
+                                timedelta(seconds=s["delay"]), s.get("alert", False)) for s in data["steps"]),
         repeat_every=timedelta(seconds=data["repeat_every"]),
         max_repeats=data["max_repeats"],
     )
@@ -279,7 +280,9 @@ def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, rea
         if page.state in CLOSED_STATES:
             closed = "done" if page.state == "done" else "closed as not a ticket"
             return AckResult(False, f"This page is already {closed}; nothing changed.", snapshot(tx, page))
-        plan = plan_manual_escalation(person.id, procedure.escalation, procedure.team, now, procedure.ack_window)
+        plan = keep_alerts(plan_from_json(page.plan),
+                           plan_manual_escalation(person.id, procedure.escalation, procedure.team, now,
+                                                  procedure.ack_window))
         page.plan, page.fired, page.next_due_at = plan_to_json(plan), 0, plan.due_at(0)
         # Open again for the manager to take, with a new deadline; the first On It! stays in the timeline.
         page.state, page.escalated_by, page.deadline_at = PageState.OPEN, person.id, now + procedure.ack_window
@@ -365,56 +368,33 @@ def _fire_due_steps(tx, page, procedure: Procedure, now: datetime) -> int:
 
 
 def _fire_step(tx, page, plan: EscalationPlan, number: int, procedure: Procedure, now: datetime) -> None:
+    """Load what the step depends on, decide it (domain.escalation), apply the decision."""
     step = plan.step(number)
     team, policy = procedure.team, procedure.escalation
-    reached = []
-    if step.notify == "office":
-        tx.add_notification(keys.step_office(page.id, number), now, page_id=page.id, kind=MessageKind.CHANNEL,
-                            channel=Channel.SLACK, target=SlackTarget.OFFICE,
-                            text=wording.office_text(page.id, page.summary))
-        reached.append(wording.OFFICE_REACHED)
-    escalation = escalation_note(tx, page, procedure)
+    since = now - policy.calls_period
+    phones = any(c in PHONE_CHANNELS for c in step.channels)
+    people = {}
     for person_id in step.person_ids:
         person = team.person(person_id)
         if person is None:
             continue
-        reach = keys.step_reach(page.id, number, person.id)
-        channels = [c for c in step.channels if _reachable(tx, person, c)]
-        if not channels and step.channels:
-            channels = ["slack"] if _reachable(tx, person, "slack") else []  # the fallback when opted out
-        phone = [c for c in channels if c in ("sms", "voice")]
-        if phone and tx.pages_waiting_on(person.id, now - policy.calls_period, excluding=page.id):
-            # A storm of tickets must not become a storm of calls: one digest per period instead.
-            for channel in phone:
-                tx.add_notification(keys.on_channel(reach, channel), now, page_id=page.id, kind=MessageKind.PAGE,
-                                    channel=channel, person_id=person.id, reach_key=reach,
-                                    text=wording.page_text(channel, page.id, page.summary, escalation),
-                                    state_override=NotificationState.GROUPED)
-            slot = digest_slot(now, policy)
-            tx.add_notification(keys.digest(person.id, slot), now, page_id=page.id, kind=MessageKind.DIGEST,
-                                channel=Channel.SMS, person_id=person.id, reach_key=keys.digest_reach(person.id, slot),
-                                text=wording.digest_text(page.id))
-            tx.add_event(page.id, now, PageEventKind.GROUPED, person.id, Channel.SMS,
-                         "added to the digest: another page is waiting on them")
-            channels = [c for c in channels if c not in phone]
-        if "voice" in channels and not voice_calls_allowed(tx.recent_calls(person.id, now - policy.calls_period),
-                                                          policy, now):
-            channels.remove("voice")
-            tx.add_event(page.id, now, PageEventKind.THROTTLED, person.id, Channel.VOICE,
-                         f"call skipped: {policy.calls_per_number} calls already in the throttle period")
-        for channel in channels:
-            tx.add_notification(keys.on_channel(reach, channel), now, page_id=page.id, kind=MessageKind.PAGE,
-                                channel=channel, person_id=person.id, reach_key=reach,
-                                text=wording.page_text(channel, page.id, page.summary, escalation))
-        if channels:
-            reached.append(wording.reached_text(person.name, step.notify, channels))
-    if page.source == "test" and number > 0:  # the procedure: tell the managers at once
-        person = team.person(page.responsible)
-        notify_approvers(tx, procedure, keys.test_page_unconfirmed(page.id), now,
-                         wording.test_page_unconfirmed_text(page.id, person.name if person else page.responsible))
-    text = wording.step_line(number, len(plan.steps), reached)
-    tx.add_event(page.id, now, PageEventKind.STEP, None, None, text)
-    _queue_thread_line(tx, page, keys.step_thread(page.id, number), now, text)
+        reachable = frozenset(c for c in (Channel.SMS, Channel.VOICE, Channel.SLACK) if _reachable(tx, person, c))
+        waiting = phones and bool(tx.pages_waiting_on(person.id, since, excluding=page.id))
+        calls = tuple(tx.recent_calls(person.id, since)) if Channel.VOICE in step.channels else ()
+        people[person_id] = Reach(person, reachable, waiting, calls)
+    responsible = team.person(page.responsible)
+    decision = decide_step(StepPage(page.id, page.summary, responsible.name if responsible else page.responsible,
+                                    escalation_note(tx, page, procedure)),
+                           step, number, len(plan.steps), people, policy, now)
+    for message in decision.messages:
+        tx.add_notification(message.key, now, page_id=page.id, kind=message.kind, channel=message.channel,
+                            person_id=message.person_id, target=message.target, reach_key=message.reach_key,
+                            text=message.text, state_override=NotificationState.GROUPED if message.grouped else None)
+    if decision.alert:  # the procedure: tell the managers at once
+        notify_approvers(tx, procedure, keys.test_page_unconfirmed(page.id), now, decision.alert)
+    for event in decision.events:
+        tx.add_event(page.id, now, event.kind, event.person_id, event.channel, event.detail)
+    _queue_thread_line(tx, page, keys.step_thread(page.id, number), now, decision.thread_line)
 
 
 def _reachable(tx, person: Person, channel: str) -> bool:
