@@ -116,12 +116,13 @@ class Container:
     def running(self) -> bool:
         return not self.stopping.is_set()
 
-    def kick(self, page_id: int | None = None) -> int:
+    def deliver_now(self, page_id: int | None = None) -> int:
         """Send what the outbox holds now (for one page, or all) instead of waiting for the next tick."""
         from .services.delivery import deliver_pending
 
         return deliver_pending(self.store, self.procedure, self.deliverer, self.clock.now(), page_id,
                                keep_going=self.running)
+
 
 
 def slack_configured(env: Environment) -> bool:
@@ -212,7 +213,7 @@ def build_slack_app(container: Container) -> "SlackApp | None":
         oncall_text=oncall_text, shift_line=shift_line))
     paging.register(app, paging.PagingDeps(
         store=store, procedure=procedure, clock=clock, support_channel=settings.slack.support_channel,
-        intake=settings.slack.intake, deliver_now=container.kick))
+        intake=settings.slack.intake, deliver_now=container.deliver_now))
     return app
 
 

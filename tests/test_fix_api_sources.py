@@ -60,7 +60,7 @@ def test_an_api_external_id_shaped_like_a_test_page_id_does_not_break_the_weeks_
                                       api.clock.now())
     assert test_page is not None and test_page.source == "test" and test_page.responsible == "priya"
     assert test_page.id != response.json()["id"]
-    api.container.kick()
+    api.container.deliver_now()
     assert api.twilio.sms_to("+14155550103")  # Priya is texted: calls reach her
     assert api.get(response.json()["id"]).json()["summary"] == VOICEMAIL["summary"]  # the API page is untouched
 

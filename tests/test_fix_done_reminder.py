@@ -200,7 +200,7 @@ def test_the_scheduler_dms_the_holder_with_a_done_button_that_closes_the_page(sl
     slack_db.click("page.on_it", page_id, AISHA)
     slack_db.clock.advance(timedelta(hours=2))
     fire_job(slack_db.container)  # the scheduler's dispatcher job
-    slack_db.container.kick()  # the scheduler's outbox job
+    slack_db.container.deliver_now()  # the scheduler's outbox job
 
     [dm] = slack_db.fake.dms_to(AISHA)
     assert dm["text"].startswith(f"Page #{page_id} has been On It! with you since Mon 22:00")
@@ -225,5 +225,5 @@ def test_the_scheduler_dms_the_holder_with_a_done_button_that_closes_the_page(sl
 
     slack_db.clock.advance(timedelta(hours=4))
     fire_job(slack_db.container)
-    slack_db.container.kick()
+    slack_db.container.deliver_now()
     assert len(slack_db.fake.dms_to(AISHA)) == 1  # done: nothing more

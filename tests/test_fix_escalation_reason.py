@@ -87,7 +87,7 @@ def test_a_page_nobody_escalated_reads_as_before(bot):
     page_id = bot.page_of(ticket).id
     bot.clock.advance(timedelta(minutes=16))
     paging.fire_due_escalations(bot.store, bot.container.procedure, bot.clock.now())
-    bot.container.kick()
+    bot.container.deliver_now()
     [sms] = bot.twilio.sms_to(AISHA_PHONE)
     assert "Escalated" not in sms["body"]
     [call] = bot.twilio.calls_to(AISHA_PHONE)

@@ -138,7 +138,7 @@ def test_not_a_ticket_is_refused_once_done_and_after_on_it_is_the_holders_call(s
 def test_the_weekly_test_page_cannot_be_closed_as_not_a_ticket(slack):
     procedure = slack.container.procedure
     test_page = paging.open_test_page(slack.store, procedure, timedelta(minutes=15), slack.clock.now())
-    slack.container.kick(test_page.id)
+    slack.container.deliver_now(test_page.id)
     assert NOT_A_TICKET not in button_ids(slack.card(test_page.id)["blocks"])
     slack.click(NOT_A_TICKET, test_page.id, AISHA)
     assert answers(slack, 1) == ["The weekly test page is not a ticket: confirm it by pressing 1 on the call or "

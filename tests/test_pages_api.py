@@ -59,7 +59,7 @@ class Api:
         """What the scheduler's dispatcher does after `minutes` have passed."""
         self.clock.advance(timedelta(minutes=minutes))
         fired = paging.fire_due_escalations(self.container.store, self.container.procedure, self.clock.now())
-        self.container.kick()
+        self.container.deliver_now()
         return fired
 
 

@@ -41,14 +41,14 @@ class Bot:
     def open_page(self, summary="Voicemail from ACME: server down") -> int:
         page, _ = paging.open_page(self.store, self.procedure, paging.NewPage(summary=summary, source="api"),
                                    self.clock.now())
-        self.container.kick()
+        self.container.deliver_now()
         return page.id
 
     def tick(self, minutes: float) -> int:
         """The scheduler's dispatcher after `minutes`: fire what is due, send the outbox."""
         self.clock.advance(timedelta(minutes=minutes))
         fired = paging.fire_due_escalations(self.store, self.procedure, self.clock.now())
-        self.container.kick()
+        self.container.deliver_now()
         return fired
 
     def escalated_page(self) -> int:
@@ -371,7 +371,7 @@ def test_sms_stop_from_a_member_means_later_steps_skip_sms(make_bot, database_ur
     response = bot.text_in("STOP")
     assert sms_reply(response) == []  # Twilio itself confirms a STOP
     assert bot.opted_out("aisha", "sms")
-    bot.container.kick()  # the dispatcher's next tick sends the report
+    bot.container.deliver_now()  # the dispatcher's next tick sends the report
     for approver in (DANA_SLACK, OMAR_SLACK):
         assert any(text.startswith("Aisha Khan has opted out of SMS (replied STOP)") for text in bot.dms(approver))
 

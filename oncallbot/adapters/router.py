@@ -2,9 +2,16 @@
 
 import threading
 
-from .console_notifier import ConsoleNotifier
+from ..domain.messages import (
+    CardPayload,
+    Delivered,
+    Outgoing,
+    PagePayload,
+    ThreadPayload,
+    WritebackPayload,
+)
 from ..errors import DeliveryFailed, EditConflict, IntegrationError
-from ..services.delivery import Delivered, Outgoing
+from .console_notifier import ConsoleNotifier
 
 
 class NotificationRouter:
@@ -16,17 +23,18 @@ class NotificationRouter:
     def deliver(self, message: Outgoing) -> Delivered:
         if message.channel == "slack":
             return self.slack.deliver(message) if self.slack else self._console(message)
-        if message.channel == "calendar":
+        if isinstance(message.payload, WritebackPayload):
+            writeback = message.payload
             if self.calendar is None:
                 raise DeliveryFailed("the rotation calendar is read-only here (rotation.source is ical): "
                                      "change it by hand", permanent=True)
-            if not message.etag:  # queued before etags were stored: never write blind over an edit
+            if not writeback.etag:  # queued before etags were stored: never write blind over an edit
                 raise DeliveryFailed("the event's version is unknown, so it was not written (it could "
                                      "overwrite an edit)", permanent=True)
             try:
                 with self._calendar_lock:
-                    event = self.calendar.reassign(message.target, message.person.name, message.person.email,
-                                                   etag=message.etag)
+                    event = self.calendar.reassign(writeback.event_id, message.person.name, message.person.email,
+                                                   etag=writeback.etag)
             except IntegrationError as exc:
                 status = getattr(exc, "status", None)
                 if status == 412:
@@ -41,10 +49,10 @@ class NotificationRouter:
         status_url = f"{self.public_url}/twilio/status"
         if message.channel == "sms":
             return Delivered(ref=self.twilio.send_sms(message.person.phone, message.text, status_url))
-        if message.channel == "voice":
+        if message.channel == "voice" and isinstance(message.payload, PagePayload):
             from .twilio.twiml import page_call_twiml
 
-            gather_url = f"{self.public_url}/twilio/voice?page={message.card.id}"
+            gather_url = f"{self.public_url}/twilio/voice?page={message.payload.page_id}"
             return Delivered(ref=self.twilio.place_call(message.person.phone, page_call_twiml(message.text, gather_url),
                                                         status_url))
         raise DeliveryFailed(f"unknown channel {message.channel}", permanent=True)
@@ -52,15 +60,15 @@ class NotificationRouter:
     def _console(self, message: Outgoing) -> Delivered:
         if message.person:
             recipient = message.person.name
-        elif message.card and message.kind in ("card", "card_update", "thread"):
-            recipient = f"#{message.target} thread of page {message.card.id}"
+        elif isinstance(message.payload, (CardPayload, ThreadPayload)):
+            recipient = f"#{message.target} thread of page {message.payload.card.id}"
         else:
             recipient = f"#{message.target}"
         text = message.text
-        if message.kind in ("card", "card_update") and message.card:
-            card = message.card
+        if isinstance(message.payload, CardPayload):
+            card = message.payload.card
             text = f"page #{card.id} [{card.state}] {card.summary} (On It! due by {card.deadline})"
         ref = self.console.send(message.channel, recipient, text)
-        if message.kind == "card" and message.card:
-            return Delivered(ref=ref, slack_channel="console", slack_ts=f"console-{message.card.id}")
+        if isinstance(message.payload, CardPayload) and not message.payload.update:
+            return Delivered(ref=ref, slack_channel="console", slack_ts=f"console-{message.payload.card.id}")
         return Delivered(ref=ref)

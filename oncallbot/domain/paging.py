@@ -49,6 +49,9 @@ class PlannedStep:
     person_ids: tuple[str, ...]  # empty for the office channel
     channels: tuple[str, ...]
     delay: timedelta
+    # Firing this step (or a repeat of it) also tells the approvers at once that the page is unconfirmed:
+    # the weekly test page's rule, frozen into its plan.
+    alert: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def plan_escalation(responsibility: Responsibility, policy: EscalationPolicy, te
         steps = [_planned(s, anchor, team) for s in chain]
         first_due = created_at + ack_window
     elif responsibility.responsible == "office":
-        swapped = {"oncall": "office", "manager": "approvers"}
+        swapped: dict[Notify, Notify] = {"oncall": "office", "manager": "approvers"}
         steps = [_planned(replace(s, notify=swapped.get(s.notify, s.notify)), None, team) for s in chain]
         first_due = created_at + ack_window
     else:
@@ -165,8 +168,8 @@ _EMOJI_CODES = re.compile(r":[a-z0-9_+-]+:")
 # The reply must begin with the words (after emoji and punctuation): "On it, calling them back" counts,
 # "I am not on it" does not. A word boundary after them, so "on iteration" is not "on it".
 _ACK_START = re.compile(r"(on[\s_-]*it|done)(?![^\W_])")
-_ACK_KINDS = {"done": "done"}  # every other match is a spelling of "on it"
-_PHONE_WORDS = {"1": "on_it", "ok": "on_it", "okay": "on_it"}
+_ACK_KINDS: dict[str, AckKind] = {"done": "done"}  # every other match is a spelling of "on it"
+_PHONE_WORDS: dict[str, AckKind] = {"1": "on_it", "ok": "on_it", "okay": "on_it"}
 # Words that show someone meant to acknowledge ("is this done?", "I'm on it", "ack"): they get a hint.
 _ATTEMPT_WORDS = re.compile(r"(?<![^\W_])(on[\s_-]*it|done|ack(?:ed|nowledg\w*)?)(?![^\W_])")
 # By SMS the words may name a page ("done 42", "on it #42") or all of them ("done all").
@@ -312,8 +315,16 @@ def plan_test_page(person_id: str, team: Team, confirm_window: timedelta, now: d
     """The week's first evening: call and text the on-call person now; the approvers if nobody confirms."""
     approvers = tuple(p.id for p in team.approvers)
     return EscalationPlan(now, (PlannedStep("oncall", (person_id,), ("sms", "voice"), timedelta(0)),
-                                PlannedStep("approvers", approvers, ("sms", "slack"), confirm_window)),
+                                PlannedStep("approvers", approvers, ("sms", "slack"), confirm_window, alert=True)),
                           timedelta(minutes=15), 0)
+
+
+def keep_alerts(old: EscalationPlan, new: EscalationPlan) -> EscalationPlan:
+    """A page whose plan alerts the approvers (the test page) keeps alerting after its first step when it is
+    re-planned by hand (escalated)."""
+    if not any(s.alert for s in old.steps):
+        return new
+    return replace(new, steps=tuple(replace(s, alert=s.alert or i > 0) for i, s in enumerate(new.steps)))
 
 
 def decide_dismissal(state: PageState, source: str, holder_id: str | None, holder_name: str | None,

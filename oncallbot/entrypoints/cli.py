@@ -59,7 +59,7 @@ def cmd_sync(args) -> int:
         print(f"skipped: another sync of {container.rotation_source.key} is running (another `serve` or `sync`); "
               "it stores the calendar's weeks")
         return 0
-    container.kick()
+    container.deliver_now()
     team = container.procedure.team
     print(f"synced {len(result.shifts)} on-call weeks from {container.rotation_source.key}")
     for change in result.changes:
@@ -132,7 +132,7 @@ def cmd_page(args) -> int:
     new = paging.NewPage(summary=args.summary, source="cli", external_id=args.external_id, details=args.details)
     page, created = paging.open_page(container.store, container.procedure, new, container.clock.now())
     if created:
-        container.kick(page.id)
+        container.deliver_now(page.id)
     page = paging.get_page(container.store, page.id)
     if args.json:
         print(json.dumps(page_json(page, container.procedure), indent=2))

@@ -31,7 +31,7 @@ def sync_job(container: Container) -> None:
     if result.skipped:
         log_event(log, "rotation sync skipped: another replica is syncing this calendar")
         return
-    container.kick()
+    container.deliver_now()
     log_event(log, "rotation synced", shifts=len(result.shifts), changes=len(result.changes),
               problems=len(result.problems), full=result.full)
 
@@ -47,13 +47,13 @@ def test_page_job(container: Container) -> None:
     page = open_test_page(container.store, container.procedure, container.settings.test_page.window,
                           container.clock.now())
     if page is not None:
-        container.kick(page.id)
+        container.deliver_now(page.id)
         log_event(log, "test page sent", page=page.id, person=page.responsible)
 
 
 def weekly_report_job(container: Container) -> None:
     if send_weekly_report(container.store, container.procedure, container.clock.now()):
-        container.kick()
+        container.deliver_now()
 
 
 def create_scheduler(container: Container) -> BackgroundScheduler:
@@ -70,7 +70,7 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
                       replace_existing=True, args=["escalations.fire", lambda: fire_job(container)],
                       misfire_grace_time=30)
     scheduler.add_job(run_isolated, "interval", seconds=DELIVER_INTERVAL_SECONDS, id="outbox.deliver",
-                      replace_existing=True, args=["outbox.deliver", container.kick], misfire_grace_time=30)
+                      replace_existing=True, args=["outbox.deliver", container.deliver_now], misfire_grace_time=30)
     if container.settings.test_page.enabled:
         start = container.procedure.window.start
         confirm = int(container.settings.test_page.window.total_seconds())

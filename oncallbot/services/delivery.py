@@ -7,14 +7,48 @@ the escalation covers the gap.
 """
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from ..domain import keys, wording
+from ..domain.delivery import (  # noqa: F401
+    FAILED_STATUSES,
+    FALLBACK_ORDER,
+    MAX_ATTEMPTS,
+    OPT_OUT_CODES,
+    RETRY_BACKOFF,
+    FailedMessage,
+    FailureDecision,
+    SendError,
+    decide_interrupted_send,
+    decide_send_failure,
+    decide_status_failure,
+    status_error,
+)
+from ..domain.messages import (
+    CardPayload,
+    ChannelPayload,
+    Delivered,
+    Outgoing,
+    PageCard,
+    PagePayload,
+    Payload,
+    ReminderPayload,
+    ReportPayload,
+    ThreadPayload,
+    WritebackPayload,
+)
 from ..domain.procedure import Procedure
-from ..domain.team import Person
+from ..domain.vocabulary import (
+    PHONE_CHANNELS,
+    Channel,
+    MessageKind,
+    NotificationState,
+    PageEventKind,
+    SlackTarget,
+)
 from ..errors import ChannelOptedOut, DeliveryFailed, EditConflict
 from ..logs import log_event
 
@@ -22,45 +56,6 @@ log = logging.getLogger("oncallbot.delivery")
 
 SEND_DEADLINE = timedelta(seconds=60)
 SEND_WORKERS = 8
-MAX_ATTEMPTS = 3
-RETRY_BACKOFF = timedelta(seconds=15)
-
-
-@dataclass(frozen=True)
-class PageCard:
-    """What a page's Slack message shows; the Slack adapter lays it out."""
-
-    id: int
-    summary: str
-    state: str
-    responsible: str  # person id, office or nobody
-    responsible_person: Person | None
-    deadline: str  # local time label
-    on_it: str | None  # "Kelly Nguyen at 19:04"
-    done: str | None
-    slack_channel: str | None
-    slack_thread_ts: str | None
-    slack_card_ts: str | None
-    source: str = ""  # the weekly test page ("test") cannot be closed as not a ticket
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    id: int
-    kind: str  # card | card_update | thread | channel | page | digest | report
-    channel: str  # sms | voice | slack
-    text: str
-    person: Person | None
-    target: str | None  # support | office, for channel posts
-    card: PageCard | None
-    etag: str | None = None  # a calendar write-back: the event version it was approved on
-
-
-@dataclass(frozen=True)
-class Delivered:
-    ref: str | None
-    slack_channel: str | None = None
-    slack_ts: str | None = None
 
 
 class Deliverer(Protocol):
@@ -80,45 +75,37 @@ def _card(page, procedure: Procedure) -> PageCard:
                     page.source)
 
 
-def _text(row, page, escalation: str | None = None) -> str:
-    """`escalation`: "Escalated by Aisha Khan: <reason>", for the pages a person sent up the chain."""
-    if row.kind == "page" and row.channel == "sms":
-        why = f" -- {escalation}" if escalation else ""
-        return f"[oncallbot] Page #{page.id}: {page.summary}{why} -- reply 1 for On It!, DONE when resolved."
-    if row.kind == "page" and row.channel == "voice":
-        if escalation:  # read out as its own sentence
-            return f"On-call page number {page.id}. {_sentence(page.summary)} {_sentence(escalation)}"
-        return f"On-call page number {page.id}. {page.summary}"
-    if row.kind == "page":
-        why = f"\n{escalation}" if escalation else ""
-        return f"Page #{page.id} needs an On It!: {page.summary}{why}"
-    if row.kind == "digest":
-        return f"[oncallbot] {row.text}"
-    return row.text
-
-
-def _sentence(text: str) -> str:
-    return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def _escalation(tx, page, procedure: Procedure) -> str | None:
-    """Who sent this page up the chain and why, from the timeline (the reason is recorded there)."""
-    if not page.escalated_by:
-        return None
-    reason = next((e.detail for e in reversed(tx.events_of(page.id)) if e.kind == "escalated"), None)
-    person = procedure.team.person(page.escalated_by)
-    name = person.name if person else page.escalated_by
-    return f"Escalated by {name}: {reason}" if reason else f"Escalated by {name}."
+def _payload(row, page, procedure: Procedure) -> Payload:
+    """The typed payload of an outbox row; the card shows the page as it stands now."""
+    kind = row.kind
+    if kind in (MessageKind.CARD, MessageKind.CARD_UPDATE) and page:
+        return CardPayload(_card(page, procedure), update=kind == MessageKind.CARD_UPDATE)
+    if kind == MessageKind.THREAD and page:
+        return ThreadPayload(_card(page, procedure))
+    if kind == MessageKind.REMINDER and page:
+        return ReminderPayload(_card(page, procedure))
+    if kind in (MessageKind.PAGE, MessageKind.DIGEST) and row.page_id:
+        return PagePayload(row.page_id, digest=kind == MessageKind.DIGEST)
+    if kind == MessageKind.CHANNEL or kind == MessageKind.THREAD:
+        return ChannelPayload(SlackTarget(row.target or SlackTarget.SUPPORT))
+    if kind == MessageKind.WRITEBACK:
+        return WritebackPayload(row.target, row.etag)
+    return ReportPayload()
 
 
 def _outgoing(tx, row, procedure: Procedure) -> Outgoing:
     page = tx.page(row.page_id) if row.page_id else None
-    text = row.text
-    if page:
-        text = _text(row, page, _escalation(tx, page, procedure) if row.kind == "page" else None)
-    return Outgoing(row.id, row.kind, row.channel, text, procedure.team.person(row.person_id), row.target,
-                    _card(page, procedure) if page else None,
-                    etag=row.etag)
+    return Outgoing(row.id, MessageKind(row.kind), Channel(row.channel), row.text,
+                    procedure.team.person(row.person_id), _payload(row, page, procedure), row.page_id)
+
+
+def escalation_note(tx, page, procedure: Procedure) -> str | None:
+    """Who sent this page up the chain and why, from the timeline (the reason is recorded there)."""
+    if not page.escalated_by:
+        return None
+    reason = next((e.detail for e in reversed(tx.events_of(page.id)) if e.kind == PageEventKind.ESCALATED), None)
+    person = procedure.team.person(page.escalated_by)
+    return wording.escalation_note(person.name if person else page.escalated_by, reason)
 
 
 def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: datetime, page_id: int | None = None,
@@ -137,7 +124,7 @@ def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: date
                 return sent
             groups: dict[object, list] = {}
             for message, opted_out in messages:
-                key = message.card.id if message.card else ("notification", message.id)
+                key = message.page_id if message.page_id else ("notification", message.id)
                 groups.setdefault(key, []).append((message, opted_out))
             futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now) for group in groups.values()]
             sent += sum(future.result() for future in futures)
@@ -156,7 +143,7 @@ def _send_in_order(store, procedure: Procedure, deliverer: Deliverer, group: lis
 
 
 def _opted_out(tx, row) -> bool:
-    return bool(row.person_id) and row.channel in ("sms", "voice") and tx.opted_out(row.person_id, row.channel)
+    return bool(row.person_id) and row.channel in PHONE_CHANNELS and tx.opted_out(row.person_id, row.channel)
 
 
 def _send(store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, now: datetime) -> int:
@@ -167,75 +154,66 @@ def _send(store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, 
         return 0
     with store.transaction() as tx:
         row = tx.notification(message.id)
-        row.state, row.sent_at, row.provider_ref = "sent", now, result.ref
-        if row.page_id and message.kind == "card":
+        row.state, row.sent_at, row.provider_ref = NotificationState.SENT, now, result.ref
+        if row.page_id and message.kind == MessageKind.CARD:
             page = tx.page(row.page_id)
             page.slack_card_ts = result.slack_ts
             if page.slack_thread_ts is None:
                 page.slack_channel, page.slack_thread_ts = result.slack_channel, result.slack_ts
-        if row.page_id and message.kind in ("page", "digest") and message.person:
-            tx.add_event(row.page_id, now, "notified", message.person.id, message.channel)
+        if row.page_id and message.kind in (MessageKind.PAGE, MessageKind.DIGEST) and message.person:
+            tx.add_event(row.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel)
     return 1
 
 
+def _failed(tx, procedure: Procedure, row) -> FailedMessage:
+    """What a failure decision needs to know of a row (and, for a fallback, of its page)."""
+    person = procedure.team.person(row.person_id)
+    page = tx.page(row.page_id) if row.page_id and row.kind in (MessageKind.PAGE, MessageKind.DIGEST) else None
+    opted_out = frozenset(c for c in FALLBACK_ORDER if person and tx.opted_out(person.id, c))
+    return FailedMessage(row.id, MessageKind(row.kind), Channel(row.channel), person, row.page_id, row.attempts,
+                         row.text, row.target, row.reach_key, opted_out, page.summary if page else None,
+                         escalation_note(tx, page, procedure) if page else None, row.person_id)
+
+
+def _apply_failure(tx, procedure: Procedure, row, decision: FailureDecision, now: datetime) -> None:
+    row.state = decision.state
+    if decision.retry_at is not None:
+        row.claimed_until = decision.retry_at
+    if decision.opt_out and row.person_id:
+        tx.opt_out(row.person_id, decision.opt_out, now, decision.opt_out_reason)
+    for event in decision.events:
+        tx.add_event(row.page_id, now, event.kind, event.person_id, event.channel, event.detail)
+    for message in decision.fallbacks:
+        tx.add_notification(message.key, now, page_id=row.page_id, kind=message.kind, channel=message.channel,
+                            person_id=message.person_id, reach_key=message.reach_key, text=message.text)
+    for report in decision.reports:
+        notify_approvers(tx, procedure, report.subject, now, report.text)
+
+
 def _record_failure(store, procedure: Procedure, message: Outgoing, exc: DeliveryFailed, now: datetime) -> None:
-    person = message.person
+    """Load the failed row, decide what its failure changes (domain.delivery), apply it."""
     with store.transaction() as tx:
         row = tx.notification(message.id)
         row.attempts += 1
         row.error = str(exc)[:500]
-        if exc.maybe_sent:  # never risk calling someone twice for one step
-            _mark_ambiguous(tx, procedure, row, now)
-            return
-        if not exc.permanent and row.attempts < MAX_ATTEMPTS:
-            row.state, row.claimed_until = "pending", now + RETRY_BACKOFF * row.attempts
-            log_event(log, "delivery will be retried", level=logging.WARNING, notification=row.id,
-                      channel=row.channel, attempt=row.attempts, error=str(exc))
-            return
-        row.state = "failed"
+        error = SendError(str(exc), exc.permanent, exc.maybe_sent, isinstance(exc, ChannelOptedOut),
+                          isinstance(exc, EditConflict))
+        decision = decide_send_failure(_failed(tx, procedure, row), error, now)
+        _apply_failure(tx, procedure, row, decision, now)
+    if decision.state == NotificationState.PENDING:
+        log_event(log, "delivery will be retried", level=logging.WARNING, notification=row.id,
+                  channel=row.channel, attempt=row.attempts, error=str(exc))
+    elif decision.state == NotificationState.FAILED:
         log_event(log, "delivery failed", level=logging.WARNING, notification=row.id, channel=row.channel,
                   kind=row.kind, error=str(exc))
-        if row.kind == "writeback" and isinstance(exc, EditConflict):
-            notify_approvers(tx, procedure, f"writeback:{row.id}", now,
-                    f"Did not write an approved change to the rotation calendar ({row.text}, event {row.target}): "
-                    f"{exc}. Check the event, and make the change by hand if it still holds.")
-            return
-        if row.kind == "writeback":
-            notify_approvers(tx, procedure, f"writeback:{row.id}", now,
-                    f"Could not write an approved change to the rotation calendar ({row.text}, event "
-                    f"{row.target}) after {row.attempts} attempt(s): {exc}. Please change the calendar by hand.")
-            return
-        if person is None or row.kind not in ("page", "digest"):
-            return
-        if isinstance(exc, ChannelOptedOut) and tx.opt_out(person.id, row.channel, now, str(exc)):
-            notify_approvers(tx, procedure, f"optout:{person.id}:{row.channel}", now,
-                    f"{person.name} has opted out of {row.channel.upper()} (replied STOP). Pages reach them by "
-                    f"their other channels until they text START.")
-        if row.page_id:
-            tx.add_event(row.page_id, now, "delivery_failed", person.id, row.channel, str(exc)[:200])
-            _fall_back(tx, row, person, now)
-            if not isinstance(exc, ChannelOptedOut):
-                notify_approvers(tx, procedure, f"failed:{row.id}", now,
-                        f"Could not reach {person.name} by {row.channel} for page #{row.page_id}: {exc}")
 
 
-def _fall_back(tx, row, person: Person, now: datetime) -> None:
-    """Try the person's other channels for the same step; keys make this a no-op where the step had them."""
-    prefix = row.key.rsplit(":", 1)[0] if row.kind == "page" else f"{row.key}:fallback"
-    for channel in ("sms", "voice", "slack"):
-        if channel == row.channel or tx.opted_out(person.id, channel):
-            continue
-        if (channel in ("sms", "voice") and not person.phone) or (channel == "slack" and not person.slack_id):
-            continue
-        tx.add_notification(f"{prefix}:{channel}", now, page_id=row.page_id, kind="page", channel=channel,
-                            person_id=person.id, text=row.text)
-
-
-def notify_approvers(tx, procedure: Procedure, key: str, now: datetime, text: str) -> None:
-    """Queue a Slack DM to every approver, once per key, in the caller's transaction."""
+def notify_approvers(tx, procedure: Procedure, subject: str, now: datetime, text: str) -> None:
+    """Queue a Slack DM to every approver, once per subject (a `domain.keys` subject), in the caller's
+    transaction."""
     for approver in procedure.team.approvers:
-        tx.add_notification(f"report:{key}:{approver.id}", now, kind="report", channel="slack",
-                            person_id=approver.id, text=text)
+        tx.add_notification(keys.approver_report(subject, approver.id), now, kind=MessageKind.REPORT,
+                            channel=Channel.SLACK, person_id=approver.id, text=text)
 
 
 def reap_stale_sends(store, procedure: Procedure, now: datetime) -> int:
@@ -248,19 +226,7 @@ def reap_stale_sends(store, procedure: Procedure, now: datetime) -> int:
 
 
 def _mark_ambiguous(tx, procedure: Procedure, row, now: datetime) -> None:
-    row.state = "ambiguous"
-    person = procedure.team.person(row.person_id)
-    if row.page_id:
-        tx.add_event(row.page_id, now, "delivery_ambiguous", row.person_id, row.channel,
-                     "interrupted while sending; not re-sent (the next step covers it)")
-    if row.kind in ("page", "digest") and person:
-        notify_approvers(tx, procedure, f"ambiguous:{row.id}", now,
-                f"A {row.channel} to {person.name} for page #{row.page_id} may not have been sent "
-                f"(interrupted mid-send). It was not repeated.")
-
-
-FAILED_STATUSES = {"failed", "undelivered", "busy", "no-answer", "canceled"}
-OPT_OUT_CODES = {"21610"}
+    _apply_failure(tx, procedure, row, decide_interrupted_send(_failed(tx, procedure, row)), now)
 
 
 def record_delivery_status(store, procedure: Procedure, provider_ref: str, status: str, error_code: str | None,
@@ -273,20 +239,9 @@ def record_delivery_status(store, procedure: Procedure, provider_ref: str, statu
         if row is None:
             return False
         row.delivery_status = status
-        person = procedure.team.person(row.person_id)
-        if status not in FAILED_STATUSES or row.state == "failed" or person is None or row.kind not in ("page", "digest"):
-            return True
-        row.state, row.error = "failed", f"{status} (error {error_code})" if error_code else status
-        if row.channel == "voice" and status in ("busy", "no-answer", "canceled"):
-            return True  # an unanswered call is the escalation's job, not a delivery problem
-        if error_code in OPT_OUT_CODES and tx.opt_out(person.id, row.channel, now, f"Twilio error {error_code}"):
-            notify_approvers(tx, procedure, f"optout:{person.id}:{row.channel}", now,
-                    f"{person.name} has opted out of {row.channel.upper()} (replied STOP). Pages reach them by "
-                    f"their other channels until they text START.")
-        elif error_code not in OPT_OUT_CODES:
-            notify_approvers(tx, procedure, f"failed:{row.id}", now,
-                    f"A {row.channel} to {person.name} for page #{row.page_id} was not delivered ({row.error}).")
-        if row.page_id:
-            tx.add_event(row.page_id, now, "delivery_failed", person.id, row.channel, row.error)
-            _fall_back(tx, row, person, now)
+        decision = decide_status_failure(_failed(tx, procedure, row), status, error_code,
+                                         row.state == NotificationState.FAILED)
+        if decision is not None:
+            row.error = status_error(status, error_code)
+            _apply_failure(tx, procedure, row, decision, now)
         return True

@@ -149,12 +149,15 @@ class NotificationRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)
     page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), nullable=True, index=True)
-    kind: Mapped[str] = mapped_column(String(32))  # page | digest | thread | card | dm | channel | report | reminder
+    kind: Mapped[str] = mapped_column(String(32))  # a domain.vocabulary.MessageKind
     channel: Mapped[str] = mapped_column(String(16))  # sms | voice | slack
     person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     target: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a Slack channel when not a person
     etag: Mapped[str | None] = mapped_column(String(255), nullable=True)  # a write-back's If-Match: the version approved
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # exactly what the recipient reads, composed when it was queued
+    # A page or digest: the step's attempt to reach this person; its fallback to another channel is queued
+    # under `reach_key:channel`, so each channel is tried at most once per step.
+    reach_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,6 +1,7 @@
 """Block Kit layouts. Action ids are stable strings: Slack sends them back on every click."""
 
-from ...services.delivery import PageCard
+from ...domain import wording
+from ...domain.messages import PageCard
 from ...services.paging import PageList
 from ...services.presenting import age_label
 
@@ -18,7 +19,7 @@ def mention(person) -> str:
 
 
 def card_text(card: PageCard) -> str:
-    return f"Page #{card.id}: {card.summary}"
+    return wording.card_text(card.id, card.summary)
 
 
 def card_blocks(card: PageCard) -> list[dict]:

@@ -2,11 +2,23 @@
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.http_retry.builtin_handlers import (ConnectionErrorRetryHandler, RateLimitErrorRetryHandler,
-                                                   ServerErrorRetryHandler)
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 
+from ...domain.messages import (
+    CardPayload,
+    ChannelPayload,
+    Delivered,
+    Outgoing,
+    PagePayload,
+    ReminderPayload,
+    ReportPayload,
+    ThreadPayload,
+)
 from ...errors import DeliveryFailed
-from ...services.delivery import Delivered, Outgoing
 from .blocks import card_blocks, card_text, done_reminder_blocks
 
 SLACK_TIMEOUT_SECONDS = 10
@@ -47,32 +59,35 @@ class SlackNotifier:
         return Delivered(ref=response["ts"], slack_channel=response["channel"], slack_ts=response["ts"])
 
     def _deliver(self, message: Outgoing) -> Delivered:
-        card = message.card
-        if message.kind in ("page", "digest", "report", "reminder"):  # a direct message to a person
+        payload = message.payload
+        if isinstance(payload, (PagePayload, ReportPayload, ReminderPayload)):  # a direct message to a person
             if not (message.person and message.person.slack_id):
                 raise DeliveryFailed("no Slack user id for this person", permanent=True)
-            if message.kind == "reminder" and card:
+            if isinstance(payload, ReminderPayload):
                 return self._post(channel=message.person.slack_id, text=message.text,
-                                  blocks=done_reminder_blocks(card, message.text))
+                                  blocks=done_reminder_blocks(payload.card, message.text))
             return self._post(channel=message.person.slack_id, text=message.text)
-        if message.kind == "channel":
-            return self._post(channel=self._channel(message.target), text=message.text)
-        if message.kind == "card":
+        if isinstance(payload, ChannelPayload):
+            return self._post(channel=self._channel(payload.target), text=message.text)
+        if isinstance(payload, CardPayload) and not payload.update:
+            card = payload.card
             if card.slack_thread_ts:  # the ticket came from Slack: answer in its thread
                 return self._post(channel=card.slack_channel, thread_ts=card.slack_thread_ts,
                                   text=card_text(card), blocks=card_blocks(card))
             return self._post(channel=self._channel("support"), text=card_text(card), blocks=card_blocks(card))
-        if message.kind == "card_update":
+        if isinstance(payload, CardPayload):
+            card = payload.card
             if not card.slack_card_ts:
                 raise DeliveryFailed("the page's Slack message was never posted", permanent=True)
             self.client.chat_update(channel=card.slack_channel, ts=card.slack_card_ts, text=card_text(card),
                                     blocks=card_blocks(card))
             return Delivered(ref=card.slack_card_ts)
-        if message.kind == "thread":
-            if card and card.slack_thread_ts:
+        if isinstance(payload, ThreadPayload):
+            card = payload.card
+            if card.slack_thread_ts:
                 return self._post(channel=card.slack_channel, thread_ts=card.slack_thread_ts, text=message.text)
             return self._post(channel=self._channel("support"), text=message.text)
-        raise DeliveryFailed(f"unknown Slack message kind {message.kind}", permanent=True)
+        raise DeliveryFailed(f"Slack cannot carry a {message.kind} message", permanent=True)
 
     def _channel(self, target: str | None) -> str:
         channel = self.channels.get(target or "support")

@@ -52,7 +52,7 @@ def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> li
             log_event(log, "ignored an SMS from a number not on the team", level=logging.WARNING, sender=mask(sender))
             return twiml(sms_reply_twiml(None))
         for page in result.pages:
-            await run_in_threadpool(container.kick, page.id)
+            await run_in_threadpool(container.deliver_now, page.id)
         return twiml(sms_reply_twiml(result.message))
 
     async def voice(request: Request) -> Response:
@@ -81,7 +81,7 @@ def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> li
         except BadInput:
             return twiml(gather_reply_twiml("That page no longer exists."))
         if result.accepted:
-            await run_in_threadpool(container.kick, page_id)
+            await run_in_threadpool(container.deliver_now, page_id)
         return twiml(gather_reply_twiml(result.message))
 
     async def status(request: Request) -> Response:
@@ -94,7 +94,7 @@ def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> li
         # callback that beats our own record of the send is not remembered as handled.
         if await run_in_threadpool(record_delivery_status, store, procedure, sid, state, form.get("ErrorCode"),
                                    clock.now()):
-            await run_in_threadpool(container.kick)
+            await run_in_threadpool(container.deliver_now)
         return Response(status_code=204)
 
     return [Route("/twilio/sms", sms, methods=["POST"]), Route("/twilio/voice", voice, methods=["POST"]),

@@ -1,0 +1,172 @@
+"""What a failed delivery changes, decided: retry it, give up, fall back to the person's other channels,
+record an opt-out, tell the approvers. Pure: the delivery service loads the facts and applies the decision.
+
+A text or call that may have gone out (interrupted mid-send) is never repeated: a person is never called
+twice for one step, and the next step of the escalation covers the gap.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from . import keys, wording
+from .messages import QueuedMessage, RecordedEvent
+from .team import Person
+from .vocabulary import (
+    PHONE_CHANNELS,
+    Channel,
+    MessageKind,
+    NotificationState,
+    PageEventKind,
+)
+
+MAX_ATTEMPTS = 3
+RETRY_BACKOFF = timedelta(seconds=15)
+FALLBACK_ORDER = (Channel.SMS, Channel.VOICE, Channel.SLACK)
+FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
+UNANSWERED_CALL_STATUSES = frozenset({"busy", "no-answer", "canceled"})
+OPT_OUT_CODES = frozenset({"21610"})  # Twilio: the number replied STOP
+
+
+@dataclass(frozen=True)
+class FailedMessage:
+    """The outbox row that failed, and what its fallback needs to know."""
+
+    id: int
+    kind: MessageKind
+    channel: Channel
+    person: Person | None
+    page_id: int | None
+    attempts: int  # including the one that just failed
+    text: str
+    target: str | None = None  # a write-back's calendar event
+    reach_key: str | None = None
+    opted_out: frozenset[str] = frozenset()  # the person's channels already opted out of
+    page_summary: str | None = None  # for the fallback's wording
+    escalation: str | None = None
+    person_id: str | None = None  # as stored: also when the person has left the team since
+
+
+@dataclass(frozen=True)
+class SendError:
+    """Why a provider refused, as the delivery adapters classify it (errors.DeliveryFailed)."""
+
+    message: str
+    permanent: bool = False
+    maybe_sent: bool = False  # the provider may have sent it
+    opted_out: bool = False  # the person opted out of the channel (errors.ChannelOptedOut)
+    edit_conflict: bool = False  # a write-back: the event changed since it was approved (errors.EditConflict)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A DM to every approver, once per subject."""
+
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FailureDecision:
+    state: NotificationState  # pending (retry), failed, ambiguous
+    retry_at: datetime | None = None
+    opt_out: str | None = None  # the channel to record as opted out
+    opt_out_reason: str = ""
+    events: tuple[RecordedEvent, ...] = ()
+    fallbacks: tuple[QueuedMessage, ...] = ()
+    reports: tuple[Report, ...] = ()
+
+
+def _pages_person(message: FailedMessage) -> bool:
+    return message.person is not None and message.kind in (MessageKind.PAGE, MessageKind.DIGEST)
+
+
+def decide_interrupted_send(message: FailedMessage) -> FailureDecision:
+    """A send that may or may not have reached the provider: recorded and reported, never repeated."""
+    events = (RecordedEvent(PageEventKind.DELIVERY_AMBIGUOUS, message.person_id, message.channel, "interrupted while sending; not re-sent (the next step covers it)"),) \
+        if message.page_id else ()
+    reports = (Report(keys.delivery_ambiguous(message.id),
+                      wording.ambiguous_text(message.channel, message.person.name, message.page_id)),) \
+        if message.person and _pages_person(message) else ()
+    return FailureDecision(NotificationState.AMBIGUOUS, events=events, reports=reports)
+
+
+def fallbacks(message: FailedMessage) -> tuple[QueuedMessage, ...]:
+    """The same step on the person's other channels; queued under its reach key, so each channel at most once."""
+    person = message.person
+    if person is None or message.page_id is None or message.reach_key is None:
+        return ()
+    summary = wording.digest_body(message.page_id) if message.kind == MessageKind.DIGEST else message.page_summary
+    queued = []
+    for channel in FALLBACK_ORDER:
+        if channel == message.channel or channel in message.opted_out:
+            continue
+        if (channel in PHONE_CHANNELS and not person.phone) or (channel == Channel.SLACK and not person.slack_id):
+            continue
+        queued.append(QueuedMessage(keys.on_channel(message.reach_key, channel), MessageKind.PAGE, channel,
+                                    wording.page_text(channel, message.page_id, summary or "", message.escalation),
+                                    person_id=person.id, reach_key=message.reach_key))
+    return tuple(queued)
+
+
+def _opt_out(message: FailedMessage, person: Person) -> tuple[str | None, tuple[Report, ...]]:
+    """Record the opt-out; tell the approvers the first time."""
+    if message.channel in message.opted_out:
+        return message.channel, ()
+    return message.channel, (Report(keys.opted_out(person.id, message.channel),
+                                    wording.opted_out_text(person.name, message.channel)),)
+
+
+def decide_send_failure(message: FailedMessage, error: SendError, now: datetime) -> FailureDecision:
+    """The provider refused a message: retry a passing failure, else give up and say so where it matters."""
+    if error.maybe_sent:  # never risk calling someone twice for one step
+        return decide_interrupted_send(message)
+    if not error.permanent and message.attempts < MAX_ATTEMPTS:
+        return FailureDecision(NotificationState.PENDING, retry_at=now + RETRY_BACKOFF * message.attempts)
+    failed = NotificationState.FAILED
+    if message.kind == MessageKind.WRITEBACK:
+        text = wording.writeback_conflict_text(message.text, message.target, error.message) if error.edit_conflict \
+            else wording.writeback_failed_text(message.text, message.target, message.attempts, error.message)
+        return FailureDecision(failed, reports=(Report(keys.writeback_failed(message.id), text),))
+    person = message.person
+    if person is None or not _pages_person(message):
+        return FailureDecision(failed)
+    opt_out, reports = _opt_out(message, person) if error.opted_out else (None, ())
+    if message.page_id is None:
+        return FailureDecision(failed, opt_out=opt_out, opt_out_reason=error.message, reports=reports)
+    if not error.opted_out:
+        reports += (Report(keys.delivery_failed(message.id),
+                           wording.unreachable_text(person.name, message.channel, message.page_id, error.message)),)
+    return FailureDecision(failed, opt_out=opt_out, opt_out_reason=error.message,
+                           events=(RecordedEvent(PageEventKind.DELIVERY_FAILED, person.id, message.channel,
+                                                 error.message[:200]),),
+                           fallbacks=fallbacks(message), reports=reports)
+
+
+def status_error(status: str, error_code: str | None) -> str:
+    return f"{status} (error {error_code})" if error_code else status
+
+
+def decide_status_failure(message: FailedMessage, status: str, error_code: str | None,
+                          already_failed: bool) -> FailureDecision | None:
+    """A provider's later word (a Twilio status callback) that a page did not arrive: it falls back like one
+    refused at once. None when the status changes nothing (delivered, or not a page to a person)."""
+    person = message.person
+    if status not in FAILED_STATUSES or already_failed or person is None or not _pages_person(message):
+        return None
+    failed = NotificationState.FAILED
+    if message.channel == Channel.VOICE and status in UNANSWERED_CALL_STATUSES:
+        return FailureDecision(failed)  # an unanswered call is the escalation's job, not a delivery problem
+    error = status_error(status, error_code)
+    opt_out: str | None = None
+    reports: tuple[Report, ...] = ()
+    if error_code in OPT_OUT_CODES:
+        opt_out, reports = _opt_out(message, person)
+    else:
+        reports = (Report(keys.delivery_failed(message.id),
+                          wording.not_delivered_text(message.channel, person.name, message.page_id, error)),)
+    reason = f"Twilio error {error_code}"
+    if message.page_id is None:
+        return FailureDecision(failed, opt_out=opt_out, opt_out_reason=reason, reports=reports)
+    return FailureDecision(failed, opt_out=opt_out, opt_out_reason=reason,
+                           events=(RecordedEvent(PageEventKind.DELIVERY_FAILED, person.id, message.channel, error),),
+                           fallbacks=fallbacks(message), reports=reports)

@@ -1,0 +1,91 @@
+"""Idempotency keys of outbox rows: the one place that builds them. A key only deduplicates (the same
+message is queued once); nothing reads a key back to learn what a row means: the row's own fields say it.
+"""
+
+from datetime import date, datetime
+
+
+def page_card(page_id: int) -> str:
+    return f"page:{page_id}:card"
+
+
+def card_update(page_id: int, state: str, at: datetime) -> str:
+    return f"page:{page_id}:card:{state}:{at.isoformat()}"
+
+
+def acknowledged(page_id: int, state: str) -> str:
+    return f"page:{page_id}:ack:{state}"
+
+
+def escalated(page_id: int, at: datetime) -> str:
+    return f"page:{page_id}:escalated:{at.isoformat()}"
+
+
+def dismissed(page_id: int) -> str:
+    return f"page:{page_id}:dismissed"
+
+
+def step_reach(page_id: int, step: int, person_id: str) -> str:
+    """Reaching one person for one step, on whichever channel: a row's `reach_key`. Its channels' keys are
+    `on_channel(reach, channel)`, so a fallback to another channel is queued at most once per step."""
+    return f"page:{page_id}:step:{step}:{person_id}"
+
+
+def on_channel(reach: str, channel: str) -> str:
+    return f"{reach}:{channel}"
+
+
+def page_step(page_id: int, step: int, person_id: str, channel: str) -> str:
+    return on_channel(step_reach(page_id, step, person_id), channel)
+
+
+def step_office(page_id: int, step: int) -> str:
+    return f"page:{page_id}:step:{step}:office"
+
+
+def step_thread(page_id: int, step: int) -> str:
+    return f"page:{page_id}:step:{step}:thread"
+
+
+def digest(person_id: str, slot: str) -> str:
+    return f"digest:{person_id}:{slot}"
+
+
+def digest_reach(person_id: str, slot: str) -> str:
+    """The fallbacks of a digest (another channel when its text fails) share one reach key."""
+    return f"{digest(person_id, slot)}:fallback"
+
+
+def done_reminder(page_id: int, on_it_at: datetime, number: int) -> str:
+    return f"page:{page_id}:done-reminder:{on_it_at.isoformat()}:{number}"
+
+
+def approver_report(subject: str, approver_id: str) -> str:
+    """One DM per approver per reported subject (the subjects below, or a caller's own)."""
+    return f"report:{subject}:{approver_id}"
+
+
+# --- subjects of reports to the approvers -----------------------------------------------------------
+
+def test_page_nobody(week: date) -> str:
+    return f"test-page-nobody:{week}"
+
+
+def test_page_unconfirmed(page_id: int) -> str:
+    return f"test-page-unconfirmed:{page_id}"
+
+
+def opted_out(person_id: str, channel: str, day: date | None = None) -> str:
+    return f"optout:{person_id}:{channel}" + (f":{day}" if day else "")
+
+
+def delivery_failed(notification_id: int) -> str:
+    return f"failed:{notification_id}"
+
+
+def delivery_ambiguous(notification_id: int) -> str:
+    return f"ambiguous:{notification_id}"
+
+
+def writeback_failed(notification_id: int) -> str:
+    return f"writeback:{notification_id}"

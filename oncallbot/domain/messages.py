@@ -1,0 +1,139 @@
+"""What the outbox hands a notifier: one message, its final wording, and a typed payload per kind.
+
+A notifier dispatches on the payload's type. A new kind of message (a swap approval with buttons, an
+email) is a new payload class and a branch in the notifier that carries it, not a special case threaded
+through every notifier.
+"""
+
+from dataclasses import dataclass
+
+from .team import Person
+from .vocabulary import Channel, MessageKind, PageEventKind, SlackTarget
+
+
+@dataclass(frozen=True)
+class PageCard:
+    """What a page's Slack message shows, as it stands when the message is sent; the Slack adapter lays it out."""
+
+    id: int
+    summary: str
+    state: str
+    responsible: str  # person id, office or nobody
+    responsible_person: Person | None
+    deadline: str  # local time label
+    on_it: str | None  # "Kelly Nguyen at 19:04"
+    done: str | None
+    slack_channel: str | None
+    slack_thread_ts: str | None
+    slack_card_ts: str | None
+    source: str = ""  # the weekly test page ("test") cannot be closed as not a ticket
+
+
+@dataclass(frozen=True)
+class CardPayload:
+    """The page's card: posted (kind card) or redrawn in place (kind card_update)."""
+
+    card: PageCard
+    update: bool
+
+
+@dataclass(frozen=True)
+class ThreadPayload:
+    """A line in the page's thread (the team channel when the card has no thread yet)."""
+
+    card: PageCard
+
+
+@dataclass(frozen=True)
+class ChannelPayload:
+    """A post in a team channel."""
+
+    target: SlackTarget
+
+
+@dataclass(frozen=True)
+class PagePayload:
+    """A page (or a digest of pages) to a person: a text, a call (whose keypress answers `page_id`) or a DM."""
+
+    page_id: int
+    digest: bool = False
+
+
+@dataclass(frozen=True)
+class ReportPayload:
+    """A plain DM to a person."""
+
+
+@dataclass(frozen=True)
+class ReminderPayload:
+    """"Is it done?" to the holder of a page, with the card's Done button when it goes by Slack."""
+
+    card: PageCard
+
+
+@dataclass(frozen=True)
+class WritebackPayload:
+    """An approved change of a week's assignee, written to its calendar event (If-Match: `etag`)."""
+
+    event_id: str
+    etag: str | None  # None: queued before versions were stored; never written blind
+
+
+Payload = CardPayload | ThreadPayload | ChannelPayload | PagePayload | ReportPayload | ReminderPayload \
+    | WritebackPayload
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    kind: MessageKind
+    channel: Channel
+    text: str  # exactly what the person reads (or hears), composed when the message was queued
+    person: Person | None
+    payload: Payload
+    page_id: int | None = None  # the page it belongs to: one page's messages are sent in order
+
+    @property
+    def card(self) -> PageCard | None:
+        return getattr(self.payload, "card", None)
+
+    @property
+    def target(self) -> str | None:
+        if isinstance(self.payload, ChannelPayload):
+            return self.payload.target
+        if isinstance(self.payload, (CardPayload, ThreadPayload)):
+            return SlackTarget.SUPPORT
+        if isinstance(self.payload, WritebackPayload):
+            return self.payload.event_id
+        return None
+
+
+@dataclass(frozen=True)
+class Delivered:
+    ref: str | None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """An outbox row a decision asks for; queued at most once per key."""
+
+    key: str
+    kind: MessageKind
+    channel: Channel
+    text: str
+    person_id: str | None = None
+    target: SlackTarget | None = None
+    reach_key: str | None = None  # pages and digests: see domain.keys.step_reach
+    grouped: bool = False  # recorded but never sent: a digest covers it
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A line a decision adds to a page's timeline."""
+
+    kind: PageEventKind
+    person_id: str | None = None
+    channel: str | None = None
+    detail: str | None = None

@@ -1,0 +1,73 @@
+"""The outbox's and the timeline's words, in one place. Each value is the string stored in the database
+today, so adopting the enums needed no migration.
+
+- MessageKind: what an outbox row is (a page's Slack card, a line in its thread, a call or text, ...).
+- Channel: how it travels.
+- NotificationState: where an outbox row stands; `grouped` rows are deliberately never sent (a digest
+  covers them), `ambiguous` ones were interrupted mid-send and are never re-sent.
+- PageState: where a page stands; `dismissed` is closed as not a ticket.
+- PageEventKind: the lines of a page's timeline.
+"""
+
+from enum import StrEnum
+
+
+class MessageKind(StrEnum):
+    CARD = "card"  # the page's Slack message with its buttons
+    CARD_UPDATE = "card_update"  # the same message, redrawn after a change
+    THREAD = "thread"  # a line in the page's Slack thread
+    CHANNEL = "channel"  # a post in a team channel (the office's)
+    PAGE = "page"  # a page to a person: SMS, call or Slack DM
+    DIGEST = "digest"  # one text for several pages waiting on a person
+    REPORT = "report"  # a DM to a person: approvers' reports, rotation changes
+    REMINDER = "reminder"  # "is it done?" to whoever holds a page at On It!
+    WRITEBACK = "writeback"  # an approved change written to the rotation calendar
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    VOICE = "voice"
+    SLACK = "slack"
+    CALENDAR = "calendar"
+
+
+PHONE_CHANNELS = (Channel.SMS, Channel.VOICE)
+
+
+class NotificationState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    AMBIGUOUS = "ambiguous"
+    GROUPED = "grouped"
+
+
+class PageState(StrEnum):
+    OPEN = "open"
+    ON_IT = "on_it"
+    DONE = "done"
+    DISMISSED = "dismissed"
+
+
+class PageEventKind(StrEnum):
+    OPENED = "opened"
+    STEP = "step"
+    GROUPED = "grouped"
+    THROTTLED = "throttled"
+    NOTIFIED = "notified"
+    DELIVERY_FAILED = "delivery_failed"
+    DELIVERY_AMBIGUOUS = "delivery_ambiguous"
+    ON_IT = "on_it"
+    DONE = "done"
+    ESCALATED = "escalated"
+    DISMISSED = "dismissed"
+    REMINDED = "reminded"
+    REMINDER_SKIPPED = "reminder_skipped"
+
+
+class SlackTarget(StrEnum):
+    """The team channels a message can go to (configured as slack.support_channel and slack.office_channel)."""
+
+    SUPPORT = "support"
+    OFFICE = "office"

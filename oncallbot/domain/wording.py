@@ -1,0 +1,133 @@
+"""What people read and hear: every outbox text is composed here, when the message is queued, so the row
+in the outbox says exactly what its recipient gets. (The Slack card's blocks are laid out by the Slack
+adapter from the card; its plain-text fallback is `card_text`.)"""
+
+from collections.abc import Sequence
+
+from .vocabulary import Channel
+
+CHANNEL_WORDS = {"sms": "SMS", "voice": "call", "slack": "Slack"}
+NOTIFY_WORDS = {"oncall": "on call", "manager": "direct manager", "senior_managers": "senior manager",
+                "approvers": "approver", "office": "office"}
+SMS_SUMMARY_SHOWN = 60
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+# --- pages to people -------------------------------------------------------------------------------
+
+def escalation_note(escalated_by: str, reason: str | None) -> str:
+    """Why a page a person sent up the chain reached the next one."""
+    return f"Escalated by {escalated_by}: {reason}" if reason else f"Escalated by {escalated_by}."
+
+
+def page_text(channel: str, page_id: int, summary: str, escalation: str | None = None) -> str:
+    """A page to a person by `channel`; `escalation` is the `escalation_note` of a page sent up the chain."""
+    if channel == Channel.SMS:
+        why = f" -- {escalation}" if escalation else ""
+        return f"[oncallbot] Page #{page_id}: {summary}{why} -- reply 1 for On It!, DONE when resolved."
+    if channel == Channel.VOICE:
+        if escalation:  # read out as its own sentence
+            return f"On-call page number {page_id}. {_sentence(summary)} {_sentence(escalation)}"
+        return f"On-call page number {page_id}. {summary}"
+    why = f"\n{escalation}" if escalation else ""
+    return f"Page #{page_id} needs an On It!: {summary}{why}"
+
+
+def digest_body(page_id: int) -> str:
+    return f"Page #{page_id} and more are waiting for you. Reply 1 to take them all, or see Slack."
+
+
+def digest_text(page_id: int) -> str:
+    return f"[oncallbot] {digest_body(page_id)}"
+
+
+def office_text(page_id: int, summary: str) -> str:
+    return f"Page #{page_id} has no On It! yet: {summary}"
+
+
+def done_reminder_text(channel: str, page_id: int, summary: str, since: str) -> str:
+    """`since`: when the holder said On It!, as "Tue 22:01"."""
+    if channel == Channel.SMS:
+        shown = summary if len(summary) <= SMS_SUMMARY_SHOWN else summary[:SMS_SUMMARY_SHOWN - 3] + "..."
+        return f"[oncallbot] Page #{page_id} '{shown}' is still On It! -- reply DONE {page_id} when resolved"
+    return f"Page #{page_id} has been On It! with you since {since}: {summary}\nIs it done? Press Done when it is resolved."
+
+
+# --- the page's card and thread ----------------------------------------------------------------------
+
+def card_text(page_id: int, summary: str) -> str:
+    return f"Page #{page_id}: {summary}"
+
+
+def reached_text(name: str, notify: str, channels: Sequence[str]) -> str:
+    return f"{name} ({NOTIFY_WORDS[notify]}) by " + ", ".join(CHANNEL_WORDS[c] for c in channels)
+
+
+OFFICE_REACHED = "the office channel"
+
+
+def step_line(number: int, planned_steps: int, reached: Sequence[str]) -> str:
+    """The thread line of step `number` (0-based) of a plan of `planned_steps` before its repeats."""
+    repeat = f" (repeat {number - planned_steps + 1})" if number >= planned_steps else ""
+    return f"Step {number + 1}{repeat}: paging " + ("; ".join(reached) if reached else "nobody reachable")
+
+
+def ack_line(kind: str, name: str, at: str, channel: str) -> str:
+    """`at`: the local time, "22:16"."""
+    label = "On It!" if kind == "on_it" else "Done"
+    return f"{label} {name} at {at} (via {CHANNEL_WORDS.get(channel, channel)})"
+
+
+def escalated_line(name: str, reason: str) -> str:
+    return f"Escalated by {name}: {reason}"
+
+
+def dismissed_line(name: str) -> str:
+    return f"Closed as not a ticket by {name}"
+
+
+def test_page_summary(name: str) -> str:
+    return (f"Test page for {name}'s on-call week: press 1 on the call or reply 1 to confirm that pages reach "
+            f"you")
+
+
+# --- reports to the approvers ------------------------------------------------------------------------
+
+def test_page_nobody_text(week_label: str) -> str:
+    return f"No test page for the week of {week_label}: nobody is on call in the calendar."
+
+
+def test_page_unconfirmed_text(page_id: int, name: str) -> str:
+    return (f"Test page #{page_id} was not confirmed by {name}: calls may not be reaching the on-call "
+            f"person.")
+
+
+def opted_out_text(name: str, channel: str) -> str:
+    return (f"{name} has opted out of {channel.upper()} (replied STOP). Pages reach them by their other "
+            f"channels until they text START.")
+
+
+def unreachable_text(name: str, channel: str, page_id: int | None, error: str) -> str:
+    return f"Could not reach {name} by {channel} for page #{page_id}: {error}"
+
+
+def not_delivered_text(channel: str, name: str, page_id: int | None, status: str) -> str:
+    return f"A {channel} to {name} for page #{page_id} was not delivered ({status})."
+
+
+def ambiguous_text(channel: str, name: str, page_id: int | None) -> str:
+    return (f"A {channel} to {name} for page #{page_id} may not have been sent (interrupted mid-send). "
+            f"It was not repeated.")
+
+
+def writeback_conflict_text(change: str, event_id: str | None, error: str) -> str:
+    return (f"Did not write an approved change to the rotation calendar ({change}, event {event_id}): "
+            f"{error}. Check the event, and make the change by hand if it still holds.")
+
+
+def writeback_failed_text(change: str, event_id: str | None, attempts: int, error: str) -> str:
+    return (f"Could not write an approved change to the rotation calendar ({change}, event {event_id}) "
+            f"after {attempts} attempt(s): {error}. Please change the calendar by hand.")

@@ -1,0 +1,211 @@
+"""Acknowledgment: On It! and Done (from Slack or by phone), "not a ticket", and the reminders to whoever
+holds a page at On It!. One transaction each."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..domain import keys, wording
+from ..domain.paging import (
+    CLOSED_STATES,
+    TEST_PAGE_SOURCE,
+    AckKind,
+    DoneReminder,
+    decide_acknowledgment,
+    decide_dismissal,
+    done_reminder_cutoffs,
+    done_reminder_due,
+    parse_phone_reply,
+    phone_reply_targets,
+)
+from ..domain.procedure import Procedure
+from ..domain.team import Person
+from ..domain.vocabulary import (
+    Channel,
+    MessageKind,
+    PageEventKind,
+)
+from ..errors import BadInput, NotAuthorized
+from .delivery import notify_approvers
+from .pages import (
+    AckResult,
+    PageSnapshot,
+    member,
+    queue_card_update,
+    queue_thread_line,
+    reachable,
+    snapshot,
+)
+
+
+def acknowledge_page(store, procedure: Procedure, page_id: int, person_id: str, kind: AckKind, channel: str,
+                     now: datetime) -> AckResult:
+    """On It! stops the escalation; Done closes the page. A second acknowledgment changes nothing."""
+    person = member(procedure, person_id)
+    with store.transaction() as tx:
+        page = tx.page(page_id, lock=True)
+        if page is None:
+            raise BadInput(f"no page {page_id}")
+        return acknowledge_locked(tx, procedure, page, person, kind, channel, now)
+
+
+def acknowledge_locked(tx, procedure: Procedure, page, person: Person, kind: AckKind, channel: str,
+                 now: datetime) -> AckResult:
+    """acknowledge_page on a page row the caller's open transaction has locked."""
+    tz = procedure.window.tz
+    holder_id, holder_at = (page.done_by, page.done_at) if page.state in CLOSED_STATES \
+        else (page.on_it_by, page.on_it_at)
+    holder = procedure.team.person(holder_id)
+    decision = decide_acknowledgment(page.state, kind, holder.name if holder else holder_id,
+                                     f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.name)
+    if not decision.accepted:
+        return AckResult(False, decision.message, snapshot(tx, page))
+    if kind == "on_it" or page.on_it_at is None:
+        page.on_it_by, page.on_it_at = person.id, now
+    if kind == "done":
+        page.done_by, page.done_at = person.id, now
+    page.state, page.next_due_at = decision.state, None
+    tx.add_event(page.id, now, PageEventKind(decision.state), person.id, channel)
+    queue_thread_line(tx, page, keys.acknowledged(page.id, decision.state), now,
+                       wording.ack_line(kind, person.name, f"{now.astimezone(tz):%H:%M}", channel))
+    queue_card_update(tx, page, now)
+    return AckResult(True, decision.message, snapshot(tx, page))
+
+
+def fire_due_done_reminders(store, procedure: Procedure, now: datetime, batch: int = 200,
+                            keep_going: Callable[[], bool] = lambda: True) -> int:
+    """Ask whoever has held a page at On It! for `done_reminder` whether it is done: a Slack DM, then an
+    SMS. Each once per On It!, across processes. Returns the reminders queued."""
+    every = procedure.done_reminder
+    if every is None:
+        return 0
+    queued = 0
+    while keep_going():
+        with store.transaction() as tx:
+            # The weekly test page is confirmed with an On It! and never needs a Done.
+            pages = tx.claim_due_done_reminders(done_reminder_cutoffs(now, every), TEST_PAGE_SOURCE, batch)
+            for page in pages:
+                while (reminder := done_reminder_due(page.on_it_at, page.done_reminders_sent, every)) \
+                        and reminder.due_at <= now:
+                    _queue_done_reminder(tx, page, reminder, procedure, now)
+                    page.done_reminders_sent += 1
+                    queued += 1
+        if len(pages) < batch:
+            break
+    return queued
+
+
+def _queue_done_reminder(tx, page, reminder: DoneReminder, procedure: Procedure, now: datetime) -> None:
+    holder = procedure.team.person(page.on_it_by)
+    # A reminder the holder can receive on no channel is recorded, not retried.
+    channel = next((c for c in reminder.channels if holder and reachable(tx, holder, c)), None)
+    since = f"{page.on_it_at.astimezone(procedure.window.tz):%a %H:%M}"
+    if channel is None:
+        tx.add_event(page.id, now, PageEventKind.REMINDER_SKIPPED, page.on_it_by, None,
+                     f"On It! since {since}: the holder has no channel to be asked whether it is done")
+        return
+    tx.add_notification(keys.done_reminder(page.id, page.on_it_at, reminder.number), now,
+                        page_id=page.id, kind=MessageKind.REMINDER, channel=channel, person_id=holder.id,
+                        text=wording.done_reminder_text(channel, page.id, page.summary, since))
+    tx.add_event(page.id, now, PageEventKind.REMINDED, holder.id, channel,
+                 f"asked whether it is done (On It! since {since})")
+
+
+# --- replies by phone ---------------------------------------------------------------------------
+
+STOP_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout"}
+START_WORDS = {"start", "yes", "unstop"}
+
+
+@dataclass(frozen=True)
+class PhoneReplyResult:
+    pages: list[PageSnapshot]  # the pages this reply acknowledged
+    message: str | None  # the answer to text back, if any
+
+
+def acknowledge_phone_reply(store, procedure: Procedure, from_number: str, body: str,
+                            now: datetime) -> PhoneReplyResult:
+    """An SMS from a team member: "1", "ok", or a sentence beginning with On It! or Done, optionally naming
+    a page ("done 42") or all of them ("done all").
+
+    Without a number On It! applies to every page waiting on them (a storm is taken with one reply); a bare
+    Done closes the one page it can mean and asks which when there are several. One transaction: a crash
+    never leaves the reply half applied."""
+    person = procedure.team.by_phone(from_number)
+    if person is None:
+        raise NotAuthorized("this number is not a team member's")
+    words = " ".join(body.lower().split())
+    if words in STOP_WORDS or words in START_WORDS:
+        return PhoneReplyResult([], _record_sms_preference(store, procedure, person, words in STOP_WORDS, now))
+    reply = parse_phone_reply(body)
+    if reply is None:
+        return PhoneReplyResult([], "Reply 1 (or ON IT) to take your pages, DONE when resolved; add a page "
+                                    "number to pick one, e.g. DONE 42.")
+    with store.transaction() as tx:
+        if reply.page_number is not None:
+            number = reply.page_number
+            page = tx.page(int(number), lock=True) if len(number) <= 12 else None  # int() of 5000 digits raises
+            if page is None or not _waits_on(tx, page, person):
+                shown = number if len(number) <= 24 else number[:24] + "…"
+                return PhoneReplyResult([], f"No page {shown} is waiting on you.")
+            pages = [page]
+        else:
+            phoned = tx.open_pages_phoned(person.id)
+            held = [p.id for p in phoned if p.state == "on_it" and p.on_it_by == person.id]
+            choice = phone_reply_targets(reply, held, [p.id for p in phoned if p.state == "open"])
+            if choice.question:
+                return PhoneReplyResult([], choice.question)
+            pages = [tx.page(page_id, lock=True) for page_id in choice.page_ids]
+        results = [acknowledge_locked(tx, procedure, page, person, reply.kind, "sms", now) for page in pages]
+    accepted = [r.page for r in results if r.accepted]
+    if not results:
+        return PhoneReplyResult([], "No page is waiting on you.")
+    label = "On It!" if reply.kind == "on_it" else "Done"
+    if accepted:
+        return PhoneReplyResult(accepted, f"{label} recorded for page " + ", ".join(f"#{p.id}" for p in accepted) + ".")
+    return PhoneReplyResult([], results[0].message)
+
+
+def _waits_on(tx, page, person: Person) -> bool:
+    """A page someone may answer by number: theirs to answer (responsible, paged, holding it), not any page."""
+    if person.id in (page.responsible, page.on_it_by, page.done_by, page.escalated_by):
+        return True
+    return any(n.person_id == person.id and n.kind in (MessageKind.PAGE, MessageKind.DIGEST) for n in tx.notifications_of(page.id))
+
+
+def _record_sms_preference(store, procedure: Procedure, person: Person, stopped: bool, now: datetime) -> None:
+    with store.transaction() as tx:
+        if stopped:
+            if tx.opt_out(person.id, Channel.SMS, now, "replied STOP"):
+                notify_approvers(tx, procedure, keys.opted_out(person.id, Channel.SMS, now.date()), now,
+                                 wording.opted_out_text(person.name, Channel.SMS))
+        else:
+            tx.opt_in(person.id, "sms")
+    # Nothing to text back: Twilio answers STOP and START itself.
+
+
+# --- not a ticket; the list of pages --------------------------------------------------------------
+
+def dismiss_page(store, procedure: Procedure, page_id: int, person_id: str, channel: str,
+                 now: datetime) -> AckResult:
+    """"Not a ticket": close the page without paging anyone. It stays in the timeline, out of the report."""
+    person = member(procedure, person_id)
+    tz = procedure.window.tz
+    with store.transaction() as tx:
+        page = tx.page(page_id, lock=True)
+        if page is None:
+            raise BadInput(f"no page {page_id}")
+        holder_id, holder_at = (page.done_by, page.done_at) if page.state in CLOSED_STATES \
+            else (page.on_it_by, page.on_it_at)
+        holder = procedure.team.person(holder_id)
+        decision = decide_dismissal(page.state, page.source, holder_id, holder.name if holder else holder_id,
+                                    f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.id)
+        if not decision.accepted:
+            return AckResult(False, decision.message, snapshot(tx, page))
+        # done_by/done_at say who closed it and when, whichever way it was closed.
+        page.state, page.next_due_at = decision.state, None
+        page.done_by, page.done_at = person.id, now
+        tx.add_event(page.id, now, PageEventKind.DISMISSED, person.id, channel, "not a ticket")
+        queue_thread_line(tx, page, keys.dismissed(page.id), now, wording.dismissed_line(person.name))
+        queue_card_update(tx, page, now)
+        return AckResult(True, decision.message, snapshot(tx, page))

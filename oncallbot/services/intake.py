@@ -1,0 +1,92 @@
+"""Intake: a voicemail or ticket becomes a page (from Slack, the CLI, the API), and the weekly test page.
+
+Each use case is one transaction; its notifications are queued in the outbox and sent after commit."""
+
+from datetime import datetime, timedelta
+
+from ..domain import keys, wording
+from ..domain.paging import (
+    API_SOURCES,
+    TEST_PAGE_SOURCE,
+    plan_escalation,
+    plan_test_page,
+)
+from ..domain.procedure import Procedure
+from ..domain.responsibility import responsible_at
+from ..domain.rotation import neighbours_at
+from ..domain.vocabulary import PageEventKind
+from ..errors import BadInput
+from .delivery import notify_approvers
+from .escalation import fire_due_steps
+from .pages import NewPage, PageSnapshot, plan_to_json, queue_card, snapshot
+
+SUMMARY_LIMIT = 500
+
+
+def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
+    """Record a voicemail or ticket and who was responsible when it came in. Idempotent on
+    (source, external_id): each source's ids are its own, so no source can swallow another's page.
+
+    Returns the page and whether it was created now."""
+    if new.source == TEST_PAGE_SOURCE:
+        raise BadInput("only the scheduler opens the weekly test page")
+    summary = " ".join(new.summary.split())
+    if not summary:
+        raise BadInput("summary is empty")
+    if len(summary) > SUMMARY_LIMIT:
+        summary = summary[:SUMMARY_LIMIT - 1] + "…"
+    with store.transaction() as tx:
+        if new.external_id:
+            existing = tx.page_by_external_id(new.source, new.external_id)
+            if existing:
+                return snapshot(tx, existing), False
+        current = neighbours_at(now, procedure.shifts_in_effect(tx.shifts_around(now))).current
+        responsibility = responsible_at(now, current, procedure.hours, procedure.window, procedure.holiday_on)
+        plan = plan_escalation(responsibility, procedure.escalation, procedure.team, now, procedure.ack_window)
+        responsible = current.person_id if responsibility.responsible == "oncall" else responsibility.responsible
+        page = tx.add_page(summary=summary, source=new.source, external_id=new.external_id, details=new.details,
+                           state="open", responsible=responsible, created_at=now,
+                           deadline_at=now + procedure.ack_window, plan=plan_to_json(plan), fired=0,
+                           next_due_at=plan.due_at(0), slack_channel=new.slack_channel,
+                           slack_thread_ts=new.slack_ts)
+        if page is None:  # the same ticket, opened concurrently by another request
+            return snapshot(tx, tx.page_by_external_id(new.source, new.external_id)), False
+        detail = {"oncall": "on call", "office": "business hours: the office",
+                  "nobody": f"nobody ({responsibility.cause}): the approvers are paged at once"}[
+            responsibility.responsible]
+        tx.add_event(page.id, now, PageEventKind.OPENED,
+                     responsible if responsibility.responsible == "oncall" else None, new.source, detail)
+        queue_card(tx, page, now)
+        fire_due_steps(tx, page, procedure, now)
+        return snapshot(tx, page), True
+
+
+def open_api_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
+    """A page from the paging API: its source must be one of API_SOURCES."""
+    if new.source not in API_SOURCES:
+        raise BadInput(f'source: "{new.source}" is not one of: {", ".join(API_SOURCES)}')
+    return open_page(store, procedure, new, now)
+
+
+def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: datetime) -> PageSnapshot | None:
+    """Check that calls really reach this week's on-call person. Once per week, however many replicas."""
+    tz = procedure.window.tz
+    with store.transaction() as tx:
+        current = neighbours_at(now, tx.shifts_around(now)).current
+        week = procedure.window.week_containing(now) or now.astimezone(tz).date()
+        if not tx.claim_job_run("test_page", week.isoformat(), now):
+            return None
+        if current is None:
+            notify_approvers(tx, procedure, keys.test_page_nobody(week), now,
+                             wording.test_page_nobody_text(f"{week:%a %Y-%m-%d}"))
+            return None
+        person = procedure.team.person(current.person_id)
+        plan = plan_test_page(person.id, procedure.team, confirm_window, now)
+        page = tx.add_page(summary=wording.test_page_summary(person.name), source=TEST_PAGE_SOURCE,
+                           external_id=f"test:{week}",
+                           state="open", responsible=person.id, created_at=now, deadline_at=now + confirm_window,
+                           plan=plan_to_json(plan), fired=0, next_due_at=plan.due_at(0))
+        tx.add_event(page.id, now, PageEventKind.OPENED, person.id, "test", "weekly test page")
+        queue_card(tx, page, now)
+        fire_due_steps(tx, page, procedure, now)
+        return snapshot(tx, page)
