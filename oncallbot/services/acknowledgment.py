@@ -4,6 +4,7 @@ holds a page at On It!. One transaction each."""
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from ..domain import keys, wording
 from ..domain.paging import (
@@ -18,6 +19,7 @@ from ..domain.paging import (
     parse_phone_reply,
     phone_reply_targets,
 )
+from ..domain.paging import PageState as PageStateName
 from ..domain.procedure import Procedure
 from ..domain.team import Person
 from ..domain.vocabulary import (
@@ -26,6 +28,7 @@ from ..domain.vocabulary import (
     PageEventKind,
 )
 from ..errors import BadInput, NotAuthorized
+from ..ports import PageRecord, PageUpdate, Store, StoreTx
 from .delivery import notify_approvers
 from .pages import (
     AckResult,
@@ -38,7 +41,7 @@ from .pages import (
 )
 
 
-def acknowledge_page(store, procedure: Procedure, page_id: int, person_id: str, kind: AckKind, channel: str,
+def acknowledge_page(store: Store, procedure: Procedure, page_id: int, person_id: str, kind: AckKind, channel: str,
                      now: datetime) -> AckResult:
     """On It! stops the escalation; Done closes the page. A second acknowledgment changes nothing."""
     person = member(procedure, person_id)
@@ -49,22 +52,23 @@ def acknowledge_page(store, procedure: Procedure, page_id: int, person_id: str, 
         return acknowledge_locked(tx, procedure, page, person, kind, channel, now)
 
 
-def acknowledge_locked(tx, procedure: Procedure, page, person: Person, kind: AckKind, channel: str,
-                 now: datetime) -> AckResult:
+def acknowledge_locked(tx: StoreTx, procedure: Procedure, page: PageRecord, person: Person, kind: AckKind,
+                       channel: str, now: datetime) -> AckResult:
     """acknowledge_page on a page row the caller's open transaction has locked."""
     tz = procedure.window.tz
     holder_id, holder_at = (page.done_by, page.done_at) if page.state in CLOSED_STATES \
         else (page.on_it_by, page.on_it_at)
     holder = procedure.team.person(holder_id)
-    decision = decide_acknowledgment(page.state, kind, holder.name if holder else holder_id,
+    decision = decide_acknowledgment(cast(PageStateName, page.state), kind, holder.name if holder else holder_id,
                                      f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.name)
     if not decision.accepted:
         return AckResult(False, decision.message, snapshot(tx, page))
+    changes: PageUpdate = {"state": decision.state, "next_due_at": None}
     if kind == "on_it" or page.on_it_at is None:
-        page.on_it_by, page.on_it_at = person.id, now
+        changes["on_it_by"], changes["on_it_at"] = person.id, now
     if kind == "done":
-        page.done_by, page.done_at = person.id, now
-    page.state, page.next_due_at = decision.state, None
+        changes["done_by"], changes["done_at"] = person.id, now
+    page = tx.update_page(page.id, **changes)
     tx.add_event(page.id, now, PageEventKind(decision.state), person.id, channel)
     queue_thread_line(tx, page, keys.acknowledged(page.id, decision.state), now,
                        wording.ack_line(kind, person.name, f"{now.astimezone(tz):%H:%M}", channel))
@@ -72,7 +76,7 @@ def acknowledge_locked(tx, procedure: Procedure, page, person: Person, kind: Ack
     return AckResult(True, decision.message, snapshot(tx, page))
 
 
-def fire_due_done_reminders(store, procedure: Procedure, now: datetime, batch: int = 200,
+def fire_due_done_reminders(store: Store, procedure: Procedure, now: datetime, batch: int = 200,
                             keep_going: Callable[[], bool] = lambda: True) -> int:
     """Ask whoever has held a page at On It! for `done_reminder` whether it is done: a Slack DM, then an
     SMS. Each once per On It!, across processes. Returns the reminders queued."""
@@ -85,22 +89,27 @@ def fire_due_done_reminders(store, procedure: Procedure, now: datetime, batch: i
             # The weekly test page is confirmed with an On It! and never needs a Done.
             pages = tx.claim_due_done_reminders(done_reminder_cutoffs(now, every), TEST_PAGE_SOURCE, batch)
             for page in pages:
-                while (reminder := done_reminder_due(page.on_it_at, page.done_reminders_sent, every)) \
-                        and reminder.due_at <= now:
+                sent = page.done_reminders_sent
+                while (reminder := done_reminder_due(page.on_it_at, sent, every)) and reminder.due_at <= now:
                     _queue_done_reminder(tx, page, reminder, procedure, now)
-                    page.done_reminders_sent += 1
+                    sent += 1
                     queued += 1
+                if sent != page.done_reminders_sent:
+                    tx.update_page(page.id, done_reminders_sent=sent)
         if len(pages) < batch:
             break
     return queued
 
 
-def _queue_done_reminder(tx, page, reminder: DoneReminder, procedure: Procedure, now: datetime) -> None:
+def _queue_done_reminder(tx: StoreTx, page: PageRecord, reminder: DoneReminder, procedure: Procedure,
+                         now: datetime) -> None:
     holder = procedure.team.person(page.on_it_by)
+    if page.on_it_at is None:  # claimed because it is On It!
+        return
     # A reminder the holder can receive on no channel is recorded, not retried.
     channel = next((c for c in reminder.channels if holder and reachable(tx, holder, c)), None)
     since = f"{page.on_it_at.astimezone(procedure.window.tz):%a %H:%M}"
-    if channel is None:
+    if channel is None or holder is None:
         tx.add_event(page.id, now, PageEventKind.REMINDER_SKIPPED, page.on_it_by, None,
                      f"On It! since {since}: the holder has no channel to be asked whether it is done")
         return
@@ -123,7 +132,7 @@ class PhoneReplyResult:
     message: str | None  # the answer to text back, if any
 
 
-def acknowledge_phone_reply(store, procedure: Procedure, from_number: str, body: str,
+def acknowledge_phone_reply(store: Store, procedure: Procedure, from_number: str, body: str,
                             now: datetime) -> PhoneReplyResult:
     """An SMS from a team member: "1", "ok", or a sentence beginning with On It! or Done, optionally naming
     a page ("done 42") or all of them ("done all").
@@ -136,7 +145,8 @@ def acknowledge_phone_reply(store, procedure: Procedure, from_number: str, body:
         raise NotAuthorized("this number is not a team member's")
     words = " ".join(body.lower().split())
     if words in STOP_WORDS or words in START_WORDS:
-        return PhoneReplyResult([], _record_sms_preference(store, procedure, person, words in STOP_WORDS, now))
+        _record_sms_preference(store, procedure, person, words in STOP_WORDS, now)
+        return PhoneReplyResult([], None)  # Twilio answers STOP and START itself
     reply = parse_phone_reply(body)
     if reply is None:
         return PhoneReplyResult([], "Reply 1 (or ON IT) to take your pages, DONE when resolved; add a page "
@@ -155,7 +165,7 @@ def acknowledge_phone_reply(store, procedure: Procedure, from_number: str, body:
             choice = phone_reply_targets(reply, held, [p.id for p in phoned if p.state == "open"])
             if choice.question:
                 return PhoneReplyResult([], choice.question)
-            pages = [tx.page(page_id, lock=True) for page_id in choice.page_ids]
+            pages = [p for page_id in choice.page_ids if (p := tx.page(page_id, lock=True)) is not None]
         results = [acknowledge_locked(tx, procedure, page, person, reply.kind, "sms", now) for page in pages]
     accepted = [r.page for r in results if r.accepted]
     if not results:
@@ -166,14 +176,15 @@ def acknowledge_phone_reply(store, procedure: Procedure, from_number: str, body:
     return PhoneReplyResult([], results[0].message)
 
 
-def _waits_on(tx, page, person: Person) -> bool:
+def _waits_on(tx: StoreTx, page: PageRecord, person: Person) -> bool:
     """A page someone may answer by number: theirs to answer (responsible, paged, holding it), not any page."""
     if person.id in (page.responsible, page.on_it_by, page.done_by, page.escalated_by):
         return True
-    return any(n.person_id == person.id and n.kind in (MessageKind.PAGE, MessageKind.DIGEST) for n in tx.notifications_of(page.id))
+    return any(n.person_id == person.id and n.kind in (MessageKind.PAGE, MessageKind.DIGEST)
+               for n in tx.notifications_of(page.id))
 
 
-def _record_sms_preference(store, procedure: Procedure, person: Person, stopped: bool, now: datetime) -> None:
+def _record_sms_preference(store: Store, procedure: Procedure, person: Person, stopped: bool, now: datetime) -> None:
     with store.transaction() as tx:
         if stopped:
             if tx.opt_out(person.id, Channel.SMS, now, "replied STOP"):
@@ -181,12 +192,11 @@ def _record_sms_preference(store, procedure: Procedure, person: Person, stopped:
                                  wording.opted_out_text(person.name, Channel.SMS))
         else:
             tx.opt_in(person.id, "sms")
-    # Nothing to text back: Twilio answers STOP and START itself.
 
 
 # --- not a ticket; the list of pages --------------------------------------------------------------
 
-def dismiss_page(store, procedure: Procedure, page_id: int, person_id: str, channel: str,
+def dismiss_page(store: Store, procedure: Procedure, page_id: int, person_id: str, channel: str,
                  now: datetime) -> AckResult:
     """"Not a ticket": close the page without paging anyone. It stays in the timeline, out of the report."""
     person = member(procedure, person_id)
@@ -198,13 +208,12 @@ def dismiss_page(store, procedure: Procedure, page_id: int, person_id: str, chan
         holder_id, holder_at = (page.done_by, page.done_at) if page.state in CLOSED_STATES \
             else (page.on_it_by, page.on_it_at)
         holder = procedure.team.person(holder_id)
-        decision = decide_dismissal(page.state, page.source, holder_id, holder.name if holder else holder_id,
+        decision = decide_dismissal(cast(PageStateName, page.state), page.source, holder_id, holder.name if holder else holder_id,
                                     f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.id)
         if not decision.accepted:
             return AckResult(False, decision.message, snapshot(tx, page))
         # done_by/done_at say who closed it and when, whichever way it was closed.
-        page.state, page.next_due_at = decision.state, None
-        page.done_by, page.done_at = person.id, now
+        page = tx.update_page(page.id, state=decision.state, next_due_at=None, done_by=person.id, done_at=now)
         tx.add_event(page.id, now, PageEventKind.DISMISSED, person.id, channel, "not a ticket")
         queue_thread_line(tx, page, keys.dismissed(page.id), now, wording.dismissed_line(person.name))
         queue_card_update(tx, page, now)

@@ -4,21 +4,19 @@ A row is marked `sending` with a deadline in its own commit before the provider 
 that dies mid-send leaves a `sending` row past its deadline: `reap_stale_sends` marks it ambiguous and
 tells the approvers instead of re-sending it, so nobody is called twice for one step; the next step of
 the escalation covers the gap.
+
+What a failure changes (retry, give up, fall back, opt-out, reports) is decided by `domain.delivery`;
+this module loads the facts and applies the decision.
 """
 
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from ..domain import keys, wording
-from ..domain.delivery import (  # noqa: F401
-    FAILED_STATUSES,
+from ..domain.delivery import (
     FALLBACK_ORDER,
-    MAX_ATTEMPTS,
-    OPT_OUT_CODES,
-    RETRY_BACKOFF,
     FailedMessage,
     FailureDecision,
     SendError,
@@ -51,6 +49,26 @@ from ..domain.vocabulary import (
 )
 from ..errors import ChannelOptedOut, DeliveryFailed, EditConflict
 from ..logs import log_event
+from ..ports import (
+    Deliverer,
+    NotificationRecord,
+    NotificationUpdate,
+    PageRecord,
+    PageUpdate,
+    Store,
+    StoreTx,
+)
+
+__all__ = [
+    "Delivered",
+    "Deliverer",
+    "Outgoing",
+    "PageCard",
+    "deliver_pending",
+    "notify_approvers",
+    "reap_stale_sends",
+    "record_delivery_status",
+]
 
 log = logging.getLogger("oncallbot.delivery")
 
@@ -58,14 +76,10 @@ SEND_DEADLINE = timedelta(seconds=60)
 SEND_WORKERS = 8
 
 
-class Deliverer(Protocol):
-    def deliver(self, message: Outgoing) -> Delivered: ...
-
-
-def _card(page, procedure: Procedure) -> PageCard:
+def _card(page: PageRecord, procedure: Procedure) -> PageCard:
     tz, team = procedure.window.tz, procedure.team
 
-    def who(person_id, at):
+    def who(person_id: str | None, at: datetime | None) -> str | None:
         person = team.person(person_id)
         return f"{person.name if person else person_id} at {at.astimezone(tz):%H:%M}" if at else None
 
@@ -75,7 +89,7 @@ def _card(page, procedure: Procedure) -> PageCard:
                     page.source)
 
 
-def _payload(row, page, procedure: Procedure) -> Payload:
+def _payload(row: NotificationRecord, page: PageRecord | None, procedure: Procedure) -> Payload:
     """The typed payload of an outbox row; the card shows the page as it stands now."""
     kind = row.kind
     if kind in (MessageKind.CARD, MessageKind.CARD_UPDATE) and page:
@@ -86,20 +100,20 @@ def _payload(row, page, procedure: Procedure) -> Payload:
         return ReminderPayload(_card(page, procedure))
     if kind in (MessageKind.PAGE, MessageKind.DIGEST) and row.page_id:
         return PagePayload(row.page_id, digest=kind == MessageKind.DIGEST)
-    if kind == MessageKind.CHANNEL or kind == MessageKind.THREAD:
+    if kind in (MessageKind.CHANNEL, MessageKind.THREAD):
         return ChannelPayload(SlackTarget(row.target or SlackTarget.SUPPORT))
     if kind == MessageKind.WRITEBACK:
-        return WritebackPayload(row.target, row.etag)
+        return WritebackPayload(row.target or "", row.etag)
     return ReportPayload()
 
 
-def _outgoing(tx, row, procedure: Procedure) -> Outgoing:
+def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure) -> Outgoing:
     page = tx.page(row.page_id) if row.page_id else None
     return Outgoing(row.id, MessageKind(row.kind), Channel(row.channel), row.text,
                     procedure.team.person(row.person_id), _payload(row, page, procedure), row.page_id)
 
 
-def escalation_note(tx, page, procedure: Procedure) -> str | None:
+def escalation_note(tx: StoreTx, page: PageRecord, procedure: Procedure) -> str | None:
     """Who sent this page up the chain and why, from the timeline (the reason is recorded there)."""
     if not page.escalated_by:
         return None
@@ -108,8 +122,12 @@ def escalation_note(tx, page, procedure: Procedure) -> str | None:
     return wording.escalation_note(person.name if person else page.escalated_by, reason)
 
 
-def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: datetime, page_id: int | None = None,
-                    batch: int = 100, keep_going: Callable[[], bool] = lambda: True) -> int:
+Batch = list[tuple[Outgoing, bool]]  # each message, and whether its person opted out of its channel
+
+
+def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, now: datetime,
+                    page_id: int | None = None, batch: int = 100,
+                    keep_going: Callable[[], bool] = lambda: True) -> int:
     """Send every pending notification (of one page, or all). Returns how many were sent.
 
     Different pages are sent in parallel; one page's messages go in order (its card before its thread).
@@ -122,16 +140,17 @@ def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: date
                 messages = [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows]
             if not messages:  # failures may have queued fallbacks, so stop only when nothing is left
                 return sent
-            groups: dict[object, list] = {}
+            groups: dict[object, Batch] = {}
             for message, opted_out in messages:
                 key = message.page_id if message.page_id else ("notification", message.id)
                 groups.setdefault(key, []).append((message, opted_out))
-            futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now) for group in groups.values()]
+            futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now)
+                       for group in groups.values()]
             sent += sum(future.result() for future in futures)
     return sent
 
 
-def _send_in_order(store, procedure: Procedure, deliverer: Deliverer, group: list, now: datetime) -> int:
+def _send_in_order(store: Store, procedure: Procedure, deliverer: Deliverer, group: Batch, now: datetime) -> int:
     sent = 0
     for message, opted_out in group:
         if opted_out:  # queued before the opt-out, or by a path that did not check (a digest): never sent
@@ -142,47 +161,52 @@ def _send_in_order(store, procedure: Procedure, deliverer: Deliverer, group: lis
     return sent
 
 
-def _opted_out(tx, row) -> bool:
-    return bool(row.person_id) and row.channel in PHONE_CHANNELS and tx.opted_out(row.person_id, row.channel)
+def _opted_out(tx: StoreTx, row: NotificationRecord) -> bool:
+    return bool(row.person_id) and row.channel in PHONE_CHANNELS and tx.opted_out(row.person_id or "", row.channel)
 
 
-def _send(store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, now: datetime) -> int:
+def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, now: datetime) -> int:
     try:
         result = deliverer.deliver(message)
     except DeliveryFailed as exc:
         _record_failure(store, procedure, message, exc, now)
         return 0
     with store.transaction() as tx:
-        row = tx.notification(message.id)
-        row.state, row.sent_at, row.provider_ref = NotificationState.SENT, now, result.ref
-        if row.page_id and message.kind == MessageKind.CARD:
-            page = tx.page(row.page_id)
-            page.slack_card_ts = result.slack_ts
-            if page.slack_thread_ts is None:
-                page.slack_channel, page.slack_thread_ts = result.slack_channel, result.slack_ts
-        if row.page_id and message.kind in (MessageKind.PAGE, MessageKind.DIGEST) and message.person:
-            tx.add_event(row.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel)
+        tx.mark_sent(message.id, now, result.ref)
+        if message.page_id and message.kind == MessageKind.CARD:
+            page = tx.page(message.page_id)
+            changes: PageUpdate = {"slack_card_ts": result.slack_ts}
+            if page is not None and page.slack_thread_ts is None:
+                changes["slack_channel"], changes["slack_thread_ts"] = result.slack_channel, result.slack_ts
+            tx.update_page(message.page_id, **changes)
+        if message.page_id and message.kind in (MessageKind.PAGE, MessageKind.DIGEST) and message.person:
+            tx.add_event(message.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel)
     return 1
 
 
-def _failed(tx, procedure: Procedure, row) -> FailedMessage:
+# --- failures: load, decide (domain.delivery), apply ---------------------------------------------------
+
+def _failed(tx: StoreTx, procedure: Procedure, row: NotificationRecord, attempts: int) -> FailedMessage:
     """What a failure decision needs to know of a row (and, for a fallback, of its page)."""
     person = procedure.team.person(row.person_id)
     page = tx.page(row.page_id) if row.page_id and row.kind in (MessageKind.PAGE, MessageKind.DIGEST) else None
     opted_out = frozenset(c for c in FALLBACK_ORDER if person and tx.opted_out(person.id, c))
-    return FailedMessage(row.id, MessageKind(row.kind), Channel(row.channel), person, row.page_id, row.attempts,
+    return FailedMessage(row.id, MessageKind(row.kind), Channel(row.channel), person, row.page_id, attempts,
                          row.text, row.target, row.reach_key, opted_out, page.summary if page else None,
                          escalation_note(tx, page, procedure) if page else None, row.person_id)
 
 
-def _apply_failure(tx, procedure: Procedure, row, decision: FailureDecision, now: datetime) -> None:
-    row.state = decision.state
+def _apply_failure(tx: StoreTx, procedure: Procedure, row: NotificationRecord, decision: FailureDecision,
+                   now: datetime, changes: NotificationUpdate) -> None:
+    changes["state"] = decision.state
     if decision.retry_at is not None:
-        row.claimed_until = decision.retry_at
+        changes["claimed_until"] = decision.retry_at
+    tx.update_notification(row.id, **changes)
     if decision.opt_out and row.person_id:
         tx.opt_out(row.person_id, decision.opt_out, now, decision.opt_out_reason)
     for event in decision.events:
-        tx.add_event(row.page_id, now, event.kind, event.person_id, event.channel, event.detail)
+        if row.page_id:
+            tx.add_event(row.page_id, now, event.kind, event.person_id, event.channel, event.detail)
     for message in decision.fallbacks:
         tx.add_notification(message.key, now, page_id=row.page_id, kind=message.kind, channel=message.channel,
                             person_id=message.person_id, reach_key=message.reach_key, text=message.text)
@@ -190,25 +214,26 @@ def _apply_failure(tx, procedure: Procedure, row, decision: FailureDecision, now
         notify_approvers(tx, procedure, report.subject, now, report.text)
 
 
-def _record_failure(store, procedure: Procedure, message: Outgoing, exc: DeliveryFailed, now: datetime) -> None:
-    """Load the failed row, decide what its failure changes (domain.delivery), apply it."""
+def _record_failure(store: Store, procedure: Procedure, message: Outgoing, exc: DeliveryFailed,
+                    now: datetime) -> None:
     with store.transaction() as tx:
         row = tx.notification(message.id)
-        row.attempts += 1
-        row.error = str(exc)[:500]
+        if row is None:
+            return
+        attempts = row.attempts + 1
         error = SendError(str(exc), exc.permanent, exc.maybe_sent, isinstance(exc, ChannelOptedOut),
                           isinstance(exc, EditConflict))
-        decision = decide_send_failure(_failed(tx, procedure, row), error, now)
-        _apply_failure(tx, procedure, row, decision, now)
+        decision = decide_send_failure(_failed(tx, procedure, row, attempts), error, now)
+        _apply_failure(tx, procedure, row, decision, now, {"attempts": attempts, "error": str(exc)[:500]})
     if decision.state == NotificationState.PENDING:
         log_event(log, "delivery will be retried", level=logging.WARNING, notification=row.id,
-                  channel=row.channel, attempt=row.attempts, error=str(exc))
+                  channel=row.channel, attempt=attempts, error=str(exc))
     elif decision.state == NotificationState.FAILED:
         log_event(log, "delivery failed", level=logging.WARNING, notification=row.id, channel=row.channel,
                   kind=row.kind, error=str(exc))
 
 
-def notify_approvers(tx, procedure: Procedure, subject: str, now: datetime, text: str) -> None:
+def notify_approvers(tx: StoreTx, procedure: Procedure, subject: str, now: datetime, text: str) -> None:
     """Queue a Slack DM to every approver, once per subject (a `domain.keys` subject), in the caller's
     transaction."""
     for approver in procedure.team.approvers:
@@ -216,21 +241,18 @@ def notify_approvers(tx, procedure: Procedure, subject: str, now: datetime, text
                             channel=Channel.SLACK, person_id=approver.id, text=text)
 
 
-def reap_stale_sends(store, procedure: Procedure, now: datetime) -> int:
+def reap_stale_sends(store: Store, procedure: Procedure, now: datetime) -> int:
     """Sends interrupted by a crash: reported as ambiguous, never re-sent blindly."""
     with store.transaction() as tx:
         rows = tx.stale_sending(now)
         for row in rows:
-            _mark_ambiguous(tx, procedure, row, now)
+            _apply_failure(tx, procedure, row, decide_interrupted_send(_failed(tx, procedure, row, row.attempts)),
+                           now, {})
         return len(rows)
 
 
-def _mark_ambiguous(tx, procedure: Procedure, row, now: datetime) -> None:
-    _apply_failure(tx, procedure, row, decide_interrupted_send(_failed(tx, procedure, row)), now)
-
-
-def record_delivery_status(store, procedure: Procedure, provider_ref: str, status: str, error_code: str | None,
-                           now: datetime) -> bool:
+def record_delivery_status(store: Store, procedure: Procedure, provider_ref: str, status: str,
+                           error_code: str | None, now: datetime) -> bool:
     """A Twilio status callback. A text that failed later falls back like one refused at once.
 
     Returns False for an unknown reference (not ours, or already forgotten)."""
@@ -238,10 +260,11 @@ def record_delivery_status(store, procedure: Procedure, provider_ref: str, statu
         row = tx.notification_by_ref(provider_ref)
         if row is None:
             return False
-        row.delivery_status = status
-        decision = decide_status_failure(_failed(tx, procedure, row), status, error_code,
+        decision = decide_status_failure(_failed(tx, procedure, row, row.attempts), status, error_code,
                                          row.state == NotificationState.FAILED)
-        if decision is not None:
-            row.error = status_error(status, error_code)
-            _apply_failure(tx, procedure, row, decision, now)
+        if decision is None:
+            tx.update_notification(row.id, delivery_status=status)
+        else:
+            _apply_failure(tx, procedure, row, decision, now,
+                           {"delivery_status": status, "error": status_error(status, error_code)})
         return True

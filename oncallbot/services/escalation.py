@@ -22,6 +22,7 @@ from ..domain.vocabulary import (
     PageState,
 )
 from ..errors import BadInput
+from ..ports import PageRecord, Store, StoreTx
 from .delivery import escalation_note, notify_approvers
 from .pages import (
     AckResult,
@@ -35,7 +36,7 @@ from .pages import (
 )
 
 
-def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, reason: str,
+def escalate_page(store: Store, procedure: Procedure, page_id: int, person_id: str, reason: str,
                   now: datetime) -> AckResult:
     """Beyond my scope: page my direct manager now, and continue up the chain if they don't take it."""
     person = member(procedure, person_id)
@@ -52,19 +53,19 @@ def escalate_page(store, procedure: Procedure, page_id: int, person_id: str, rea
         plan = keep_alerts(plan_from_json(page.plan),
                            plan_manual_escalation(person.id, procedure.escalation, procedure.team, now,
                                                   procedure.ack_window))
-        page.plan, page.fired, page.next_due_at = plan_to_json(plan), 0, plan.due_at(0)
         # Open again for the manager to take, with a new deadline; the first On It! stays in the timeline.
-        page.state, page.escalated_by, page.deadline_at = PageState.OPEN, person.id, now + procedure.ack_window
-        page.on_it_by = page.on_it_at = None
-        page.done_reminders_sent = 0  # the next On It! (the manager's) is chased from its own time
+        # The next On It! (the manager's) is chased for a Done from its own time.
+        page = tx.update_page(page.id, plan=plan_to_json(plan), fired=0, next_due_at=plan.due_at(0),
+                              state=PageState.OPEN, escalated_by=person.id, deadline_at=now + procedure.ack_window,
+                              on_it_by=None, on_it_at=None, done_reminders_sent=0)
         tx.add_event(page.id, now, PageEventKind.ESCALATED, person.id, Channel.SLACK, reason)
         queue_thread_line(tx, page, keys.escalated(page.id, now), now, wording.escalated_line(person.name, reason))
-        fire_due_steps(tx, page, procedure, now)
+        _, page = fire_due_steps(tx, page, procedure, now)
         queue_card_update(tx, page, now)
         return AckResult(True, "Escalated to your direct manager.", snapshot(tx, page))
 
 
-def fire_due_escalations(store, procedure: Procedure, now: datetime, batch: int = 200,
+def fire_due_escalations(store: Store, procedure: Procedure, now: datetime, batch: int = 200,
                          keep_going: Callable[[], bool] = lambda: True) -> int:
     """Run every escalation step that is due, exactly once, across processes. Returns the steps fired."""
     fired = 0
@@ -72,36 +73,39 @@ def fire_due_escalations(store, procedure: Procedure, now: datetime, batch: int 
         with store.transaction() as tx:
             pages = tx.claim_due_pages(now, batch)
             for page in pages:
-                fired += fire_due_steps(tx, page, procedure, now)
+                fired += fire_due_steps(tx, page, procedure, now)[0]
         if len(pages) < batch:
             break
     return fired
 
 
-def next_escalation_at(store) -> datetime | None:
+def next_escalation_at(store: Store) -> datetime | None:
     with store.transaction() as tx:
         return tx.next_due_at()
 
 
-def fire_due_steps(tx, page, procedure: Procedure, now: datetime) -> int:
-    """Every step that came due (several after downtime), each once; the page row is locked by the caller."""
+def fire_due_steps(tx: StoreTx, page: PageRecord, procedure: Procedure, now: datetime) -> tuple[int, PageRecord]:
+    """Every step that came due (several after downtime), each once; the page row is locked by the caller.
+    Returns the steps fired and the page as it now is."""
     plan = plan_from_json(page.plan)
-    fired = 0
-    while page.state == "open" and page.next_due_at is not None and page.next_due_at <= now:
-        _fire_step(tx, page, plan, page.fired, procedure, now)
-        page.fired += 1
-        page.next_due_at = plan.due_at(page.fired)
+    fired, number, due_at = 0, page.fired, page.next_due_at
+    while page.state == PageState.OPEN and due_at is not None and due_at <= now:
+        _fire_step(tx, page, plan, number, procedure, now)
+        number += 1
+        due_at = plan.due_at(number)
         fired += 1
-    return fired
+    if fired:
+        page = tx.update_page(page.id, fired=number, next_due_at=due_at)
+    return fired, page
 
 
-def _fire_step(tx, page, plan: EscalationPlan, number: int, procedure: Procedure, now: datetime) -> None:
+def _fire_step(tx: StoreTx, page: PageRecord, plan: EscalationPlan, number: int, procedure: Procedure, now: datetime) -> None:
     """Load what the step depends on, decide it (domain.escalation), apply the decision."""
     step = plan.step(number)
     team, policy = procedure.team, procedure.escalation
     since = now - policy.calls_period
     phones = any(c in PHONE_CHANNELS for c in step.channels)
-    people = {}
+    people: dict[str, Reach] = {}
     for person_id in step.person_ids:
         person = team.person(person_id)
         if person is None:

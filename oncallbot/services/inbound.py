@@ -2,13 +2,15 @@
 
 from datetime import datetime
 
+from ..ports import Store
 
-def already_handled(store, key: str) -> bool:
+
+def already_handled(store: Store, key: str) -> bool:
     with store.reading() as tx:
         return tx.seen(key)
 
 
-def record_handled(store, key: str, now: datetime) -> bool:
+def record_handled(store: Store, key: str, now: datetime) -> bool:
     """False when another delivery of the same event got there first."""
     with store.transaction() as tx:
         return tx.first_time_seen(key, now)

@@ -16,6 +16,7 @@ from ..domain.responsibility import responsible_at
 from ..domain.rotation import neighbours_at
 from ..domain.vocabulary import PageEventKind
 from ..errors import BadInput
+from ..ports import Store
 from .delivery import notify_approvers
 from .escalation import fire_due_steps
 from .pages import NewPage, PageSnapshot, plan_to_json, queue_card, snapshot
@@ -23,7 +24,7 @@ from .pages import NewPage, PageSnapshot, plan_to_json, queue_card, snapshot
 SUMMARY_LIMIT = 500
 
 
-def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
+def open_page(store: Store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
     """Record a voicemail or ticket and who was responsible when it came in. Idempotent on
     (source, external_id): each source's ids are its own, so no source can swallow another's page.
 
@@ -43,32 +44,36 @@ def open_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple
         current = neighbours_at(now, procedure.shifts_in_effect(tx.shifts_around(now))).current
         responsibility = responsible_at(now, current, procedure.hours, procedure.window, procedure.holiday_on)
         plan = plan_escalation(responsibility, procedure.escalation, procedure.team, now, procedure.ack_window)
-        responsible = current.person_id if responsibility.responsible == "oncall" else responsibility.responsible
+        responsible = current.person_id if current and responsibility.responsible == "oncall" \
+            else responsibility.responsible
         page = tx.add_page(summary=summary, source=new.source, external_id=new.external_id, details=new.details,
                            state="open", responsible=responsible, created_at=now,
                            deadline_at=now + procedure.ack_window, plan=plan_to_json(plan), fired=0,
                            next_due_at=plan.due_at(0), slack_channel=new.slack_channel,
                            slack_thread_ts=new.slack_ts)
         if page is None:  # the same ticket, opened concurrently by another request
-            return snapshot(tx, tx.page_by_external_id(new.source, new.external_id)), False
+            concurrent = tx.page_by_external_id(new.source, new.external_id) if new.external_id else None
+            if concurrent is None:
+                raise BadInput("the page could not be stored")
+            return snapshot(tx, concurrent), False
         detail = {"oncall": "on call", "office": "business hours: the office",
                   "nobody": f"nobody ({responsibility.cause}): the approvers are paged at once"}[
             responsibility.responsible]
         tx.add_event(page.id, now, PageEventKind.OPENED,
                      responsible if responsibility.responsible == "oncall" else None, new.source, detail)
         queue_card(tx, page, now)
-        fire_due_steps(tx, page, procedure, now)
+        _, page = fire_due_steps(tx, page, procedure, now)
         return snapshot(tx, page), True
 
 
-def open_api_page(store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
+def open_api_page(store: Store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
     """A page from the paging API: its source must be one of API_SOURCES."""
     if new.source not in API_SOURCES:
         raise BadInput(f'source: "{new.source}" is not one of: {", ".join(API_SOURCES)}')
     return open_page(store, procedure, new, now)
 
 
-def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: datetime) -> PageSnapshot | None:
+def open_test_page(store: Store, procedure: Procedure, confirm_window: timedelta, now: datetime) -> PageSnapshot | None:
     """Check that calls really reach this week's on-call person. Once per week, however many replicas."""
     tz = procedure.window.tz
     with store.transaction() as tx:
@@ -81,12 +86,16 @@ def open_test_page(store, procedure: Procedure, confirm_window: timedelta, now: 
                              wording.test_page_nobody_text(f"{week:%a %Y-%m-%d}"))
             return None
         person = procedure.team.person(current.person_id)
+        if person is None:  # the sync only stores team members' weeks
+            raise BadInput(f"{current.person_id}, on call in the calendar, is not on the team")
         plan = plan_test_page(person.id, procedure.team, confirm_window, now)
         page = tx.add_page(summary=wording.test_page_summary(person.name), source=TEST_PAGE_SOURCE,
                            external_id=f"test:{week}",
                            state="open", responsible=person.id, created_at=now, deadline_at=now + confirm_window,
                            plan=plan_to_json(plan), fired=0, next_due_at=plan.due_at(0))
+        if page is None:  # this week's test page exists already (the job run above makes this unlikely)
+            return None
         tx.add_event(page.id, now, PageEventKind.OPENED, person.id, "test", "weekly test page")
         queue_card(tx, page, now)
-        fire_due_steps(tx, page, procedure, now)
+        _, page = fire_due_steps(tx, page, procedure, now)
         return snapshot(tx, page)

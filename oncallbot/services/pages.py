@@ -4,6 +4,7 @@ paging use case queues (the card, its updates, thread lines)."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..domain import keys, wording
 from ..domain.paging import (
@@ -15,6 +16,7 @@ from ..domain.procedure import Procedure
 from ..domain.team import Person
 from ..domain.vocabulary import Channel, MessageKind, SlackTarget
 from ..errors import BadInput, NotAuthorized
+from ..ports import PageRecord, Store, StoreTx
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class AckResult:
 
 # --- plan storage -------------------------------------------------------------------------------
 
-def plan_to_json(plan: EscalationPlan) -> dict:
+def plan_to_json(plan: EscalationPlan) -> dict[str, Any]:
     return {
         "first_due_at": plan.first_due_at.isoformat(),
         "repeat_every": plan.repeat_every.total_seconds(),
@@ -84,7 +86,7 @@ def plan_to_json(plan: EscalationPlan) -> dict:
     }
 
 
-def plan_from_json(data: dict) -> EscalationPlan:
+def plan_from_json(data: dict[str, Any]) -> EscalationPlan:
     return EscalationPlan(
         first_due_at=datetime.fromisoformat(data["first_due_at"]),
         steps=tuple(PlannedStep(s["notify"], tuple(s["person_ids"]), tuple(s["channels"]),
@@ -94,13 +96,15 @@ def plan_from_json(data: dict) -> EscalationPlan:
     )
 
 
-def snapshot(tx, page, with_timeline: bool = True) -> PageSnapshot:
+def snapshot(tx: StoreTx, page: PageRecord, with_timeline: bool = True) -> PageSnapshot:
     plan = plan_from_json(page.plan)
     steps = []
     for number in range(plan.total):
         status = "ran" if number < page.fired else ("due" if page.state == "open" else "cancelled")
-        step = plan.step(number)
-        steps.append(StepView(number + 1, plan.due_at(number), step.notify, step.person_ids, step.channels, status))
+        step, due_at = plan.step(number), plan.due_at(number)
+        if due_at is None:  # past the plan's end: not below plan.total
+            break
+        steps.append(StepView(number + 1, due_at, step.notify, step.person_ids, step.channels, status))
     timeline = tuple(TimelineEntry(e.at, e.kind, e.person_id, e.channel, e.detail) for e in tx.events_of(page.id)) \
         if with_timeline else ()
     return PageSnapshot(page.id, page.summary, page.source, page.external_id, page.details, page.state,
@@ -108,7 +112,7 @@ def snapshot(tx, page, with_timeline: bool = True) -> PageSnapshot:
                         page.done_by, page.done_at, tuple(steps), timeline)
 
 
-def get_page(store, page_id: int) -> PageSnapshot:
+def get_page(store: Store, page_id: int) -> PageSnapshot:
     with store.reading() as tx:
         page = tx.page(page_id)
         if page is None:
@@ -116,7 +120,7 @@ def get_page(store, page_id: int) -> PageSnapshot:
         return snapshot(tx, page)
 
 
-def page_for_slack_thread(store, channel: str, thread_ts: str) -> int | None:
+def page_for_slack_thread(store: Store, channel: str, thread_ts: str) -> int | None:
     with store.reading() as tx:
         page = tx.page_by_slack_thread(channel, thread_ts)
         return page.id if page else None
@@ -129,7 +133,7 @@ def member(procedure: Procedure, person_id: str) -> Person:
     return person
 
 
-def reachable(tx, person: Person, channel: str) -> bool:
+def reachable(tx: StoreTx, person: Person, channel: str) -> bool:
     if channel in ("sms", "voice"):
         return bool(person.phone) and not tx.opted_out(person.id, channel)
     if channel == "slack":
@@ -137,23 +141,23 @@ def reachable(tx, person: Person, channel: str) -> bool:
     return False
 
 
-def queue_card(tx, page, now: datetime) -> None:
+def queue_card(tx: StoreTx, page: PageRecord, now: datetime) -> None:
     tx.add_notification(keys.page_card(page.id), now, page_id=page.id, kind=MessageKind.CARD, channel=Channel.SLACK,
                         target=SlackTarget.SUPPORT, text=wording.card_text(page.id, page.summary))
 
 
-def queue_card_update(tx, page, now: datetime) -> None:
+def queue_card_update(tx: StoreTx, page: PageRecord, now: datetime) -> None:
     tx.add_notification(keys.card_update(page.id, page.state, now), now, page_id=page.id,
                         kind=MessageKind.CARD_UPDATE, channel=Channel.SLACK, target=SlackTarget.SUPPORT,
                         text=wording.card_text(page.id, page.summary))
 
 
-def queue_thread_line(tx, page, key: str, now: datetime, text: str) -> None:
+def queue_thread_line(tx: StoreTx, page: PageRecord, key: str, now: datetime, text: str) -> None:
     tx.add_notification(key, now, page_id=page.id, kind=MessageKind.THREAD, channel=Channel.SLACK,
                         target=SlackTarget.SUPPORT, text=text)
 
 
-PAGE_FILTERS = {"open": ("open", "on_it"), "closed": CLOSED_STATES}  # open: not closed yet
+PAGE_FILTERS: dict[str, tuple[str, ...]] = {"open": ("open", "on_it"), "closed": CLOSED_STATES}  # open: not closed yet
 LIST_LIMIT, LIST_LIMIT_MAX = 50, 200
 MAX_PAGE_ID = 2**31 - 1  # pages.id is a 32-bit integer column
 
@@ -183,7 +187,7 @@ class PageList:
     next_before: int | None  # the cursor of the next (older) batch, None when this was the last
 
 
-def list_pages(store, now: datetime, state: str | None = None, limit: int = LIST_LIMIT,
+def list_pages(store: Store, now: datetime, state: str | None = None, limit: int = LIST_LIMIT,
                before: int | None = None) -> PageList:
     """Pages newest first, `limit` at a time. `state`: "open" (waiting for On It!, or On It!), "closed" (done
     or not a ticket), or None for all. `before` a page id: the batch after the one that ended with it."""

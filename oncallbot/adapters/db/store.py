@@ -3,6 +3,7 @@
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import date, datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ...domain.audit import AuditEntry, AuditSubject, PageEvent, page_event_entry, page_event_of
 from ...domain.rotation import CalendarEvent, OverrideKind, ReportedProblem, RotationOverride, Shift, lay_overrides
 from ...errors import ConfigError
+from ...ports import NotificationRecord, PageRecord
 from .models import (AuditEntryRow, CalendarEventRow, InboundEventRow, JobRunRow, NotificationRow, OptOutRow, PageRow,
                      ReportedProblemRow, RotationOverrideRow, ShiftRow, SyncStateRow)
 
@@ -145,7 +147,30 @@ def _audit_entry(row: AuditEntryRow) -> AuditEntry:
     return AuditEntry(row.subject, row.subject_id, row.at, row.kind, row.actor, row.channel, row.detail)
 
 
+_PAGE_FIELDS = tuple(f.name for f in fields(PageRecord))
+_NOTIFICATION_FIELDS = tuple(f.name for f in fields(NotificationRecord))
+
+
+def _page(row: PageRow | None) -> PageRecord | None:
+    return PageRecord(*(getattr(row, name) for name in _PAGE_FIELDS)) if row is not None else None
+
+
+def _pages(rows) -> list[PageRecord]:
+    return [PageRecord(*(getattr(row, name) for name in _PAGE_FIELDS)) for row in rows]
+
+
+def _notification(row: NotificationRow | None) -> NotificationRecord | None:
+    return NotificationRecord(*(getattr(row, name) for name in _NOTIFICATION_FIELDS)) if row is not None else None
+
+
+def _notifications(rows) -> list[NotificationRecord]:
+    return [NotificationRecord(*(getattr(row, name) for name in _NOTIFICATION_FIELDS)) for row in rows]
+
+
 class StoreTx:
+    """The operations of ports.StoreTx. Pages and outbox rows leave as frozen records and change only through
+    the explicit updates below."""
+
     def __init__(self, session: Session):
         self.session = session
 
@@ -359,43 +384,50 @@ class StoreTx:
 
     # --- pages ----------------------------------------------------------------------------------
 
-    def add_page(self, **fields) -> PageRow | None:
+    def add_page(self, **values) -> PageRecord | None:
         """The new page, or None when a page with the same source and external_id got there first (a concurrent
         intake of the same ticket): the savepoint keeps the rest of the transaction usable."""
-        page = PageRow(**fields)
+        page = PageRow(**values)
         try:
             with self.session.begin_nested():
                 self.session.add(page)
         except IntegrityError:
             return None
-        return page
+        return _page(page)
 
-    def page(self, page_id: int, lock: bool = False) -> PageRow | None:
+    def update_page(self, page_id: int, **changes) -> PageRecord:
+        """Change the given fields of a page (which the transaction has read); the page as it now is."""
+        row = self.session.get(PageRow, page_id)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        return _page(row)
+
+    def page(self, page_id: int, lock: bool = False) -> PageRecord | None:
         if not 0 < page_id <= PAGE_ID_MAX:
             return None  # "done 99999999999999999999": no such page can exist
         statement = select(PageRow).where(PageRow.id == page_id)
         if lock:
             # A row this transaction read before the lock was granted is re-read, not kept stale.
             statement = statement.with_for_update().execution_options(populate_existing=True)
-        return self.session.scalars(statement).first()
+        return _page(self.session.scalars(statement).first())
 
-    def page_by_external_id(self, source: str, external_id: str) -> PageRow | None:
-        return self.session.scalars(select(PageRow).where(PageRow.source == source,
-                                                          PageRow.external_id == external_id)).first()
+    def page_by_external_id(self, source: str, external_id: str) -> PageRecord | None:
+        return _page(self.session.scalars(select(PageRow).where(PageRow.source == source,
+                                                                PageRow.external_id == external_id)).first())
 
-    def page_by_slack_thread(self, channel: str, thread_ts: str) -> PageRow | None:
-        return self.session.scalars(select(PageRow).where(PageRow.slack_channel == channel,
-                                                          PageRow.slack_thread_ts == thread_ts)).first()
+    def page_by_slack_thread(self, channel: str, thread_ts: str) -> PageRecord | None:
+        return _page(self.session.scalars(select(PageRow).where(PageRow.slack_channel == channel,
+                                                                PageRow.slack_thread_ts == thread_ts)).first())
 
-    def claim_due_pages(self, now: datetime, limit: int) -> list[PageRow]:
+    def claim_due_pages(self, now: datetime, limit: int) -> list[PageRecord]:
         """Open pages whose next step is due, locked so no other replica fires them (SKIP LOCKED on
         PostgreSQL; SQLite has a single writer, BEGIN IMMEDIATE serialises us)."""
         statement = (select(PageRow).where(PageRow.next_due_at <= now, PageRow.state == "open")
                      .order_by(PageRow.next_due_at).limit(limit).with_for_update(skip_locked=True))
-        return list(self.session.scalars(statement))
+        return _pages(self.session.scalars(statement))
 
     def claim_due_done_reminders(self, cutoffs: tuple[tuple[int, datetime], ...], excluding_source: str,
-                                 limit: int) -> list[PageRow]:
+                                 limit: int) -> list[PageRecord]:
         """Pages left at On It! whose next reminder is due: for each (reminders sent, cutoff), On It! at or
         before the cutoff. Locked like due escalation steps, so one replica sends each reminder."""
         if not cutoffs:
@@ -403,7 +435,7 @@ class StoreTx:
         due = or_(*(and_(PageRow.done_reminders_sent == sent, PageRow.on_it_at <= cutoff) for sent, cutoff in cutoffs))
         statement = (select(PageRow).where(PageRow.state == "on_it", PageRow.source != excluding_source, due)
                      .order_by(PageRow.on_it_at).limit(limit).with_for_update(skip_locked=True))
-        return list(self.session.scalars(statement))
+        return _pages(self.session.scalars(statement))
 
     def next_due_at(self) -> datetime | None:
         return self.session.scalar(select(func.min(PageRow.next_due_at)).where(PageRow.state == "open"))
@@ -419,20 +451,20 @@ class StoreTx:
             statement = statement.where(NotificationRow.page_id != excluding)
         return sorted(self.session.scalars(statement))
 
-    def open_pages_phoned(self, person_id: str) -> list[PageRow]:
+    def open_pages_phoned(self, person_id: str) -> list[PageRecord]:
         phoned = select(NotificationRow.page_id).where(NotificationRow.person_id == person_id,
                                                        NotificationRow.channel.in_(("sms", "voice")))
         statement = select(PageRow).where(PageRow.id.in_(phoned), PageRow.state != "done").order_by(PageRow.id)
-        return list(self.session.scalars(statement))
+        return _pages(self.session.scalars(statement))
 
-    def pages_listed(self, states: tuple[str, ...] | None, before: int | None, limit: int) -> list[PageRow]:
+    def pages_listed(self, states: tuple[str, ...] | None, before: int | None, limit: int) -> list[PageRecord]:
         """Newest first; `before` (a page id) is the cursor of the next batch."""
         statement = select(PageRow).order_by(PageRow.id.desc()).limit(limit)
         if states is not None:
             statement = statement.where(PageRow.state.in_(states))
         if before is not None:
             statement = statement.where(PageRow.id < before)
-        return list(self.session.scalars(statement))
+        return _pages(self.session.scalars(statement))
 
     def count_pages(self, states: tuple[str, ...] | None) -> int:
         statement = select(func.count()).select_from(PageRow)
@@ -440,9 +472,9 @@ class StoreTx:
             statement = statement.where(PageRow.state.in_(states))
         return self.session.scalar(statement)
 
-    def pages_between(self, start_at: datetime, end_at: datetime) -> list[PageRow]:
-        return list(self.session.scalars(select(PageRow).where(PageRow.created_at >= start_at,
-                                                               PageRow.created_at < end_at).order_by(PageRow.id)))
+    def pages_between(self, start_at: datetime, end_at: datetime) -> list[PageRecord]:
+        return _pages(self.session.scalars(select(PageRow).where(PageRow.created_at >= start_at,
+                                                                 PageRow.created_at < end_at).order_by(PageRow.id)))
 
     # A page's timeline is its part of the audit trail (subject "page").
 
@@ -464,19 +496,23 @@ class StoreTx:
 
     # --- outbox ---------------------------------------------------------------------------------
 
-    def add_notification(self, key: str, created_at: datetime, state_override: str | None = None, **fields) -> bool:
+    def add_notification(self, key: str, created_at: datetime, state_override: str | None = None, *, kind: str,
+                         channel: str, text: str, page_id: int | None = None, person_id: str | None = None,
+                         target: str | None = None, etag: str | None = None, reach_key: str | None = None) -> bool:
         """Queue a notification once per key; False when that key was already queued.
 
         `state_override` records a notification that is deliberately not sent (e.g. grouped into a digest)."""
         state = state_override or "pending"
         key = bounded_key(key, NotificationRow.__table__.c.key)
-        statement = (self._insert(NotificationRow).values(key=key, created_at=created_at, state=state, **fields)
+        statement = (self._insert(NotificationRow)
+                     .values(key=key, created_at=created_at, state=state, kind=kind, channel=channel, text=text,
+                             page_id=page_id, person_id=person_id, target=target, etag=etag, reach_key=reach_key)
                      .on_conflict_do_nothing().returning(NotificationRow.id))
         return self.session.execute(statement).first() is not None
 
-    def notifications_of(self, page_id: int) -> list[NotificationRow]:
-        return list(self.session.scalars(select(NotificationRow).where(NotificationRow.page_id == page_id)
-                                         .order_by(NotificationRow.id)))
+    def notifications_of(self, page_id: int) -> list[NotificationRecord]:
+        return _notifications(self.session.scalars(select(NotificationRow).where(NotificationRow.page_id == page_id)
+                                                   .order_by(NotificationRow.id)))
 
     def recent_calls(self, person_id: str, since: datetime) -> list[datetime]:
         return list(self.session.scalars(select(NotificationRow.created_at).where(
@@ -485,7 +521,7 @@ class StoreTx:
             NotificationRow.created_at >= since)))
 
     def claim_pending_notifications(self, now: datetime, claim_until: datetime, limit: int,
-                                    page_id: int | None = None) -> list[NotificationRow]:
+                                    page_id: int | None = None) -> list[NotificationRecord]:
         statement = (select(NotificationRow).where(NotificationRow.state == "pending",
                                                    (NotificationRow.claimed_until.is_(None))
                                                    | (NotificationRow.claimed_until <= now))
@@ -495,18 +531,28 @@ class StoreTx:
         rows = list(self.session.scalars(statement))
         for row in rows:
             row.state, row.claimed_until = "sending", claim_until
-        return rows
+        return _notifications(rows)
 
-    def notification(self, notification_id: int) -> NotificationRow | None:
-        return self.session.get(NotificationRow, notification_id)
+    def notification(self, notification_id: int) -> NotificationRecord | None:
+        return _notification(self.session.get(NotificationRow, notification_id))
 
-    def notification_by_ref(self, provider_ref: str) -> NotificationRow | None:
-        return self.session.scalars(select(NotificationRow).where(NotificationRow.provider_ref == provider_ref)).first()
+    def notification_by_ref(self, provider_ref: str) -> NotificationRecord | None:
+        return _notification(self.session.scalars(select(NotificationRow)
+                                                  .where(NotificationRow.provider_ref == provider_ref)).first())
 
-    def stale_sending(self, now: datetime) -> list[NotificationRow]:
-        return list(self.session.scalars(select(NotificationRow).where(NotificationRow.state == "sending",
-                                                                       NotificationRow.claimed_until < now)
-                                         .with_for_update(skip_locked=True)))
+    def stale_sending(self, now: datetime) -> list[NotificationRecord]:
+        return _notifications(self.session.scalars(select(NotificationRow)
+                                                   .where(NotificationRow.state == "sending",
+                                                          NotificationRow.claimed_until < now)
+                                                   .with_for_update(skip_locked=True)))
+
+    def update_notification(self, notification_id: int, **changes) -> None:
+        row = self.session.get(NotificationRow, notification_id)
+        for name, value in changes.items():
+            setattr(row, name, value)
+
+    def mark_sent(self, notification_id: int, at: datetime, provider_ref: str | None) -> None:
+        self.update_notification(notification_id, state="sent", sent_at=at, provider_ref=provider_ref)
 
     # --- inbound dedupe, opt-outs, reported problems -----------------------------------------------
 

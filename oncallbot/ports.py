@@ -1,0 +1,233 @@
+"""The seams the services depend on, and the frozen records that cross them.
+
+- `Store` / `StoreTx`: the unit of work (`with store.transaction() as tx:` is one database transaction) and
+  every storage operation a service calls. The store hands out frozen records and takes explicit updates
+  (`tx.update_page(page_id, state=...)`), so a service never changes a row behind the store's back.
+  The implementation is `adapters.db.Store`, the only SQLAlchemy user.
+- `Clock`: the one source of "now" (`adapters.clock.SystemClock`; tests use a fake).
+- `RotationSource`: where the rotation is published (Google Calendar, an iCalendar file or URL).
+- `Deliverer`: sends one outbox message (`adapters.router.NotificationRouter`).
+"""
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Protocol, Required, TypedDict, Unpack
+
+from .domain.audit import PageEvent
+from .domain.messages import Delivered, Outgoing
+from .domain.rotation import CalendarEvent, Shift
+
+if TYPE_CHECKING:  # services.rotation defines the fetch result; imported for types only (no cycle)
+    from .services.rotation import CalendarFetch
+
+
+# --- records ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PageRecord:
+    """A stored page. `plan` is its frozen escalation plan (services.pages.plan_from_json reads it); `fired`
+    counts the steps already run; `next_due_at` is None once nothing more is due."""
+
+    id: int
+    summary: str
+    source: str
+    external_id: str | None
+    details: str | None
+    state: str  # a domain.vocabulary.PageState
+    responsible: str  # a person id, "office" or "nobody"
+    created_at: datetime
+    deadline_at: datetime
+    on_it_by: str | None
+    on_it_at: datetime | None
+    done_by: str | None
+    done_at: datetime | None
+    plan: dict[str, Any]
+    fired: int
+    next_due_at: datetime | None
+    slack_channel: str | None
+    slack_thread_ts: str | None
+    slack_card_ts: str | None
+    escalated_by: str | None
+    done_reminders_sent: int
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    """An outbox row: one message, queued once per `key`, with its final text."""
+
+    id: int
+    key: str
+    page_id: int | None
+    kind: str  # a domain.vocabulary.MessageKind
+    channel: str  # a domain.vocabulary.Channel
+    person_id: str | None
+    target: str | None
+    etag: str | None
+    text: str
+    state: str  # a domain.vocabulary.NotificationState
+    created_at: datetime
+    claimed_until: datetime | None
+    sent_at: datetime | None
+    attempts: int
+    provider_ref: str | None
+    delivery_status: str | None
+    error: str | None
+    reach_key: str | None
+
+
+class NewPageFields(TypedDict, total=False):
+    summary: Required[str]
+    source: Required[str]
+    external_id: str | None
+    details: str | None
+    state: Required[str]
+    responsible: Required[str]
+    created_at: Required[datetime]
+    deadline_at: Required[datetime]
+    plan: Required[dict[str, Any]]
+    fired: int
+    next_due_at: datetime | None
+    slack_channel: str | None
+    slack_thread_ts: str | None
+
+
+class PageUpdate(TypedDict, total=False):
+    """The fields of a page a service may change; the ones left out stay as they are."""
+
+    state: str
+    deadline_at: datetime
+    on_it_by: str | None
+    on_it_at: datetime | None
+    done_by: str | None
+    done_at: datetime | None
+    plan: dict[str, Any]
+    fired: int
+    next_due_at: datetime | None
+    slack_channel: str | None
+    slack_thread_ts: str | None
+    slack_card_ts: str | None
+    escalated_by: str | None
+    done_reminders_sent: int
+
+
+class NotificationUpdate(TypedDict, total=False):
+    state: str
+    claimed_until: datetime | None
+    attempts: int
+    error: str | None
+    delivery_status: str | None
+
+
+# --- ports --------------------------------------------------------------------------------------------
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, tz-aware UTC."""
+        ...
+
+
+class RotationSource(Protocol):
+    key: str  # identifies the calendar, for its sync state
+
+    def fetch(self, sync_token: str | None, start_at: datetime, end_at: datetime) -> "CalendarFetch": ...
+
+
+class Deliverer(Protocol):
+    def deliver(self, message: Outgoing) -> Delivered:
+        """Send one message; raises errors.DeliveryFailed (classified: permanent, maybe sent, opted out)."""
+        ...
+
+
+class StoreTx(Protocol):
+    # --- pages
+    def add_page(self, **fields: Unpack[NewPageFields]) -> PageRecord | None:
+        """None when the same (source, external_id) got there first."""
+        ...
+
+    def page(self, page_id: int, lock: bool = False) -> PageRecord | None: ...
+    def update_page(self, page_id: int, **changes: Unpack[PageUpdate]) -> PageRecord: ...
+    def page_by_external_id(self, source: str, external_id: str) -> PageRecord | None: ...
+    def page_by_slack_thread(self, channel: str, thread_ts: str) -> PageRecord | None: ...
+    def claim_due_pages(self, now: datetime, limit: int) -> list[PageRecord]: ...
+    def claim_due_done_reminders(self, cutoffs: tuple[tuple[int, datetime], ...], excluding_source: str,
+                                 limit: int) -> list[PageRecord]: ...
+    def next_due_at(self) -> datetime | None: ...
+    def pages_waiting_on(self, person_id: str, since: datetime, excluding: int | None = None) -> list[int]: ...
+    def open_pages_phoned(self, person_id: str) -> list[PageRecord]: ...
+    def pages_listed(self, states: tuple[str, ...] | None, before: int | None, limit: int) -> list[PageRecord]: ...
+    def count_pages(self, states: tuple[str, ...] | None) -> int: ...
+    def pages_between(self, start_at: datetime, end_at: datetime) -> list[PageRecord]: ...
+
+    # --- the timeline
+    def add_event(self, page_id: int, at: datetime, kind: str, person_id: str | None = None,
+                  channel: str | None = None, detail: str | None = None) -> None: ...
+    def events_of(self, page_id: int) -> Sequence[PageEvent]: ...
+    def events_of_pages(self, page_ids: list[int]) -> Sequence[PageEvent]: ...
+
+    # --- the outbox
+    def add_notification(self, key: str, created_at: datetime, state_override: str | None = None, *,
+                         kind: str, channel: str, text: str, page_id: int | None = None,
+                         person_id: str | None = None, target: str | None = None, etag: str | None = None,
+                         reach_key: str | None = None) -> bool:
+        """False when that key was already queued."""
+        ...
+
+    def notification(self, notification_id: int) -> NotificationRecord | None: ...
+    def notifications_of(self, page_id: int) -> list[NotificationRecord]: ...
+    def notification_by_ref(self, provider_ref: str) -> NotificationRecord | None: ...
+    def claim_pending_notifications(self, now: datetime, claim_until: datetime, limit: int,
+                                    page_id: int | None = None) -> list[NotificationRecord]: ...
+    def stale_sending(self, now: datetime) -> list[NotificationRecord]: ...
+    def update_notification(self, notification_id: int, **changes: Unpack[NotificationUpdate]) -> None: ...
+    def mark_sent(self, notification_id: int, at: datetime, provider_ref: str | None) -> None: ...
+    def recent_calls(self, person_id: str, since: datetime) -> list[datetime]: ...
+
+    # --- inbound dedupe and opt-outs
+    def first_time_seen(self, key: str, at: datetime) -> bool: ...
+    def seen(self, key: str) -> bool: ...
+    def opted_out(self, person_id: str, channel: str) -> bool: ...
+    def opt_out(self, person_id: str, channel: str, at: datetime, reason: str) -> bool:
+        """True when the opt-out is new."""
+        ...
+
+    def opt_in(self, person_id: str, channel: str) -> None: ...
+
+    # --- the rotation side (as it stands; its own redesign adds to it)
+    def flush(self) -> None: ...
+    def calendar_events(self) -> list[CalendarEvent]: ...
+    def calendar_event(self, event_id: str) -> CalendarEvent | None: ...
+    def replace_calendar_events(self, events: list[CalendarEvent]) -> None: ...
+    def upsert_calendar_events(self, events: list[CalendarEvent]) -> None: ...
+    def delete_calendar_events(self, event_ids: list[str]) -> None: ...
+    def replace_shifts(self, shifts: list[Shift]) -> None: ...
+    def shifts_starting_between(self, start_at: datetime, end_at: datetime) -> list[Shift]: ...
+    def replace_shifts_between(self, start_at: datetime, end_at: datetime, shifts: list[Shift]) -> None: ...
+    def shifts_between(self, start_at: datetime, end_at: datetime) -> list[Shift]: ...
+    def shifts_around(self, at: datetime) -> list[Shift]: ...
+    def shifts_of(self, person_id: str, from_at: datetime, limit: int = 8) -> list[Shift]: ...
+    def all_shifts(self) -> list[Shift]: ...
+    def shift_for_week(self, week_start: date) -> Shift | None: ...
+    def sync_state(self, source: str) -> tuple[str | None, datetime | None]: ...
+    def set_sync_state(self, source: str, sync_token: str | None, synced_at: datetime) -> None: ...
+    def sync_expanded_until(self, source: str) -> datetime | None: ...
+    def claim_sync(self, source: str, claim: str, now: datetime, until: datetime) -> bool: ...
+    def holds_sync_claim(self, source: str, claim: str) -> bool: ...
+    def finish_sync(self, source: str, claim: str, sync_token: str | None, synced_at: datetime,
+                    expanded_until: datetime | None) -> None: ...
+    def release_sync_claim(self, source: str, claim: str) -> None: ...
+    def claim_job_run(self, job: str, occasion: str, at: datetime) -> bool: ...
+    def first_report_of(self, key: str, at: datetime, text: str | None = None,
+                        ends_at: datetime | None = None) -> bool: ...
+    def forget_reported_problems_except(self, keys: list[str]) -> list[Any]: ...
+
+
+class Store(Protocol):
+    def transaction(self) -> AbstractContextManager[StoreTx]:
+        """One read-write database transaction: committed when the block ends, rolled back on an error."""
+        ...
+
+    def reading(self) -> AbstractContextManager[StoreTx]:
+        """A transaction that only reads."""
+        ...
