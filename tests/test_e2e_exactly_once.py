@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 
 import pytest
+
 from oncallbot.adapters.db import Store
 from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
 

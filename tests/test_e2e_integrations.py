@@ -13,8 +13,17 @@ from twilio.request_validator import RequestValidator
 
 from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
 
-from .e2e_support import (CALENDAR, SLACK_SECRET, api, current_week, e2e_config, e2e_env, seed_quarter, service_account_file,
-                          utc_now)
+from .e2e_support import (
+    CALENDAR,
+    SLACK_SECRET,
+    api,
+    current_week,
+    e2e_config,
+    e2e_env,
+    seed_quarter,
+    service_account_file,
+    utc_now,
+)
 from .serve_process import ServeProcess, free_port
 from .support import example_settings
 

@@ -8,8 +8,19 @@ from datetime import UTC, date, datetime, timedelta
 from oncallbot.entrypoints.cli import main
 from oncallbot.services.rotation import check_rotation, sync_rotation
 
-from .rotation_sources import (PAIR_ICS, PROCEDURE, cancel_google_week, google_source, ical_source, ics,
-                               ics_cancelled_week, night_of, on_call, owner_of, publish_pair)
+from .rotation_sources import (
+    PAIR_ICS,
+    PROCEDURE,
+    cancel_google_week,
+    google_source,
+    ical_source,
+    ics,
+    ics_cancelled_week,
+    night_of,
+    on_call,
+    owner_of,
+    publish_pair,
+)
 from .support import FakeClock, example_data, write_config
 
 NOW = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)

@@ -16,8 +16,7 @@ from oncallbot.entrypoints.serve import build_slack_app
 from oncallbot.services import paging
 from oncallbot.services.rotation import sync_rotation
 from tests.fakes import FakeTwilio
-from tests.test_slack_app import (AISHA, API_TOKEN, NOW, OMAR, SECRET, SlackHarness, TrackedExecutor,  # noqa: F401
-                                  fake)
+from tests.test_slack_app import AISHA, API_TOKEN, NOW, OMAR, SECRET, SlackHarness, TrackedExecutor, fake  # noqa: F401
 
 from .support import FakeClock, example_data, example_settings
 

@@ -6,8 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 from oncallbot.services.rotation import check_rotation, sync_rotation
 
-from .rotation_sources import (PAIR_ICS, PROCEDURE, google_listings, google_source, ical_source, ics, night_of,
-                               on_call, owner_of, publish_pair)
+from .rotation_sources import (
+    PAIR_ICS,
+    PROCEDURE,
+    google_listings,
+    google_source,
+    ical_source,
+    ics,
+    night_of,
+    on_call,
+    owner_of,
+    publish_pair,
+)
 from .support import FakeClock
 
 START = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)

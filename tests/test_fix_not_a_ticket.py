@@ -16,8 +16,18 @@ from oncallbot.entrypoints.cli import main
 from oncallbot.services import paging
 from oncallbot.services.reports import week_report
 from tests.fakes import FakeSlack
-from tests.test_slack_app import (AISHA, API_TOKEN, FRONT_DESK, NOW, REFUSAL, SUPPORT, TOM, SlackHarness,
-                                  block_texts, button_ids)
+from tests.test_slack_app import (
+    AISHA,
+    API_TOKEN,
+    FRONT_DESK,
+    NOW,
+    REFUSAL,
+    SUPPORT,
+    TOM,
+    SlackHarness,
+    block_texts,
+    button_ids,
+)
 
 from .support import example_data, example_settings, write_config
 

@@ -8,8 +8,19 @@ from datetime import UTC, date, datetime, timedelta
 from oncallbot.entrypoints.cli import main
 from oncallbot.services.rotation import sync_rotation
 
-from .rotation_sources import (LA, PAIR_ICS, PROCEDURE, google_source, ical_source, ics, ics_series, night_of, on_call,
-                               owner_of, publish_pair)
+from .rotation_sources import (
+    LA,
+    PAIR_ICS,
+    PROCEDURE,
+    google_source,
+    ical_source,
+    ics,
+    ics_series,
+    night_of,
+    on_call,
+    owner_of,
+    publish_pair,
+)
 from .support import FakeClock, example_data, write_config
 
 START = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)

@@ -13,8 +13,7 @@ from oncallbot.services.delivery import deliver_pending
 from oncallbot.services.rotation import queue_assignee_change, sync_rotation
 
 from .support import example_settings
-from .test_gcal_calendar import CALENDAR, event_id, week_item
-from .test_gcal_calendar import backoff_sleeps, gcal, key_file, private_key_pem  # noqa: F401 (fixtures)
+from .test_gcal_calendar import CALENDAR, backoff_sleeps, event_id, gcal, key_file, private_key_pem, week_item  # noqa: F401 (fixtures)
 
 WEEK = date(2027, 2, 1)  # Aisha's week in the seeded calendar
 NOW = datetime(2026, 12, 20, tzinfo=UTC)

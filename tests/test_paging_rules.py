@@ -5,8 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from oncallbot.bootstrap import build_procedure
-from oncallbot.domain.paging import (decide_acknowledgment, parse_ack_text, plan_escalation,
-                                     plan_manual_escalation, voice_calls_allowed)
+from oncallbot.domain.paging import (
+    decide_acknowledgment,
+    parse_ack_text,
+    plan_escalation,
+    plan_manual_escalation,
+    voice_calls_allowed,
+)
 from oncallbot.domain.responsibility import Responsibility
 from oncallbot.domain.rotation import Shift
 

@@ -87,9 +87,8 @@ def test_a_job_occasion_is_claimed_once(store):
 def test_naive_datetimes_are_refused(store):
     from sqlalchemy.exc import StatementError
 
-    with pytest.raises(StatementError, match="naive datetime"):
-        with store.transaction() as tx:
-            tx.set_sync_state("x", None, datetime(2027, 1, 1))
+    with pytest.raises(StatementError, match="naive datetime"), store.transaction() as tx:
+        tx.set_sync_state("x", None, datetime(2027, 1, 1))
 
 
 def test_migrations_are_current_after_upgrade(store):

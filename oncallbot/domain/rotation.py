@@ -57,7 +57,7 @@ class ShiftWindow:
     def weeks_between(self, start_at: datetime, end_at: datetime) -> list[date]:
         """Every week whose window overlaps [start_at, end_at)."""
         first = self.week_start_on_or_before(start_at.astimezone(self.tz).date()) - timedelta(days=7)
-        weeks = []
+        weeks: list[date] = []
         week_start = first
         while True:
             start, end = self.bounds(week_start)

@@ -67,7 +67,7 @@ def skipped_sync() -> SyncResult:
     return SyncResult([], [], [], full=False, skipped=True)
 
 
-def sync_rotation(store, source: RotationSource, procedure: Procedure, now: datetime,
+def sync_rotation(store: Any, source: RotationSource, procedure: Procedure, now: datetime,
                   then: Callable[[Any, SyncResult], None] | None = None) -> SyncResult:
     """Apply the calendar to the stored rotation in one transaction: all of it or none of it.
 
@@ -132,7 +132,7 @@ def _whole_weeks(procedure: Procedure, start_at: datetime, end_at: datetime) -> 
     return window.bounds(weeks[0])[0], window.bounds(weeks[-1])[1]
 
 
-def _give_back(store, source_key: str, claim: str) -> None:
+def _give_back(store: Any, source_key: str, claim: str) -> None:
     """After a failed sync, so the next one need not wait for the claim to expire. Best effort: the
     claim expires anyway, and the failure that brought us here is the one to report."""
     try:
@@ -149,7 +149,7 @@ class OnCallReport:
     neighbours: Neighbours
 
 
-def who_is_on_call(store, procedure: Procedure, at: datetime) -> OnCallReport:
+def who_is_on_call(store: Any, procedure: Procedure, at: datetime) -> OnCallReport:
     with store.reading() as tx:
         shifts = procedure.shifts_in_effect(tx.shifts_around(at))
     neighbours = neighbours_at(at, shifts)
@@ -157,23 +157,26 @@ def who_is_on_call(store, procedure: Procedure, at: datetime) -> OnCallReport:
     return OnCallReport(at, responsibility, neighbours)
 
 
-def upcoming_shifts(store, person_id: str, now: datetime, limit: int = 8) -> list[Shift]:
+def upcoming_shifts(store: Any, person_id: str, now: datetime, limit: int = 8) -> list[Shift]:
     with store.reading() as tx:
-        return tx.shifts_of(person_id, now, limit)
+        shifts: list[Shift] = tx.shifts_of(person_id, now, limit)
+    return shifts
 
 
-def last_synced_at(store, source_key: str) -> datetime | None:
+def last_synced_at(store: Any, source_key: str) -> datetime | None:
     with store.reading() as tx:
-        return tx.sync_state(source_key)[1]
+        synced_at: datetime | None = tx.sync_state(source_key)[1]
+    return synced_at
 
 
-def check_rotation(store, procedure: Procedure, now: datetime, span: timedelta = QUARTER) -> list[RotationProblem]:
+def check_rotation(store: Any, procedure: Procedure, now: datetime,
+                   span: timedelta = QUARTER) -> list[RotationProblem]:
     """Gaps, overlaps, misaligned events and events naming nobody, for [now, now + span)."""
     with store.transaction() as tx:
         return _problems(tx, procedure, now, span)
 
 
-def _problems(tx, procedure: Procedure, now: datetime, span: timedelta) -> list[RotationProblem]:
+def _problems(tx: Any, procedure: Procedure, now: datetime, span: timedelta) -> list[RotationProblem]:
     end_at = now + span
     events = [e for e in tx.calendar_events() if e.end_at > now and e.start_at < end_at]
     # From before `now`, so a gap under way is seen from its start; a day past the end, for `next`'s early start.
@@ -190,7 +193,7 @@ def hash_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def sync_and_notify(store, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
+def sync_and_notify(store: Any, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
     """Sync, and in the same transaction tell each person whose weeks changed, the approvers about each
     rotation problem once (and once more when it is fixed), and about a published rotation that runs out
     within three weeks (at most once a day). A sync that skipped (another is running) tells nobody: the
@@ -198,7 +201,7 @@ def sync_and_notify(store, source: RotationSource, procedure: Procedure, now: da
     return sync_rotation(store, source, procedure, now, then=lambda tx, result: _notify(tx, procedure, result, now))
 
 
-def _notify(tx, procedure: Procedure, result: SyncResult, now: datetime) -> None:
+def _notify(tx: Any, procedure: Procedure, result: SyncResult, now: datetime) -> None:
     team, tz = procedure.team, procedure.window.tz
     news: dict[str, list[str]] = {}
     for change in result.changes:
@@ -223,7 +226,7 @@ def _notify(tx, procedure: Procedure, result: SyncResult, now: datetime) -> None
                 "publish the next quarter in the calendar.")
 
 
-def _report_problems(tx, procedure: Procedure, problems: list[RotationProblem], now: datetime) -> None:
+def _report_problems(tx: Any, procedure: Procedure, problems: list[RotationProblem], now: datetime) -> None:
     """One message per problem while it lasts (the nights of one missing week are one problem), and one
     when it is fixed. A problem that simply passed (its week is over) is forgotten without a word."""
     by_key: dict[str, list[RotationProblem]] = {}
@@ -242,7 +245,7 @@ def _report_problems(tx, procedure: Procedure, problems: list[RotationProblem], 
                              f"Rotation problem resolved: {gone.text}")
 
 
-def queue_assignee_change(store, procedure: Procedure, event_id: str, person_id: str, now: datetime) -> None:
+def queue_assignee_change(store: Any, procedure: Procedure, event_id: str, person_id: str, now: datetime) -> None:
     """Write an approved change of assignee back to the rotation calendar, through the outbox: it is
     retried when the calendar fails and reported to the approvers if it keeps failing, never dropped.
 

@@ -131,7 +131,8 @@ class NotificationRow(Base):
     channel: Mapped[str] = mapped_column(String(16))  # sms | voice | slack
     person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     target: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a Slack channel when not a person
-    etag: Mapped[str | None] = mapped_column(String(255), nullable=True)  # a write-back's If-Match: the version approved
+    # A write-back's If-Match: the version approved.
+    etag: Mapped[str | None] = mapped_column(String(255), nullable=True)
     text: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
