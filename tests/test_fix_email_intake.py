@@ -8,7 +8,7 @@ Signed Slack requests into the real bolt app, answered through the real WebClien
 import pytest
 
 from tests.fakes import FakeSlack
-from tests.test_slack_app import SlackHarness, block_texts
+from tests.harness.slack import SlackHarness, block_texts
 
 SUBJECT = "Refund not received for order #4521"
 BODY = "Hi,\n\nI returned the kettle three weeks ago and the refund has not arrived.\n\nThanks, Jo"

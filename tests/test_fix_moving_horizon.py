@@ -5,8 +5,8 @@ as on an iCalendar file: months of syncs later, the weeks far ahead are staffed 
 from datetime import UTC, datetime, timedelta
 
 from oncallbot.services.rotation import check_rotation, sync_rotation
-
-from .rotation_sources import (
+from tests.harness.clock import FakeClock
+from tests.harness.rotation import (
     PAIR_ICS,
     PROCEDURE,
     google_listings,
@@ -18,7 +18,6 @@ from .rotation_sources import (
     owner_of,
     publish_pair,
 )
-from .support import FakeClock
 
 START = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)
 RUN_FOR = timedelta(weeks=46)  # past the point (~40 weeks) where the old sync ran out of weeks

@@ -16,7 +16,8 @@ from oncallbot.entrypoints.cli import main
 from oncallbot.services import paging
 from oncallbot.services.reports import week_report
 from tests.fakes import FakeSlack
-from tests.test_slack_app import (
+from tests.harness.config import example_data, example_settings, write_config
+from tests.harness.slack import (
     AISHA,
     API_TOKEN,
     FRONT_DESK,
@@ -28,8 +29,6 @@ from tests.test_slack_app import (
     block_texts,
     button_ids,
 )
-
-from .support import example_data, example_settings, write_config
 
 NOT_A_TICKET = "page.not_a_ticket"
 STRANGER = "U0STRANGER"

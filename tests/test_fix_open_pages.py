@@ -15,10 +15,10 @@ from oncallbot.entrypoints.cli import main
 from oncallbot.errors import BadInput
 from oncallbot.services import paging
 from tests.fakes import FakeSlack
-from tests.test_slack_app import API_TOKEN, REFUSAL, SlackHarness
-
-from .paging_support import Pager
-from .support import EXAMPLE_CONFIG, FakeClock, example_settings
+from tests.harness.clock import FakeClock
+from tests.harness.config import EXAMPLE_CONFIG, example_settings
+from tests.harness.pager import Pager
+from tests.harness.slack import API_TOKEN, REFUSAL, SlackHarness
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 STRANGER = "U0STRANGER"

@@ -14,8 +14,7 @@ from oncallbot.domain.paging import (
 )
 from oncallbot.domain.responsibility import Responsibility
 from oncallbot.domain.rotation import Shift
-
-from .support import example_settings
+from tests.harness.config import example_settings
 
 PROCEDURE = build_procedure(example_settings())
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
