@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 
 from oncallbot.adapters.db import Store
+from oncallbot.adapters.db.models import Base
 
 # Emptying waits for a lock on every table: a test that left a connection in a transaction fails loudly here.
 LOCK_TIMEOUT = "10s"
@@ -56,16 +57,23 @@ def drop_database(admin_url: URL, url: str) -> None:
 
 
 def empty_tables(url: str) -> None:
-    """Every table of the migrated schema emptied, its ids starting again at 1; the schema stays."""
+    """Every table of the migrated schema emptied, its ids starting again at 1; the schema stays. DELETE in the
+    order of the foreign keys: on tables this small it is several times faster than TRUNCATE."""
     engine = create_engine(url)
     try:
         with engine.begin() as connection:
             connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-            tables = connection.scalars(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))
-            names = ", ".join(f'"{name}"' for name in tables)
-            if names:
-                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            present = set(connection.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")))
+            unknown = present - set(Base.metadata.tables) - {"alembic_version"}
+            if unknown:  # not in the models (the migration test says so): emptied all the same
+                quoted = ", ".join(f'"{name}"' for name in sorted(unknown))
+                connection.execute(text(f"TRUNCATE {quoted} CASCADE"))
+            for table in reversed(Base.metadata.sorted_tables):
+                if table.name in present:
+                    connection.execute(table.delete())
+            sequences = connection.scalars(text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"))
+            for sequence in list(sequences):
+                connection.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
     finally:
         engine.dispose()
 
