@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench clean
+.PHONY: install run lint test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +17,16 @@ run: install  ## migrate the embedded SQLite database and serve the example team
 	$(BIN)/oncallbot db upgrade
 	$(BIN)/oncallbot serve
 
-test: install  ## the whole suite, SQLite and PostgreSQL
+lint: install  ## the rules checked by tools: style, types, and which layer may import what
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint  ## the rules above, then the whole suite, SQLite and PostgreSQL
 	$(BIN)/python -m pytest
 
 bench: install  ## timing goals, measured (never asserted)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from .domain.responsibility import BusinessHours
 from .domain.rotation import ShiftWindow
@@ -268,9 +269,9 @@ def _cross_checks(settings: Settings) -> list[str]:
     rotation = settings.rotation
     if rotation.source == "ical" and not rotation.ical:
         problems.append("rotation.ical: required when rotation.source is ical (a file path or URL)")
-    if rotation.source == "ical" and rotation.ical and not re.match(r"^https?://", rotation.ical):
-        if not Path(settings.resolve_path(rotation.ical)).is_file():
-            problems.append(f'rotation.ical: file "{rotation.ical}" does not exist')
+    if (rotation.source == "ical" and rotation.ical and not re.match(r"^https?://", rotation.ical)
+            and not Path(settings.resolve_path(rotation.ical)).is_file()):
+        problems.append(f'rotation.ical: file "{rotation.ical}" does not exist')
     if rotation.source == "google" and rotation.google is None:
         problems.append("rotation.google: required when rotation.source is google (calendar_id)")
     return problems
@@ -286,7 +287,7 @@ def _path(loc: tuple) -> str:
     return text or "(top level)"
 
 
-def _message(error: dict) -> str:
+def _message(error: ErrorDetails) -> str:
     kind, message = error["type"], error["msg"]
     if kind == "missing":
         return "is required"

@@ -13,8 +13,7 @@ from oncallbot.adapters.db.types import UTCDateTime
 from oncallbot.domain.audit import PageEvent
 from oncallbot.domain.paging import EscalationPlan, PlannedStep
 from oncallbot.services import paging
-
-from .rotation_sources import LA
+from tests.harness.rotation import LA
 
 AT = datetime(2026, 11, 24, 6, 0, tzinfo=LA)
 PLAN = EscalationPlan(AT, (PlannedStep("oncall", ("aisha",), ("sms",), timedelta(0)),), timedelta(minutes=15), 0)
@@ -40,8 +39,8 @@ def alembic(store: Store, action, revision: str) -> None:
         action(config, revision)
 
 
-def test_page_timelines_are_carried_onto_the_audit_trail_and_back(database_url):
-    store = Store(database_url)
+def test_page_timelines_are_carried_onto_the_audit_trail_and_back(empty_database_url):
+    store = Store(empty_database_url)
     alembic(store, command.upgrade, "0005")
     with store.engine.begin() as connection:
         for page_id in (1, 2):

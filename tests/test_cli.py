@@ -4,8 +4,8 @@ import json
 from datetime import UTC, datetime
 
 from oncallbot.entrypoints.cli import main
-
-from .support import EXAMPLE_CONFIG, LITERAL_HOLIDAYS, FakeClock, example_data, write_config
+from tests.harness.clock import FakeClock
+from tests.harness.config import EXAMPLE_CONFIG, LITERAL_HOLIDAYS, example_data, write_config
 
 NOW = FakeClock(datetime(2026, 11, 23, 20, 0, tzinfo=UTC))
 CONFIG = ["--config", str(EXAMPLE_CONFIG)]

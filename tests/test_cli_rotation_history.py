@@ -9,9 +9,9 @@ from oncallbot.config import load_settings
 from oncallbot.domain.rotation import OverrideKind, RotationOverride
 from oncallbot.entrypoints.cli import main
 from oncallbot.services.rotation import apply_override
-
-from .rotation_sources import PAIR_ICS, ics, ics_series
-from .support import FakeClock, example_data, write_config
+from tests.harness.clock import FakeClock
+from tests.harness.config import example_data, write_config
+from tests.harness.rotation import PAIR_ICS, ics, ics_series
 
 START = FakeClock(datetime(2027, 1, 6, 12, 0, tzinfo=UTC))
 LATER = FakeClock(datetime(2027, 1, 6, 13, 0, tzinfo=UTC))  # an hour on: past the sync interval

@@ -8,8 +8,7 @@ import yaml
 from oncallbot.config import load_settings, parse_settings
 from oncallbot.entrypoints.cli import main
 from oncallbot.errors import ConfigError
-
-from .support import EXAMPLE_CONFIG, example_data, write_config
+from tests.harness.config import EXAMPLE_CONFIG, example_data, write_config
 
 
 def problems_for(data) -> list[str]:

@@ -8,11 +8,12 @@ import sys
 from collections import Counter
 
 import pytest
+
 from oncallbot.adapters.db import Store
 from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
-
-from .e2e_support import api, e2e_config, e2e_env, seed_quarter, service_account_file, utc_now, wait_until
-from .serve_process import ServeProcess, free_port
+from tests.harness.e2e import api, e2e_config, e2e_env, seed_quarter, utc_now, wait_until
+from tests.harness.gcal import service_account_file
+from tests.harness.serve import ServeProcess, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 FAST_CHAIN = {

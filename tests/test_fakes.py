@@ -68,6 +68,12 @@ def week_event(event_id: str, person: str, start: str, end: str) -> dict:
 
 
 @pytest.fixture
+def slack(fake):
+    """Here `slack` is the fake itself, not the bot's Slack side."""
+    return fake
+
+
+@pytest.fixture
 def rotation(gcal):
     """Three on-call weeks, seeded out of order."""
     gcal.put_event(CALENDAR, week_event("w2", "bob", "2024-03-11T18:01:00+01:00", "2024-03-18T07:00:00+01:00"))

@@ -3,10 +3,9 @@ acknowledgment but is not one gets a hint instead of silence."""
 
 from datetime import timedelta
 
-from tests.test_slack_app import AISHA, FRONT_DESK, SUPPORT, TOM, fake, slack, slack_db  # noqa: F401
-from tests.test_twilio_webhooks import fakes, make_bot, sms_reply  # noqa: F401
-
 from oncallbot.domain.paging import ACK_HINT
+from tests.harness.slack import AISHA, FRONT_DESK, SUPPORT, TOM
+from tests.harness.twilio import sms_reply
 
 
 def test_sentences_that_begin_with_on_it_or_done_acknowledge_in_the_thread(slack_db):

@@ -2,8 +2,14 @@
 
 import pytest
 
-from oncallbot.domain.paging import (ACK_HINT, PhoneReply, ack_hint, parse_ack_text, parse_phone_reply,
-                                     phone_reply_targets)
+from oncallbot.domain.paging import (
+    ACK_HINT,
+    PhoneReply,
+    ack_hint,
+    parse_ack_text,
+    parse_phone_reply,
+    phone_reply_targets,
+)
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -6,10 +6,9 @@ import pytest
 
 from oncallbot.errors import BadInput
 from oncallbot.services import paging
-
-from .paging_support import LA, Pager
-from .test_pages_api import MLK_MORNING, VOICEMAIL, make_api, sqlite_url  # noqa: F401 (fixtures)
-from .test_slack_app import API_TOKEN, SUPPORT, SlackHarness, fake  # noqa: F401 (fixture)
+from tests.harness.api import MLK_MORNING, VOICEMAIL
+from tests.harness.pager import LA, Pager
+from tests.harness.slack import API_TOKEN, SUPPORT
 
 WEEK_START = datetime(2027, 3, 15, 18, 1, tzinfo=LA)  # Priya's week starts: the week's test page is due
 
@@ -77,13 +76,6 @@ def test_the_same_api_external_id_twice_is_still_one_page(make_api, database_url
     assert api.page_count() == 2
 
 
-@pytest.fixture
-def slack_db(database_url, fake):  # noqa: F811
-    harness = SlackHarness(database_url, fake)
-    yield harness
-    harness.close()
-
-
 def test_an_api_page_with_a_slack_tickets_id_is_a_different_page(slack_db):
     ticket = slack_db.say("Ticket #4521: refund not received")
     slack_ticket = slack_db.page_of(ticket)
@@ -97,7 +89,7 @@ def test_an_api_page_with_a_slack_tickets_id_is_a_different_page(slack_db):
     assert slack_db.page_count() == 2
 
 
-def test_the_migration_keeps_existing_pages_and_their_external_ids(database_url):
+def test_the_migration_keeps_existing_pages_and_their_external_ids(empty_database_url):
     import sqlalchemy as sa
     from alembic import command
     from alembic.config import Config
@@ -107,7 +99,7 @@ def test_the_migration_keeps_existing_pages_and_their_external_ids(database_url)
     from oncallbot.adapters.db.types import UTCDateTime
     from oncallbot.domain.paging import EscalationPlan, PlannedStep
 
-    store = Store(database_url)
+    store = Store(empty_database_url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     at = datetime(2026, 11, 24, 6, 0, tzinfo=LA)

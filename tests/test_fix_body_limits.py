@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
-
-from .e2e_support import API_TOKEN, api, e2e_config, e2e_env, seed_quarter, service_account_file, utc_now
-from .serve_process import ServeProcess, free_port
+from tests.harness.e2e import API_TOKEN, api, e2e_config, e2e_env, seed_quarter, utc_now
+from tests.harness.gcal import service_account_file
+from tests.harness.serve import ServeProcess, free_port
 
 pytestmark = pytest.mark.e2e
 TWO_MB = 2 * 1024 * 1024

@@ -7,10 +7,21 @@ from datetime import UTC, date, datetime, timedelta
 
 from oncallbot.entrypoints.cli import main
 from oncallbot.services.rotation import check_rotation, sync_rotation
-
-from .rotation_sources import (PAIR_ICS, PROCEDURE, cancel_google_week, google_source, ical_source, ics,
-                               ics_cancelled_week, night_of, on_call, owner_of, publish_pair)
-from .support import FakeClock, example_data, write_config
+from tests.harness.clock import FakeClock
+from tests.harness.config import example_data, write_config
+from tests.harness.rotation import (
+    PAIR_ICS,
+    PROCEDURE,
+    cancel_google_week,
+    google_source,
+    ical_source,
+    ics,
+    ics_cancelled_week,
+    night_of,
+    on_call,
+    owner_of,
+    publish_pair,
+)
 
 NOW = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)
 CANCELLED_WEEK = date(2027, 1, 25)  # Marcus's week in the series, deleted in the calendar
@@ -84,8 +95,7 @@ def test_google_cancelled_occurrence_is_a_hole_on_full_and_incremental_sync(stor
 
 def test_google_edited_occurrence_changes_that_week_only(store, gcal, tmp_path):
     from oncallbot.adapters.gcal.calendar import GoogleCalendarWriter
-
-    from .rotation_sources import CALENDAR, EMAILS, series_id
+    from tests.harness.rotation import CALENDAR, EMAILS, series_id
 
     publish_pair(gcal)
     source = google_source(gcal, tmp_path)

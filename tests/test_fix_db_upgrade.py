@@ -2,8 +2,7 @@
 
 from oncallbot.adapters.db import Store
 from oncallbot.entrypoints.cli import main
-
-from .support import example_data, write_config
+from tests.harness.config import example_data, write_config
 
 GOOGLE_ROTATION = {"source": "google", "google": {"calendar_id": "support-oncall@group.calendar.google.com"}}
 

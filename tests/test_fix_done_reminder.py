@@ -15,10 +15,9 @@ from oncallbot.domain.paging import done_reminder_cutoffs, done_reminder_due
 from oncallbot.entrypoints.scheduler import fire_job
 from oncallbot.errors import ConfigError
 from oncallbot.services import paging
-
-from .paging_support import LA, Pager, run_concurrently
-from .support import EXAMPLE_CONFIG, example_data
-from .test_slack_app import AISHA, SlackHarness, block_texts, button_ids, fake  # noqa: F401 (fixture)
+from tests.harness.config import EXAMPLE_CONFIG, example_data
+from tests.harness.pager import LA, Pager, run_concurrently
+from tests.harness.slack import AISHA, block_texts, button_ids
 
 AISHA_PHONE = "+14155550105"
 
@@ -185,13 +184,6 @@ def test_concurrent_dispatchers_send_each_reminder_once(pager):
 
 
 # --- through the scheduler and Slack ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def slack_db(database_url, fake):  # noqa: F811
-    harness = SlackHarness(database_url, fake)
-    yield harness
-    harness.close()
 
 
 def test_the_scheduler_dms_the_holder_with_a_done_button_that_closes_the_page(slack_db):

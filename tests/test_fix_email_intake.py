@@ -7,8 +7,7 @@ Signed Slack requests into the real bolt app, answered through the real WebClien
 
 import pytest
 
-from tests.fakes import FakeSlack
-from tests.test_slack_app import SlackHarness, block_texts
+from tests.harness.slack import block_texts
 
 SUBJECT = "Refund not received for order #4521"
 BODY = "Hi,\n\nI returned the kettle three weeks ago and the refund has not arrived.\n\nThanks, Jo"
@@ -31,14 +30,6 @@ def email_file(**fields) -> dict:
     }
     file.update(fields)
     return {k: v for k, v in file.items() if v is not None}
-
-
-@pytest.fixture
-def slack(tmp_path):
-    with FakeSlack() as fake:
-        harness = SlackHarness(f"sqlite:///{tmp_path}/email.sqlite3", fake)
-        yield harness
-        harness.close()
 
 
 def forward(harness, file: dict, text: str = "") -> dict:

@@ -16,10 +16,9 @@ from oncallbot.entrypoints.serve import build_slack_app
 from oncallbot.services import paging
 from oncallbot.services.rotation import sync_rotation
 from tests.fakes import FakeTwilio
-from tests.test_slack_app import (AISHA, API_TOKEN, NOW, OMAR, SECRET, SlackHarness, TrackedExecutor,  # noqa: F401
-                                  fake)
-
-from .support import FakeClock, example_data, example_settings
+from tests.harness.clock import FakeClock
+from tests.harness.config import example_data, example_settings
+from tests.harness.slack import AISHA, API_TOKEN, NOW, OMAR, SECRET, SlackHarness, TrackedExecutor
 
 OMAR_PHONE = "+14155550111"
 AISHA_PHONE = "+14155550105"

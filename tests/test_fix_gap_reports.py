@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 from oncallbot.adapters.db.models import NotificationRow
 from oncallbot.bootstrap import build_procedure
 from oncallbot.services.rotation import sync_and_notify
-
-from .support import FakeClock, example_settings
-from .test_store import ListSource, week_event
+from tests.harness.clock import FakeClock
+from tests.harness.config import example_settings
+from tests.harness.rotation import ListSource, week_event
 
 LA = ZoneInfo("America/Los_Angeles")
 PROCEDURE = build_procedure(example_settings(holidays={}))  # no holiday gaps: only the missing week

@@ -9,9 +9,8 @@ from oncallbot.adapters.db.models import NotificationRow
 from oncallbot.bootstrap import build_procedure
 from oncallbot.domain.rotation import CalendarEvent
 from oncallbot.services.rotation import sync_and_notify
-
-from .support import example_settings
-from .test_store import ListSource, week_event
+from tests.harness.config import example_settings
+from tests.harness.rotation import ListSource, week_event
 
 PROCEDURE = build_procedure(example_settings(holidays={}))
 NOW = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)

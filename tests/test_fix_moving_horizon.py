@@ -5,10 +5,19 @@ as on an iCalendar file: months of syncs later, the weeks far ahead are staffed 
 from datetime import UTC, datetime, timedelta
 
 from oncallbot.services.rotation import check_rotation, sync_rotation
-
-from .rotation_sources import (PAIR_ICS, PROCEDURE, google_listings, google_source, ical_source, ics, night_of,
-                               on_call, owner_of, publish_pair)
-from .support import FakeClock
+from tests.harness.clock import FakeClock
+from tests.harness.rotation import (
+    PAIR_ICS,
+    PROCEDURE,
+    google_listings,
+    google_source,
+    ical_source,
+    ics,
+    night_of,
+    on_call,
+    owner_of,
+    publish_pair,
+)
 
 START = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)
 RUN_FOR = timedelta(weeks=46)  # past the point (~40 weeks) where the old sync ran out of weeks

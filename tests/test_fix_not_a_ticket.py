@@ -15,35 +15,23 @@ from slack_bolt import BoltRequest, BoltResponse
 from oncallbot.entrypoints.cli import main
 from oncallbot.services import paging
 from oncallbot.services.reports import week_report
-from tests.fakes import FakeSlack
-from tests.test_slack_app import (AISHA, API_TOKEN, FRONT_DESK, NOW, REFUSAL, SUPPORT, TOM, SlackHarness,
-                                  block_texts, button_ids)
-
-from .support import example_data, example_settings, write_config
+from tests.harness.config import example_data, example_settings, write_config
+from tests.harness.slack import (
+    AISHA,
+    API_TOKEN,
+    FRONT_DESK,
+    NOW,
+    REFUSAL,
+    SUPPORT,
+    TOM,
+    SlackHarness,
+    block_texts,
+    button_ids,
+)
 
 NOT_A_TICKET = "page.not_a_ticket"
 STRANGER = "U0STRANGER"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-@pytest.fixture
-def fake():
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack(tmp_path, fake):
-    harness = SlackHarness(f"sqlite:///{tmp_path}/slack.sqlite3", fake)
-    yield harness
-    harness.close()
-
-
-@pytest.fixture
-def slack_db(database_url, fake):
-    harness = SlackHarness(database_url, fake)
-    yield harness
-    harness.close()
 
 
 def answers(harness, count):

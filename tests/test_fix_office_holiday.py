@@ -16,9 +16,9 @@ from oncallbot.entrypoints.cli import main
 from oncallbot.errors import ConfigError
 from oncallbot.services import paging
 from oncallbot.services.rotation import check_rotation, sync_rotation, who_is_on_call
-
-from .support import FakeClock, example_data, example_settings, write_config
-from .test_store import ListSource, week_event
+from tests.harness.clock import FakeClock
+from tests.harness.config import example_data, example_settings, write_config
+from tests.harness.rotation import ListSource, week_event
 
 LA = ZoneInfo("America/Los_Angeles")
 
@@ -40,7 +40,8 @@ def shift(week_start: date, person: str) -> Shift:
     return Shift(week_start, person, start, end)
 
 
-KELLY, MARCUS, PRIYA = shift(date(2027, 1, 4), "kelly"), shift(date(2027, 1, 11), "marcus"), shift(date(2027, 1, 18), "priya")
+KELLY, MARCUS, PRIYA = (shift(date(2027, 1, 4), "kelly"), shift(date(2027, 1, 11), "marcus"),
+                        shift(date(2027, 1, 18), "priya"))
 ROTATION = [KELLY, MARCUS, PRIYA]
 
 

@@ -14,11 +14,10 @@ from oncallbot.bootstrap import build_procedure
 from oncallbot.entrypoints.cli import main
 from oncallbot.errors import BadInput
 from oncallbot.services import paging
-from tests.fakes import FakeSlack
-from tests.test_slack_app import API_TOKEN, REFUSAL, SlackHarness
-
-from .paging_support import Pager
-from .support import EXAMPLE_CONFIG, FakeClock, example_settings
+from tests.harness.clock import FakeClock
+from tests.harness.config import EXAMPLE_CONFIG, example_settings
+from tests.harness.pager import Pager
+from tests.harness.slack import API_TOKEN, REFUSAL
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 STRANGER = "U0STRANGER"
@@ -136,14 +135,6 @@ def test_oncallbot_pages_says_when_nothing_is_open(capsys):
 
 
 # --- GET /api/v1/pages and /oncall pages --------------------------------------------------------
-
-@pytest.fixture
-def slack(tmp_path):
-    with FakeSlack() as fake:
-        harness = SlackHarness(f"sqlite:///{tmp_path}/pages.sqlite3", fake)
-        yield harness
-        harness.close()
-
 
 def open_three(harness) -> list[int]:
     """A voicemail left waiting, a ticket Aisha took, and one Tom closed; 5 minutes apart."""

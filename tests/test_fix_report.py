@@ -12,9 +12,9 @@ from oncallbot.config import load_settings
 from oncallbot.entrypoints.cli import main
 from oncallbot.services import paging
 from oncallbot.services.reports import send_weekly_report, week_report
-
-from .paging_support import LA, Pager
-from .support import EXAMPLE_CONFIG, FakeClock
+from tests.harness.clock import FakeClock
+from tests.harness.config import EXAMPLE_CONFIG
+from tests.harness.pager import LA, Pager
 
 WEEK_START = datetime(2026, 11, 23, 18, 1, tzinfo=LA)  # Aisha's week
 NIGHT = datetime(2026, 11, 24, 22, 0, tzinfo=LA)
@@ -115,7 +115,7 @@ def test_a_failure_while_queueing_the_report_leaves_no_claim_and_the_next_run_se
 
 
 def test_the_weekly_report_goes_out_once_when_replicas_race(store):
-    from .paging_support import run_concurrently
+    from tests.harness.pager import run_concurrently
 
     pager = Pager(store, NIGHT)
     pager.open()

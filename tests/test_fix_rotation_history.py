@@ -7,10 +7,21 @@ from datetime import UTC, date, datetime, timedelta
 
 from oncallbot.entrypoints.cli import main
 from oncallbot.services.rotation import sync_rotation
-
-from .rotation_sources import (LA, PAIR_ICS, PROCEDURE, google_source, ical_source, ics, ics_series, night_of, on_call,
-                               owner_of, publish_pair)
-from .support import FakeClock, example_data, write_config
+from tests.harness.clock import FakeClock
+from tests.harness.config import example_data, write_config
+from tests.harness.rotation import (
+    LA,
+    PAIR_ICS,
+    PROCEDURE,
+    google_source,
+    ical_source,
+    ics,
+    ics_series,
+    night_of,
+    on_call,
+    owner_of,
+    publish_pair,
+)
 
 START = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)
 MARCH_3 = datetime(2027, 3, 3, 22, 0, tzinfo=LA)  # a Wednesday night, in the week of Mon 2027-03-01

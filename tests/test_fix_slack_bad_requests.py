@@ -11,10 +11,10 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
-
-from .e2e_support import SLACK_SECRET, api, e2e_config, e2e_env, seed_quarter, service_account_file, utc_now
-from .serve_process import ServeProcess, free_port
-from .support import example_settings
+from tests.harness.config import example_settings
+from tests.harness.e2e import SLACK_SECRET, api, e2e_config, e2e_env, seed_quarter, utc_now
+from tests.harness.gcal import service_account_file
+from tests.harness.serve import ServeProcess, free_port
 
 pytestmark = pytest.mark.e2e
 SETTINGS = example_settings()

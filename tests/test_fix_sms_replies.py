@@ -4,7 +4,7 @@ webhooks, as Twilio calls them."""
 import pytest
 from sqlalchemy import text
 
-from tests.test_twilio_webhooks import AISHA, events, fakes, make_bot, sms_reply  # noqa: F401
+from tests.harness.twilio import events, sms_reply
 
 TOM = "+14155550106"  # on the team, not on call tonight
 OMAR = "+14155550111"  # Aisha's manager

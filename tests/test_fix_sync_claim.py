@@ -12,10 +12,10 @@ from oncallbot.domain.rotation import CalendarEvent
 from oncallbot.entrypoints.cli import main
 from oncallbot.errors import IntegrationError
 from oncallbot.services.rotation import SYNC_CLAIM, CalendarFetch, sync_rotation
-
-from .paging_support import run_concurrently
-from .rotation_sources import PROCEDURE, on_call
-from .support import EXAMPLE_CONFIG, FakeClock
+from tests.harness.clock import FakeClock
+from tests.harness.config import EXAMPLE_CONFIG
+from tests.harness.pager import run_concurrently
+from tests.harness.rotation import PROCEDURE, on_call
 
 NOW = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)
 WEEKS = [date(2027, 1, 4) + timedelta(weeks=i) for i in range(13)]

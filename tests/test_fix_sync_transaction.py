@@ -10,9 +10,8 @@ from sqlalchemy.exc import DBAPIError
 from oncallbot.adapters.db.models import NotificationRow
 from oncallbot.bootstrap import build_procedure
 from oncallbot.services.rotation import sync_and_notify, who_is_on_call
-
-from .support import example_settings
-from .test_store import ListSource, week_event
+from tests.harness.config import example_settings
+from tests.harness.rotation import ListSource, week_event
 
 PROCEDURE = build_procedure(example_settings(holidays={}))
 NOW = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)
@@ -38,7 +37,8 @@ def break_the_outbox(store) -> None:
 
 def repair_the_outbox(store) -> None:
     with store.engine.begin() as connection:
-        connection.execute(text("DROP TRIGGER outbox_down" + ("" if store.dialect == "sqlite" else " ON notifications")))
+        on_table = "" if store.dialect == "sqlite" else " ON notifications"
+        connection.execute(text("DROP TRIGGER outbox_down" + on_table))
 
 
 def on_call_in_changed_week(store) -> str:
@@ -73,8 +73,8 @@ def test_a_change_first_seen_by_who_is_still_announced(capsys, tmp_path):
     """`who` refreshes a stale rotation itself; the weeks it changes are news like any other sync's."""
     from oncallbot.adapters.db import Store
     from oncallbot.entrypoints.cli import main
-
-    from .support import EXAMPLE_CONFIG, FakeClock, example_data, write_config
+    from tests.harness.clock import FakeClock
+    from tests.harness.config import EXAMPLE_CONFIG, example_data, write_config
 
     ics = (EXAMPLE_CONFIG.parent / "rotation.example.ics").read_text()
     config = ["--config", str(write_config(tmp_path, example_data(), ics_text=ics))]

@@ -11,17 +11,24 @@ from oncallbot.bootstrap import Environment, build_deliverer, build_procedure, b
 from oncallbot.errors import BadInput
 from oncallbot.services.delivery import deliver_pending
 from oncallbot.services.rotation import queue_assignee_change, sync_rotation
+from tests.harness.config import example_settings
+from tests.harness.gcal import CALENDAR, event_id, seed_quarter, week_item
 
-from .support import example_settings
-from .test_gcal_calendar import CALENDAR, event_id, week_item
-from .test_gcal_calendar import backoff_sleeps, gcal, key_file, private_key_pem  # noqa: F401 (fixtures)
+pytestmark = pytest.mark.usefixtures("backoff_sleeps")  # googleapiclient's retries record their sleeps
 
 WEEK = date(2027, 2, 1)  # Aisha's week in the seeded calendar
 NOW = datetime(2026, 12, 20, tzinfo=UTC)
 
 
 @pytest.fixture
-def bot(gcal, key_file, store):  # noqa: F811
+def gcal(gcal):
+    """The quarter of test_gcal_calendar, in the fake calendar."""
+    seed_quarter(gcal)
+    return gcal
+
+
+@pytest.fixture
+def bot(gcal, key_file, store):
     settings = example_settings(rotation={"source": "google", "google": {"calendar_id": CALENDAR}})
     env = Environment(google_credentials=key_file, google_api_url=gcal.url)
     source = build_rotation_source(settings, env)

@@ -1,53 +1,22 @@
 """The rotation read from (and written back to) Google Calendar: the real googleapiclient, service-account
 sign-in and all, against the loopback fake of Calendar API v3."""
 
-import json
-import types
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, timedelta
 
-import googleapiclient.http
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from oncallbot.adapters.gcal.calendar import GoogleCalendarSource, GoogleCalendarWriter, build_calendar_service
 from oncallbot.bootstrap import Environment, build_procedure, build_rotation_source
 from oncallbot.domain.rotation import calendar_rotation as build_rotation  # the calendar's part, no overrides
 from oncallbot.errors import ConfigError, IntegrationError
 from oncallbot.services.rotation import sync_rotation
-from tests.fakes import FakeGoogleCalendar
+from tests.harness.config import example_settings
+from tests.harness.gcal import CALENDAR, FIRST_WEEK, LA, PROCEDURE, QUARTER, event_id, seed_quarter, week_item
 
-from .support import example_settings
+pytestmark = pytest.mark.usefixtures("backoff_sleeps")  # googleapiclient's retries record their sleeps
 
-LA = ZoneInfo("America/Los_Angeles")
-CALENDAR = "oncall@group.calendar.google.com"
-PROCEDURE = build_procedure(example_settings())
-EMAILS = {p.id: p.email for p in PROCEDURE.team.people}
-NAMES = {p.id: p.name for p in PROCEDURE.team.people}
-FIRST_WEEK = date(2027, 1, 4)  # a Monday
-# Fourteen weeks across the March DST change; every fourth week is written as an all-day event.
-QUARTER = [(FIRST_WEEK + timedelta(weeks=i), person, i % 4 == 3)
-           for i, person in enumerate(["kelly", "marcus", "priya", "diego", "aisha", "tom", "kelly",
-                                       "marcus", "priya", "diego", "aisha", "tom", "kelly", "marcus"])]
 START_AT = datetime(2026, 12, 1, tzinfo=UTC)
 END_AT = datetime(2027, 12, 1, tzinfo=UTC)
-
-
-def event_id(week_start: date) -> str:
-    """Shaped like the id Google gives one occurrence of a recurring event."""
-    return f"rotation_{week_start:%Y%m%d}"
-
-
-def week_item(week_start: date, person_id: str, all_day: bool = False) -> dict:
-    if all_day:
-        start, end = {"date": week_start.isoformat()}, {"date": (week_start + timedelta(weeks=1)).isoformat()}
-    else:
-        start = {"dateTime": datetime.combine(week_start, time(18, 1), LA).isoformat(), "timeZone": str(LA)}
-        end_day = week_start + timedelta(weeks=1)
-        end = {"dateTime": datetime.combine(end_day, time(6, 59), LA).isoformat(), "timeZone": str(LA)}
-    return {"id": event_id(week_start), "summary": f"On call: {NAMES[person_id]}", "start": start, "end": end,
-            "attendees": [{"email": EMAILS[person_id]}]}
 
 
 def owners(events) -> dict[date, str]:
@@ -60,38 +29,10 @@ QUARTER_OWNERS = {week_start: person for week_start, person, _ in QUARTER}
 
 
 @pytest.fixture
-def gcal():
-    with FakeGoogleCalendar() as fake:
-        for week_start, person, all_day in QUARTER:
-            fake.put_event(CALENDAR, week_item(week_start, person, all_day))
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def backoff_sleeps(monkeypatch) -> list[float]:
-    """googleapiclient's retry handler sleeps through `time.sleep` of its http module: record instead."""
-    slept: list[float] = []
-    monkeypatch.setattr(googleapiclient.http, "time", types.SimpleNamespace(sleep=slept.append))
-    return slept
-
-
-@pytest.fixture(scope="module")
-def private_key_pem() -> str:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
-
-
-@pytest.fixture
-def key_file(tmp_path, gcal, private_key_pem) -> str:
-    """A real service-account key file whose token exchange goes to the fake."""
-    path = tmp_path / "service-account.json"
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "p", "private_key_id": "k1", "private_key": private_key_pem,
-        "client_email": "oncall-bot@p.iam.gserviceaccount.com", "client_id": "1",
-        "token_uri": f"{gcal.url}/token",
-    }))
-    return str(path)
+def gcal(gcal):
+    """The quarter, in the fake calendar."""
+    seed_quarter(gcal)
+    return gcal
 
 
 @pytest.fixture

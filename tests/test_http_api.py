@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 from oncallbot import bootstrap
 from oncallbot.entrypoints.http import create_app
 from oncallbot.services.rotation import sync_rotation
-
-from .support import LITERAL_HOLIDAYS, FakeClock, example_settings
+from tests.harness.clock import FakeClock
+from tests.harness.config import LITERAL_HOLIDAYS, example_settings
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ def migrate(store: Store, revision: str) -> None:
         command.upgrade(config, revision)
 
 
-def test_queued_pages_keep_their_reach_and_test_pages_in_flight_keep_their_alert(database_url):
-    store = Store(database_url)
+def test_queued_pages_keep_their_reach_and_test_pages_in_flight_keep_their_alert(empty_database_url):
+    store = Store(empty_database_url)
     try:
         migrate(store, "0005")
         with store.engine.begin() as connection:

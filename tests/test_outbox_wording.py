@@ -4,8 +4,7 @@ import pytest
 
 from oncallbot.adapters.db.models import NotificationRow
 from oncallbot.services import paging
-
-from .paging_support import Pager
+from tests.harness.pager import Pager
 
 
 @pytest.fixture

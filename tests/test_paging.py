@@ -7,9 +7,8 @@ import pytest
 from oncallbot.errors import BadInput, ChannelOptedOut, DeliveryFailed, NotAuthorized
 from oncallbot.services import paging
 from oncallbot.services.delivery import reap_stale_sends
-
-from .paging_support import MLK_MORNING, NIGHT, OFFICE_HOURS, Pager, run_concurrently
-from .support import LITERAL_HOLIDAYS
+from tests.harness.config import LITERAL_HOLIDAYS
+from tests.harness.pager import MLK_MORNING, NIGHT, OFFICE_HOURS, Pager, run_concurrently
 
 
 @pytest.fixture
@@ -217,7 +216,7 @@ def test_bad_acknowledgments_change_nothing(pager):
 def test_weekly_test_page_calls_the_on_call_person_and_alerts_managers_if_unconfirmed(store):
     from datetime import datetime
 
-    from .paging_support import LA
+    from tests.harness.pager import LA
 
     pager = Pager(store, datetime(2026, 11, 23, 18, 1, tzinfo=LA))  # Aisha's week starts
     page = paging.open_test_page(pager.store, pager.procedure, timedelta(minutes=15), pager.clock.now())
@@ -234,7 +233,7 @@ def test_weekly_test_page_calls_the_on_call_person_and_alerts_managers_if_unconf
 def test_confirmed_test_page_alerts_nobody(store):
     from datetime import datetime
 
-    from .paging_support import LA
+    from tests.harness.pager import LA
 
     pager = Pager(store, datetime(2026, 11, 23, 18, 1, tzinfo=LA))
     page = paging.open_test_page(pager.store, pager.procedure, timedelta(minutes=15), pager.clock.now())

@@ -5,12 +5,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from oncallbot.bootstrap import build_procedure
-from oncallbot.domain.paging import (decide_acknowledgment, parse_ack_text, plan_escalation,
-                                     plan_manual_escalation, voice_calls_allowed)
+from oncallbot.domain.paging import (
+    decide_acknowledgment,
+    parse_ack_text,
+    plan_escalation,
+    plan_manual_escalation,
+    voice_calls_allowed,
+)
 from oncallbot.domain.responsibility import Responsibility
 from oncallbot.domain.rotation import Shift
-
-from .support import example_settings
+from tests.harness.config import example_settings
 
 PROCEDURE = build_procedure(example_settings())
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)

@@ -4,8 +4,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from oncallbot.domain.reports import (ReportedEvent, ReportedPage, median_time, p90, page_records, person_summaries,
-                                      report_week_start)
+from oncallbot.domain.reports import (
+    ReportedEvent,
+    ReportedPage,
+    median_time,
+    p90,
+    page_records,
+    person_summaries,
+    report_week_start,
+)
 from oncallbot.domain.rotation import ShiftWindow
 from oncallbot.domain.timelabels import WeeklyTime
 

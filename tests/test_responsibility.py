@@ -8,8 +8,7 @@ import pytest
 from oncallbot.bootstrap import build_procedure
 from oncallbot.domain.responsibility import coverage_gaps, responsible_at
 from oncallbot.domain.rotation import Shift
-
-from .support import example_settings
+from tests.harness.config import example_settings
 
 LA = ZoneInfo("America/Los_Angeles")
 PROCEDURE = build_procedure(example_settings())

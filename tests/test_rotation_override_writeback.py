@@ -10,10 +10,10 @@ from oncallbot.bootstrap import Environment, build_deliverer, build_procedure, b
 from oncallbot.domain.rotation import OverrideKind, RotationOverride
 from oncallbot.services.delivery import deliver_pending
 from oncallbot.services.rotation import apply_override, sync_rotation, who_is_on_call
+from tests.harness.config import example_settings
+from tests.harness.gcal import CALENDAR, LA, event_id, seed_quarter
 
-from .support import example_settings
-from .test_gcal_calendar import CALENDAR, LA, event_id
-from .test_gcal_calendar import backoff_sleeps, gcal, key_file, private_key_pem  # noqa: F401 (fixtures)
+pytestmark = pytest.mark.usefixtures("backoff_sleeps")  # googleapiclient's retries record their sleeps
 
 WEEK = date(2027, 2, 1)  # Aisha's week in the seeded calendar
 NIGHT = datetime(2027, 2, 2, 22, 0, tzinfo=LA)
@@ -21,7 +21,14 @@ NOW = datetime(2026, 12, 20, tzinfo=UTC)
 
 
 @pytest.fixture
-def bot(gcal, key_file, store):  # noqa: F811
+def gcal(gcal):
+    """The shared fake calendar, seeded with the quarter's weeks."""
+    seed_quarter(gcal)
+    return gcal
+
+
+@pytest.fixture
+def bot(gcal, key_file, store):
     settings = example_settings(rotation={"source": "google", "google": {"calendar_id": CALENDAR}})
     env = Environment(google_credentials=key_file, google_api_url=gcal.url)
     source = build_rotation_source(settings, env)
@@ -30,7 +37,7 @@ def bot(gcal, key_file, store):  # noqa: F811
     return procedure, source, build_deliverer(settings, env, rotation_source=source)
 
 
-def test_an_override_is_written_back_and_survives_the_syncs_around_it(gcal, store, bot):  # noqa: F811
+def test_an_override_is_written_back_and_survives_the_syncs_around_it(gcal, store, bot):
     procedure, source, deliverer = bot
     handover = RotationOverride(WEEK, "aisha", "tom", OverrideKind.HANDOVER, "Aisha is away that week",
                                 requested_by="aisha", approved_by="omar", applied_at=NOW)

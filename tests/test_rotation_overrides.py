@@ -8,14 +8,19 @@ import pytest
 
 from oncallbot.adapters.db.models import NotificationRow
 from oncallbot.domain.audit import RotationChangeKind
-from oncallbot.domain.rotation import (CalendarEvent, OverrideKind, RotationOverride, Shift, build_rotation,
-                                       lay_overrides, override_refusal)
+from oncallbot.domain.rotation import (
+    CalendarEvent,
+    OverrideKind,
+    RotationOverride,
+    Shift,
+    build_rotation,
+    lay_overrides,
+    override_refusal,
+)
 from oncallbot.errors import BadInput
 from oncallbot.services import paging
-from oncallbot.services.rotation import (CalendarFetch, apply_override, rotation_history, sync_rotation,
-                                         upcoming_shifts)
-
-from .rotation_sources import LA, PROCEDURE, night_of, on_call
+from oncallbot.services.rotation import CalendarFetch, apply_override, rotation_history, sync_rotation, upcoming_shifts
+from tests.harness.rotation import LA, PROCEDURE, night_of, on_call
 
 NOW = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)
 WEEK = date(2027, 1, 18)  # Priya's week in the calendar below

@@ -5,8 +5,8 @@ import signal
 import httpx
 import pytest
 
-from .serve_process import ServeProcess
-from .support import EXAMPLE_CONFIG
+from tests.harness.config import EXAMPLE_CONFIG
+from tests.harness.serve import ServeProcess
 
 pytestmark = pytest.mark.e2e
 

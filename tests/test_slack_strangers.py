@@ -1,7 +1,7 @@
 """Someone not on the team is answered once, in the way each surface answers, and nothing else happens; what
 they may do (post a ticket) still works. Signed requests through the real HTTP route into the real bolt app."""
 
-from tests.test_slack_app import AISHA, NOW, REFUSAL, STRANGER, block_texts, fake, slack  # noqa: F401
+from tests.harness.slack import AISHA, NOW, REFUSAL, STRANGER, block_texts
 
 REFUSED = REFUSAL + " Ask a manager to add you if you should be."
 SLACK_CALLS = ("/api/chat.postMessage", "/api/chat.postEphemeral", "/api/chat.update", "/api/views.open",

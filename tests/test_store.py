@@ -6,32 +6,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from oncallbot.bootstrap import build_procedure
-from oncallbot.domain.rotation import CalendarEvent
 from oncallbot.errors import IntegrationError
-from oncallbot.services.rotation import CalendarFetch, sync_rotation, who_is_on_call
-
-from .support import example_settings
+from oncallbot.services.rotation import sync_rotation, who_is_on_call
+from tests.harness.config import example_settings
+from tests.harness.rotation import ListSource, week_event
 
 LA = ZoneInfo("America/Los_Angeles")
 PROCEDURE = build_procedure(example_settings())
 NOW = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)
-
-
-def week_event(week_start: date, who: str) -> CalendarEvent:
-    start, end = PROCEDURE.window.bounds(week_start)
-    return CalendarEvent(f"{who}-{week_start}", f"On call: {who}", start.astimezone(LA), end.astimezone(LA))
-
-
-class ListSource:
-    key = "test:list"
-
-    def __init__(self, events):
-        self.events = events
-
-    def fetch(self, sync_token, start_at, end_at):
-        if isinstance(self.events, Exception):
-            raise self.events
-        return CalendarFetch(full=True, events=list(self.events), removed_ids=[])
 
 
 def test_instants_round_trip_as_utc_aware(store):
@@ -87,12 +69,5 @@ def test_a_job_occasion_is_claimed_once(store):
 def test_naive_datetimes_are_refused(store):
     from sqlalchemy.exc import StatementError
 
-    with pytest.raises(StatementError, match="naive datetime"):
-        with store.transaction() as tx:
-            tx.set_sync_state("x", None, datetime(2027, 1, 1))
-
-
-def test_migrations_are_current_after_upgrade(store):
-    assert store.schema_is_current()
-    store.upgrade()  # idempotent
-    assert store.schema_is_current()
+    with pytest.raises(StatementError, match="naive datetime"), store.transaction() as tx:
+        tx.set_sync_state("x", None, datetime(2027, 1, 1))

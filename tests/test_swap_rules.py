@@ -9,9 +9,29 @@ import pytest
 
 from oncallbot.domain.rotation import RotationChange, ShiftWindow
 from oncallbot.domain.swaps import (
-    Notice, Permission, SwapKind, SwapRefused, SwapRequest, SwapState, approver_reminder_at, can_accept, can_approve,
-    can_cancel, can_decline, can_reject, clashes, describe_state, expires_at, is_expired, notice_deadline,
-    parse_week, pending_weeks, rotation_after, still_applicable, swapped_rotation, validate_reassignment,
+    Notice,
+    Permission,
+    SwapKind,
+    SwapRefused,
+    SwapRequest,
+    SwapState,
+    approver_reminder_at,
+    can_accept,
+    can_approve,
+    can_cancel,
+    can_decline,
+    can_reject,
+    clashes,
+    describe_state,
+    expires_at,
+    is_expired,
+    notice_deadline,
+    parse_week,
+    pending_weeks,
+    rotation_after,
+    still_applicable,
+    swapped_rotation,
+    validate_reassignment,
     validate_request,
 )
 from oncallbot.domain.team import Person, Team

@@ -6,10 +6,9 @@ from oncallbot.adapters.db.models import NotificationRow
 from oncallbot.bootstrap import build_procedure
 from oncallbot.services.reports import send_weekly_report
 from oncallbot.services.rotation import sync_and_notify
-
-from .paging_support import Pager
-from .support import example_settings
-from .test_store import ListSource, week_event
+from tests.harness.config import example_settings
+from tests.harness.pager import Pager
+from tests.harness.rotation import ListSource, week_event
 
 PROCEDURE = build_procedure(example_settings(holidays={}))
 NOW = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)

@@ -178,7 +178,7 @@ def test_slow_answer_is_a_temporary_failure_that_may_have_been_sent(twilio):
 def test_unreachable_twilio_is_retried_twice_then_a_temporary_failure(monkeypatch):
     with socket.socket() as probe:  # a port that was free a moment ago: nobody listens on it
         probe.bind(("127.0.0.1", 0))
-        closed_url = "http://127.0.0.1:%d" % probe.getsockname()[1]
+        closed_url = f"http://127.0.0.1:{probe.getsockname()[1]}"
     attempts = []
     guarded_connect = socket.socket.connect  # conftest's loopback guard
 

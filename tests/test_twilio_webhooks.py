@@ -3,167 +3,24 @@ form-encoded POSTs signed with X-Twilio-Signature over the configured public URL
 real twilio and slack_sdk clients to the loopback FakeTwilio and FakeSlack."""
 
 import logging
-import uuid
-import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from oncallbot import bootstrap
-from oncallbot.entrypoints.http import create_app
-from oncallbot.entrypoints.serve import build_twilio_verifier
 from oncallbot.logs import mask
-from oncallbot.services import paging
-from oncallbot.services.rotation import sync_rotation
-from tests.fakes import FakeSlack, FakeTwilio
-
-from .support import FakeClock, example_data, example_settings
-
-PUBLIC_URL = "https://oncall.example.com"  # behind a TLS-terminating proxy: Twilio signs this, not testserver
-OUR_NUMBER = "+14155550199"
-AISHA = "+14155550105"
-STRANGER = "+14155550987"
-SUPPORT_CHANNEL = "C01SUPPORT"
-AISHA_SLACK, DANA_SLACK, OMAR_SLACK = "U01AISHA00", "U01DANA000", "U01OMAR000"
-NIGHT = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)  # Monday 22:00 PST: Aisha is on call
-
-
-class Bot:
-    """The served app, its container and clock, and the fakes it talks to."""
-
-    def __init__(self, container, client: TestClient, twilio: FakeTwilio, slack: FakeSlack):
-        self.container, self.client, self.twilio, self.slack = container, client, twilio, slack
-        self.clock, self.store, self.procedure = container.clock, container.store, container.procedure
-
-    # -- driving the pager ----------------------------------------------------------------------
-    def open_page(self, summary="Voicemail from ACME: server down") -> int:
-        page, _ = paging.open_page(self.store, self.procedure, paging.NewPage(summary=summary, source="api"),
-                                   self.clock.now())
-        self.container.deliver_now()
-        return page.id
-
-    def tick(self, minutes: float) -> int:
-        """The scheduler's dispatcher after `minutes`: fire what is due, send the outbox."""
-        self.clock.advance(timedelta(minutes=minutes))
-        fired = paging.fire_due_escalations(self.store, self.procedure, self.clock.now())
-        self.container.deliver_now()
-        return fired
-
-    def escalated_page(self) -> int:
-        """A page nobody took in its 15 minutes: Aisha has been texted and called."""
-        page_id = self.open_page()
-        assert self.tick(16) == 1
-        assert len(self.twilio.sms_to(AISHA)) == 1 and len(self.twilio.calls_to(AISHA)) == 1
-        return page_id
-
-    def page(self, page_id: int) -> dict:
-        response = self.client.get(f"/api/v1/pages/{page_id}", headers={"Authorization": "Bearer test-api-token"})
-        assert response.status_code == 200
-        return response.json()
-
-    def opted_out(self, person_id: str, channel: str = "sms") -> bool:
-        with self.store.transaction() as tx:
-            return tx.opted_out(person_id, channel)
-
-    def inbound_seen(self, key: str) -> bool:
-        with self.store.transaction() as tx:
-            return tx.seen(key)
-
-    # -- what people see --------------------------------------------------------------------------
-    def thread(self, page_id: int) -> list[str]:
-        """The texts in the Slack thread of the page's card."""
-        with self.store.transaction() as tx:
-            card_ts = tx.page(page_id).slack_card_ts
-        assert card_ts
-        return [m["text"] for m in self.slack.messages(SUPPORT_CHANNEL) if m["thread_ts"] == card_ts]
-
-    def dms(self, slack_id: str) -> list[str]:
-        return [m["text"] for m in self.slack.dms_to(slack_id)]
-
-    # -- Twilio calling us --------------------------------------------------------------------------
-    def twilio_post(self, path: str, params: dict, signed_url: str | None = None, signature: str | None = None):
-        """POST as Twilio does: form-encoded, signed over the public URL with the query string."""
-        if signature is None:
-            signature = RequestValidator(self.twilio.auth_token).compute_signature(signed_url or PUBLIC_URL + path,
-                                                                                   params)
-        return self.client.post(path, data=params, headers={"X-Twilio-Signature": signature})
-
-    def sms_params(self, body: str, sender: str = AISHA, sid: str | None = None) -> dict:
-        sid = sid or "SM" + uuid.uuid4().hex
-        return {"ToCountry": "US", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid, "SmsStatus": "received",
-                "Body": body, "To": OUR_NUMBER, "NumSegments": "1", "MessageSid": sid,
-                "AccountSid": self.twilio.account_sid, "From": sender, "ApiVersion": "2010-04-01"}
-
-    def text_in(self, body: str, sender: str = AISHA, sid: str | None = None):
-        return self.twilio_post("/twilio/sms", self.sms_params(body, sender, sid))
-
-    def keypress(self, page_id: int, digits: str | None, callee: str = AISHA):
-        [call] = self.twilio.calls_to(callee)
-        params = {"AccountSid": self.twilio.account_sid, "CallSid": call["sid"], "From": OUR_NUMBER, "To": callee,
-                  "Called": callee, "Caller": OUR_NUMBER, "Direction": "outbound-api", "CallStatus": "in-progress",
-                  "ApiVersion": "2010-04-01", "FinishedOnKey": ""}
-        if digits is not None:
-            params["Digits"] = digits
-        return self.twilio_post(f"/twilio/voice?page={page_id}", params)
-
-
-@pytest.fixture
-def fakes():
-    with FakeTwilio() as twilio, FakeSlack() as slack:
-        yield twilio, slack
-
-
-@pytest.fixture
-def make_bot(fakes):
-    twilio, slack = fakes
-    opened = []
-
-    def make(database_url: str, at: datetime = NIGHT) -> Bot:
-        settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL})
-        env = bootstrap.Environment(
-            database_url=database_url, api_token="test-api-token",
-            twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
-            twilio_from_number=OUR_NUMBER, twilio_api_url=twilio.url,
-            slack_bot_token="xoxb-test-token", slack_signing_secret="test-signing-secret", slack_api_url=slack.url)
-        container = bootstrap.build(settings, env, clock=FakeClock(at))
-        container.store.upgrade()
-        sync_rotation(container.store, container.rotation_source, container.procedure, container.clock.now())
-        verifier = build_twilio_verifier(container)
-        assert verifier is not None
-        client = TestClient(create_app(container, twilio_verifier=verifier))
-        client.__enter__()
-        opened.append((client, container))
-        return Bot(container, client, twilio, slack)
-
-    yield make
-    for client, container in opened:
-        client.__exit__(None, None, None)
-        container.store.dispose()
-
-
-@pytest.fixture
-def sqlite_url(tmp_path):
-    """For checks of the HTTP layer alone; storage-dependent tests take `database_url` (both backends)."""
-    return f"sqlite:///{tmp_path}/webhooks.sqlite3"
-
-
-def twiml(response) -> ET.Element:
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/xml")
-    root = ET.fromstring(response.text)
-    assert root.tag == "Response"
-    return root
-
-
-def sms_reply(response) -> list[str]:
-    return [m.text for m in twiml(response).findall("Message")]
-
-
-def events(page_body, kind=None):
-    return [(e["event"], e["who"], e["channel"]) for e in page_body["timeline"] if kind in (None, e["event"])]
-
+from tests.harness.twilio import (
+    AISHA,
+    AISHA_SLACK,
+    DANA_SLACK,
+    OMAR_SLACK,
+    OUR_NUMBER,
+    PUBLIC_URL,
+    STRANGER,
+    events,
+    sms_reply,
+    twiml,
+)
 
 # -- SMS replies ------------------------------------------------------------------------------------
 

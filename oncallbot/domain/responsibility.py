@@ -23,7 +23,8 @@ class BusinessHours:
     start: time
     end: time
 
-    def interval_on(self, day: date, window: ShiftWindow, holiday_on: HolidayLookup) -> tuple[datetime, datetime] | None:
+    def interval_on(self, day: date, window: ShiftWindow,
+                    holiday_on: HolidayLookup) -> tuple[datetime, datetime] | None:
         if day.weekday() not in self.days or holiday_on(day):
             return None
         tz = window.tz

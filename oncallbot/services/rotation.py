@@ -11,8 +11,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from ..domain.audit import (AuditSubject, RotationChangeKind, RotationChangeRecord, rotation_change_entry,
-                            rotation_change_of)
+from ..domain.audit import (
+    AuditSubject,
+    RotationChangeKind,
+    RotationChangeRecord,
+    rotation_change_entry,
+    rotation_change_of,
+)
 from ..domain.procedure import Procedure
 from ..domain.responsibility import GAP_LOOKBACK, Responsibility, coverage_gaps, responsible_at
 from ..domain.rotation import (
@@ -183,7 +188,8 @@ def last_synced_at(store: Any, source_key: str) -> datetime | None:
     return synced_at
 
 
-def check_rotation(store: Any, procedure: Procedure, now: datetime, span: timedelta = QUARTER) -> list[RotationProblem]:
+def check_rotation(store: Any, procedure: Procedure, now: datetime,
+                   span: timedelta = QUARTER) -> list[RotationProblem]:
     """Gaps, overlaps, misaligned events and events naming nobody, for [now, now + span)."""
     with store.transaction() as tx:
         return _problems(tx, procedure, now, span)

@@ -7,14 +7,15 @@ vendor's error JSON for injected statuses). Everything binds to 127.0.0.1 on a f
 from __future__ import annotations
 
 import json
-import time
 import sys
 import threading
+import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 

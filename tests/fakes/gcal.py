@@ -25,7 +25,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
@@ -292,9 +292,9 @@ def _series_instant(bound: dict[str, str] | datetime | date) -> datetime:
     if isinstance(bound, datetime):
         return bound
     if isinstance(bound, date):
-        return datetime.combine(bound, time(0), timezone.utc)
+        return datetime.combine(bound, time(0), UTC)
     if "date" in bound:
-        return datetime.combine(date.fromisoformat(bound["date"]), time(0), timezone.utc)
+        return datetime.combine(date.fromisoformat(bound["date"]), time(0), UTC)
     start = _instant(bound["dateTime"])
     return start.astimezone(ZoneInfo(bound["timeZone"])) if "timeZone" in bound else start
 
@@ -309,7 +309,7 @@ def _occurrence(series: dict[str, Any], start: datetime) -> dict[str, Any]:
         occurrence["id"] = f"{series['id']}_{start:%Y%m%d}"
         occurrence["start"], occurrence["end"] = {"date": start.date().isoformat()}, {"date": end.date().isoformat()}
     else:
-        occurrence["id"] = f"{series['id']}_{start.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}"
+        occurrence["id"] = f"{series['id']}_{start.astimezone(UTC):%Y%m%dT%H%M%SZ}"
         zone = {"timeZone": series["start"]["timeZone"]} if "timeZone" in series["start"] else {}
         occurrence["start"] = {"dateTime": start.isoformat(), **zone}
         occurrence["end"] = {"dateTime": end.isoformat(), **zone}
@@ -340,7 +340,7 @@ def _instant(value: str) -> datetime:
 def _when(bound: dict[str, str]) -> datetime:
     if "dateTime" in bound:
         return _instant(bound["dateTime"])
-    return datetime.fromisoformat(bound["date"]).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(bound["date"]).replace(tzinfo=UTC)
 
 
 def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -355,7 +355,7 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _jwt_claims(jwt: str) -> dict[str, Any]:

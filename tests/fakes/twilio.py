@@ -10,7 +10,7 @@ import base64
 import copy
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
@@ -139,7 +139,7 @@ class FakeTwilio(FakeServer):
 
     def _resource(self, prefix: str, kind: str, form: dict[str, str]) -> dict[str, Any]:
         sid = prefix + uuid.uuid4().hex
-        now = format_datetime(datetime.now(timezone.utc))  # Twilio dates are RFC 2822
+        now = format_datetime(datetime.now(UTC))  # Twilio dates are RFC 2822
         return {
             "sid": sid,
             "account_sid": self.account_sid,

@@ -153,7 +153,8 @@ class NotificationRow(Base):
     channel: Mapped[str] = mapped_column(String(16))  # sms | voice | slack
     person_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     target: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a Slack channel when not a person
-    etag: Mapped[str | None] = mapped_column(String(255), nullable=True)  # a write-back's If-Match: the version approved
+    # A write-back's If-Match: the version approved.
+    etag: Mapped[str | None] = mapped_column(String(255), nullable=True)
     text: Mapped[str] = mapped_column(Text)  # exactly what the recipient reads, composed when it was queued
     # A page or digest: the step's attempt to reach this person; its fallback to another channel is queued
     # under `reach_key:channel`, so each channel is tried at most once per step.

@@ -6,18 +6,31 @@ from contextlib import contextmanager
 from dataclasses import fields
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from ...domain.audit import AuditEntry, AuditSubject, PageEvent, page_event_entry, page_event_of
 from ...domain.rotation import CalendarEvent, OverrideKind, ReportedProblem, RotationOverride, Shift, lay_overrides
 from ...errors import ConfigError
 from ...ports import NotificationRecord, PageRecord
-from .models import (AuditEntryRow, CalendarEventRow, InboundEventRow, JobRunRow, NotificationRow, OptOutRow, PageRow,
-                     ReportedProblemRow, RotationOverrideRow, ShiftRow, SyncStateRow)
+from .models import (
+    AuditEntryRow,
+    CalendarEventRow,
+    InboundEventRow,
+    JobRunRow,
+    NotificationRow,
+    OptOutRow,
+    PageRow,
+    ReportedProblemRow,
+    RotationOverrideRow,
+    ShiftRow,
+    SyncStateRow,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 PAGE_ID_MAX = 2**31 - 1  # pages.id is a 32-bit integer on PostgreSQL; SQLite cannot even bind a larger number
@@ -116,9 +129,9 @@ class Store:
     @contextmanager
     def reading(self) -> Iterator["StoreTx"]:
         """A transaction that only reads: on SQLite it does not wait for the write lock."""
-        with Session(self.engine.execution_options(oncallbot_readonly=True), expire_on_commit=False) as session:
-            with session.begin():
-                yield StoreTx(session)
+        readonly = self.engine.execution_options(oncallbot_readonly=True)
+        with Session(readonly, expire_on_commit=False) as session, session.begin():
+            yield StoreTx(session)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -177,13 +190,15 @@ class StoreTx:
     def flush(self) -> None:
         self.session.flush()
 
-    def _insert(self, model):
+    def _insert(self, model: Any) -> Any:
         """INSERT ... ON CONFLICT DO NOTHING for the backend in use."""
-        if self.session.bind.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        return dialect_insert(model)
+        if self.session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            return postgresql_insert(model)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(model)
 
     # --- rotation -------------------------------------------------------------------------------
 
@@ -228,7 +243,7 @@ class StoreTx:
     def replace_shifts_between(self, start_at: datetime, end_at: datetime, shifts: list[Shift]) -> None:
         """Make `shifts` the calendar's weeks that start in [start_at, end_at); the weeks before and after,
         and every override, stay."""
-        replaced = (ShiftRow.start_at >= start_at) & (ShiftRow.start_at < end_at)
+        replaced: ColumnElement[bool] = (ShiftRow.start_at >= start_at) & (ShiftRow.start_at < end_at)
         if shifts:  # and a week stored under other shift times (the shift window was reconfigured)
             replaced = or_(replaced, ShiftRow.week_start.in_([s.week_start for s in shifts]))
         self.session.execute(delete(ShiftRow).where(replaced))
@@ -352,11 +367,11 @@ class StoreTx:
         A conditional UPDATE, so of two replicas claiming at once exactly one matches the row (PostgreSQL
         re-checks the condition after waiting on the other's row lock; SQLite has one writer)."""
         self.session.execute(self._insert(SyncStateRow).values(source=source).on_conflict_do_nothing())
-        claimed = self.session.execute(
+        claimed = cast(CursorResult[Any], self.session.execute(
             update(SyncStateRow)
             .where(SyncStateRow.source == source,
                    or_(SyncStateRow.claimed_until.is_(None), SyncStateRow.claimed_until <= now))
-            .values(claimed_by=claim, claimed_until=until))
+            .values(claimed_by=claim, claimed_until=until)))
         return claimed.rowcount == 1
 
     def holds_sync_claim(self, source: str, claim: str) -> bool:
@@ -470,7 +485,7 @@ class StoreTx:
         statement = select(func.count()).select_from(PageRow)
         if states is not None:
             statement = statement.where(PageRow.state.in_(states))
-        return self.session.scalar(statement)
+        return cast(int, self.session.scalar(statement))
 
     def pages_between(self, start_at: datetime, end_at: datetime) -> list[PageRecord]:
         return _pages(self.session.scalars(select(PageRow).where(PageRow.created_at >= start_at,
@@ -598,6 +613,6 @@ class StoreTx:
         columns = (ReportedProblemRow.key, ReportedProblemRow.text, ReportedProblemRow.ends_at,
                    ReportedProblemRow.reported_at)
         gone = [row for row in self.session.execute(select(*columns)) if row.key not in current]
-        removed = [row for row in gone if self.session.execute(
-            delete(ReportedProblemRow).where(ReportedProblemRow.key == row.key)).rowcount]
+        removed = [row for row in gone if cast(CursorResult[Any], self.session.execute(
+            delete(ReportedProblemRow).where(ReportedProblemRow.key == row.key))).rowcount]
         return [ReportedProblem(row.key, row.text, row.ends_at, row.reported_at) for row in removed]

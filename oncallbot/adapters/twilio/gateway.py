@@ -49,7 +49,8 @@ class LoopbackAwareHttpClient(TwilioHttpClient):
 
     def request(self, method, url, *args, **kwargs):
         if self.api_url:
-            url = _TWILIO_ORIGIN.sub(lambda _: self.api_url, url)
+            api_url = self.api_url
+            url = _TWILIO_ORIGIN.sub(lambda _: api_url, url)
         response = super().request(method, url, *args, **kwargs)
         self._last.retry_after = response.headers.get("Retry-After")
         return response
