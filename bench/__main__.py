@@ -22,10 +22,10 @@ from oncallbot.adapters.db import Store  # noqa: E402
 from oncallbot.domain.paging import EscalationPlan, PlannedStep  # noqa: E402
 from oncallbot.services.paging import plan_to_json  # noqa: E402
 from oncallbot.services.rotation import who_is_on_call  # noqa: E402
-from tests.e2e_support import (E2E_PROCEDURE, api, e2e_config, e2e_env, seed_quarter,  # noqa: E402
-                               service_account_file, utc_now)
 from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio  # noqa: E402
-from tests.serve_process import ServeProcess, free_port  # noqa: E402
+from tests.harness.e2e import E2E_PROCEDURE, api, e2e_config, e2e_env, seed_quarter, utc_now  # noqa: E402
+from tests.harness.gcal import service_account_file  # noqa: E402
+from tests.harness.serve import ServeProcess, free_port  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("ONCALLBOT_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

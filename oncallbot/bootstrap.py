@@ -7,22 +7,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .adapters.clock import Clock, SystemClock
-from .adapters.db import Store, default_database_url
+from .adapters.clock import SystemClock
+from .adapters.db import Store as DatabaseStore
+from .adapters.db import default_database_url
 from .adapters.holiday_calendar import holiday_lookup
 from .adapters.ical.source import ICalendarSource
 from .config import Settings
 from .domain.paging import ChainStep, EscalationPolicy
 from .domain.procedure import Procedure
 from .errors import ConfigError
+from .ports import Clock, Deliverer, RotationSource, Store
 
 if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load when `build` needs them
     from .adapters.router import NotificationRouter
     from .adapters.slack.bolt import App as SlackApp
     from .adapters.slack.bolt import WebClient as SlackClient
     from .adapters.twilio import TwilioSignatureVerifier
-    from .services.delivery import Deliverer  # these two Protocols move to ports.py
-    from .services.rotation import RotationSource
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def build_procedure(settings: Settings) -> Procedure:
     )
 
 
-def build_rotation_source(settings: Settings, env: Environment) -> "RotationSource":
+def build_rotation_source(settings: Settings, env: Environment) -> RotationSource:
     rotation = settings.rotation
     if rotation.source == "ical":
         assert rotation.ical is not None  # the config requires it with this source
@@ -105,10 +105,11 @@ class Container:
     settings: Settings
     env: Environment
     clock: Clock
-    store: Store  # the concrete store; its Protocol (ports.py) once it lands
+    store: Store  # what the services take
+    database: DatabaseStore  # the same store, as the database it is: its schema, its URL, its shutdown
     procedure: Procedure
-    rotation_source: "RotationSource"
-    deliverer: "Deliverer"
+    rotation_source: RotationSource
+    deliverer: Deliverer
     slack_client: "SlackClient | None" = None  # a slack_sdk WebClient when Slack is configured
     notes: list[str] = field(default_factory=list)  # what the operator should know at start
     stopping: threading.Event = field(default_factory=threading.Event)  # set when serve shuts down
@@ -134,7 +135,7 @@ def twilio_configured(env: Environment) -> bool:
 
 
 def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackClient | None" = None,
-                    rotation_source: "RotationSource | None" = None) -> "NotificationRouter":
+                    rotation_source: RotationSource | None = None) -> "NotificationRouter":
     from .adapters.console_notifier import ConsoleNotifier
     from .adapters.router import NotificationRouter
 
@@ -170,10 +171,10 @@ def missing_credentials(env: Environment) -> list[str]:
     return notes
 
 
-def build_store(settings: Settings, env: Environment | None = None) -> Store:
+def build_store(settings: Settings, env: Environment | None = None) -> DatabaseStore:
     """The database alone: what migrating needs (no calendar, no credentials, no clients)."""
     env = env or Environment.from_env()
-    return Store(env.database_url or default_database_url(settings.storage.sqlite_path))
+    return DatabaseStore(env.database_url or default_database_url(settings.storage.sqlite_path))
 
 
 def build(settings: Settings, env: Environment | None = None, clock: Clock | None = None) -> Container:
@@ -185,8 +186,9 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         assert env.slack_bot_token is not None  # slack_configured
         slack_client = build_web_client(env.slack_bot_token, env.slack_api_url)
     rotation_source = build_rotation_source(settings, env)
+    store = build_store(settings, env)
     return Container(
-        settings=settings, env=env, clock=clock or SystemClock(), store=build_store(settings, env),
+        settings=settings, env=env, clock=clock or SystemClock(), store=store, database=store,
         procedure=build_procedure(settings), rotation_source=rotation_source,
         deliverer=build_deliverer(settings, env, slack_client, rotation_source), slack_client=slack_client,
         notes=missing_credentials(env),

@@ -78,7 +78,8 @@ def test_the_office_step_and_its_repeats(number, planned, line):
     step = PlannedStep("office", (), ("slack",), timedelta(0))
     decision = decide_step(PAGE, step, number, planned, {}, POLICY, NOW)
     [post] = decision.messages
-    assert (post.kind, post.target, post.text) == ("channel", "office", "Page #7 has no On It! yet: Voicemail from ACME")
+    assert (post.kind, post.target, post.text) == (
+        "channel", "office", "Page #7 has no On It! yet: Voicemail from ACME")
     assert decision.thread_line == line
 
 

@@ -90,11 +90,14 @@ def test_a_week_is_named_by_its_start_date_or_next(text: str, person: str, now: 
 
 @pytest.mark.parametrize(("text", "person", "name", "message"), [
     ("2027-01-03", "priya", None,
-     "Sun 2027-01-03 is not the start of an on-call week (weeks start Mon 18:01); the nearest week starts Mon 2027-01-04"),
+     "Sun 2027-01-03 is not the start of an on-call week (weeks start Mon 18:01); "
+     "the nearest week starts Mon 2027-01-04"),
     ("2027-01-07", "priya", None,
-     "Thu 2027-01-07 is not the start of an on-call week (weeks start Mon 18:01); the nearest week starts Mon 2027-01-04"),
+     "Thu 2027-01-07 is not the start of an on-call week (weeks start Mon 18:01); "
+     "the nearest week starts Mon 2027-01-04"),
     ("2027-01-08", "priya", None,
-     "Fri 2027-01-08 is not the start of an on-call week (weeks start Mon 18:01); the nearest week starts Mon 2027-01-11"),
+     "Fri 2027-01-08 is not the start of an on-call week (weeks start Mon 18:01); "
+     "the nearest week starts Mon 2027-01-11"),
     ("tomorrow", "priya", None,
      '"tomorrow" is not a week: name it by the date its shift starts (e.g. 2026-12-21) or say next'),
     ("04/01/2027", "priya", None,
@@ -170,7 +173,8 @@ RUNNING = local(2027, 1, 5, 9, 0)  # inside the week of Jan 4
     (HANDOVER, "priya", "marcus", JAN4, JAN11, (), NOW, "extra_week",
      "A handover gives your week away without taking one back; leave out the second week, or ask for a swap"),
     (SWAP, "priya", "marcus", date(2027, 1, 5), JAN11, (), NOW, "not_a_week_start",
-     "Tue 2027-01-05 is not the start of an on-call week (weeks start Mon 18:01); the nearest week starts Mon 2027-01-04"),
+     "Tue 2027-01-05 is not the start of an on-call week (weeks start Mon 18:01); "
+     "the nearest week starts Mon 2027-01-04"),
     (SwapKind.REASSIGNMENT, "dana", "marcus", JAN4, None, (), NOW, "wrong_kind",
      "A reassignment is made by an approver (reassign), not requested"),
     (HANDOVER, "priya", "marcus", JAN4, None, (), local(2027, 1, 1, 9, 0), "notice",
@@ -315,11 +319,13 @@ APPROVED = at(SwapState.APPROVED, "dana")
     (can_accept, REQUESTED, "marcus", TEAM, True, ""),
     (can_accept, REQUESTED, "priya", TEAM, False, "Only Marcus Chen can accept this swap"),
     (can_accept, REQUESTED, "dana", TEAM, False, "Only Marcus Chen can accept this swap"),
-    (can_accept, ACCEPTED, "marcus", TEAM, False, f"Already accepted by Marcus Chen on {WHEN}; waiting for an approver"),
+    (can_accept, ACCEPTED, "marcus", TEAM, False,
+     f"Already accepted by Marcus Chen on {WHEN}; waiting for an approver"),
     (can_accept, APPROVED, "marcus", TEAM, False, f"Already approved by Dana Lee on {WHEN}"),
     (can_decline, REQUESTED, "marcus", TEAM, True, ""),
     (can_decline, REQUESTED, "sam", TEAM, False, "Only Marcus Chen can decline this swap"),
-    (can_decline, at(SwapState.CANCELLED, "priya"), "marcus", TEAM, False, f"Already cancelled by Priya Patel on {WHEN}"),
+    (can_decline, at(SwapState.CANCELLED, "priya"), "marcus", TEAM, False,
+     f"Already cancelled by Priya Patel on {WHEN}"),
     (can_approve, ACCEPTED, "dana", TEAM, True, ""),
     (can_approve, ACCEPTED, "omar", TEAM, True, ""),
     (can_approve, ACCEPTED, "sam", TEAM, False, "Only an approver (Dana Lee, Omar Haddad) can approve this swap"),
@@ -350,7 +356,8 @@ APPROVED = at(SwapState.APPROVED, "dana")
      f"Already declined by Marcus Chen on {WHEN}: I'm away"),
     (can_cancel, at(SwapState.EXPIRED, "system"), "priya", TEAM, False,
      f"Expired on {WHEN}: it was not decided before the week of Mon 2027-01-04 started"),
-    (can_accept, at(SwapState.REFUSED_ON_APPLY, "dana", "The week of Mon 2027-01-11 is now Sam Rivera's, not Marcus Chen's"),
+    (can_accept,
+     at(SwapState.REFUSED_ON_APPLY, "dana", "The week of Mon 2027-01-11 is now Sam Rivera's, not Marcus Chen's"),
      "marcus", TEAM, False, f"Could not be applied on {WHEN}: The week of Mon 2027-01-11 is now Sam Rivera's, "
                             "not Marcus Chen's"),
     (can_accept, replace(REQUESTED, kind=HANDOVER, counterpart_week=None), "sam", TEAM, False,
@@ -409,10 +416,12 @@ def test_of_two_requests_sharing_a_week_exactly_one_applies() -> None:
     second = SwapRequest("r3", SWAP, "sam", "marcus", JAN18, JAN11, requested_at=AT, state=SwapState.APPROVED)
     assert clashes(first, [first, second]) == (second,)
     rotation = rotation_after(ROTATION, swapped_rotation(ROTATION, first, TEAM))
-    assert still_applicable(second, rotation, TEAM) == "The week of Mon 2027-01-11 is now Priya Patel's, not Marcus Chen's"
+    assert still_applicable(second, rotation, TEAM) == (
+        "The week of Mon 2027-01-11 is now Priya Patel's, not Marcus Chen's")
     # The other way round, the other one wins: order decides, never both.
     rotation = rotation_after(ROTATION, swapped_rotation(ROTATION, second, TEAM))
-    assert still_applicable(first, rotation, TEAM) == "The week of Mon 2027-01-11 is now Sam Rivera's, not Marcus Chen's"
+    assert still_applicable(first, rotation, TEAM) == (
+        "The week of Mon 2027-01-11 is now Sam Rivera's, not Marcus Chen's")
 
 
 def test_a_reassignment_racing_an_approval() -> None:
@@ -422,7 +431,8 @@ def test_a_reassignment_racing_an_approval() -> None:
     assert weeks == (JAN11,)
     assert clashes(reassignment, [ACCEPTED]) == (ACCEPTED,)
     rotation = rotation_after(ROTATION, swapped_rotation(ROTATION, reassignment, TEAM))
-    assert still_applicable(ACCEPTED, rotation, TEAM) == "The week of Mon 2027-01-11 is now Sam Rivera's, not Marcus Chen's"
+    assert still_applicable(ACCEPTED, rotation, TEAM) == (
+        "The week of Mon 2027-01-11 is now Sam Rivera's, not Marcus Chen's")
 
 
 def test_pending_weeks_and_clashes_only_count_open_requests() -> None:
@@ -458,10 +468,12 @@ def test_an_approver_reassigns_a_week(approver: str, week: date, to: str, now: d
     ("dana", JAN4, "rachel", "ill", TEAM, NOW, "counterpart_not_oncall",
      "Rachel Green does not take on-call weeks (no oncall role)"),
     ("dana", date(2027, 1, 6), "sam", "ill", TEAM, NOW, "not_a_week_start",
-     "Wed 2027-01-06 is not the start of an on-call week (weeks start Mon 18:01); the nearest week starts Mon 2027-01-04"),
+     "Wed 2027-01-06 is not the start of an on-call week (weeks start Mon 18:01); "
+     "the nearest week starts Mon 2027-01-04"),
     ("dana", JAN4, "sam", "ill", TEAM, local(2027, 1, 11, 7, 0), "past_week",
      "The week of Mon 2027-01-04 is already over"),
-    ("dana", JAN11, "marcus", "ill", TEAM, NOW, "already_theirs", "The week of Mon 2027-01-11 is already Marcus Chen's"),
+    ("dana", JAN11, "marcus", "ill", TEAM, NOW, "already_theirs",
+     "The week of Mon 2027-01-11 is already Marcus Chen's"),
     ("omar", JAN25, "sam", "ill", TEAM, NOW, "own_change",
      "You are part of this reassignment, so another approver must make it (Dana Lee)"),
     ("omar", JAN4, "omar", "ill", TEAM, NOW, "own_change",

@@ -1,12 +1,6 @@
-"""The only place that reads the wall clock. Everything else is handed a Clock."""
+"""The only place that reads the wall clock. Everything else is handed a Clock (ports.Clock)."""
 
 from datetime import UTC, datetime
-from typing import Protocol
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """The current instant, tz-aware UTC."""
 
 
 class SystemClock:

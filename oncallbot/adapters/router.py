@@ -31,6 +31,8 @@ class NotificationRouter:
             if not writeback.etag:  # queued before etags were stored: never write blind over an edit
                 raise DeliveryFailed("the event's version is unknown, so it was not written (it could "
                                      "overwrite an edit)", permanent=True)
+            # services.rotation queues a write-back only for a person of the team (it names them)
+            assert message.person is not None
             try:
                 with self._calendar_lock:
                     event = self.calendar.reassign(writeback.event_id, message.person.name, message.person.email,

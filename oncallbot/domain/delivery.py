@@ -82,7 +82,8 @@ def _pages_person(message: FailedMessage) -> bool:
 
 def decide_interrupted_send(message: FailedMessage) -> FailureDecision:
     """A send that may or may not have reached the provider: recorded and reported, never repeated."""
-    events = (RecordedEvent(PageEventKind.DELIVERY_AMBIGUOUS, message.person_id, message.channel, "interrupted while sending; not re-sent (the next step covers it)"),) \
+    events = (RecordedEvent(PageEventKind.DELIVERY_AMBIGUOUS, message.person_id, message.channel,
+                            "interrupted while sending; not re-sent (the next step covers it)"),) \
         if message.page_id else ()
     reports = (Report(keys.delivery_ambiguous(message.id),
                       wording.ambiguous_text(message.channel, message.person.name, message.page_id)),) \

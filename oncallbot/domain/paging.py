@@ -159,7 +159,8 @@ def decide_acknowledgment(state: PageState, kind: AckKind, holder_name: str | No
         return AckDecision(False, state, f"Already done by {holder_name} at {holder_at}; nothing changed.")
     if kind == "on_it":
         if state == "on_it":
-            return AckDecision(False, state, f"Already taken: {holder_name} said On It! at {holder_at}; nothing changed.")
+            return AckDecision(False, state,
+                               f"Already taken: {holder_name} said On It! at {holder_at}; nothing changed.")
         return AckDecision(True, "on_it", f"On It!: {person_name} has this page. Escalation stopped.")
     return AckDecision(True, "done", f"Done: {person_name} resolved this page.")
 

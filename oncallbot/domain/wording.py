@@ -53,7 +53,8 @@ def done_reminder_text(channel: str, page_id: int, summary: str, since: str) -> 
     if channel == Channel.SMS:
         shown = summary if len(summary) <= SMS_SUMMARY_SHOWN else summary[:SMS_SUMMARY_SHOWN - 3] + "..."
         return f"[oncallbot] Page #{page_id} '{shown}' is still On It! -- reply DONE {page_id} when resolved"
-    return f"Page #{page_id} has been On It! with you since {since}: {summary}\nIs it done? Press Done when it is resolved."
+    return (f"Page #{page_id} has been On It! with you since {since}: {summary}\n"
+            "Is it done? Press Done when it is resolved.")
 
 
 # --- the page's card and thread ----------------------------------------------------------------------

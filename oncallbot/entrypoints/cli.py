@@ -14,16 +14,24 @@ from ..services import paging
 from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
 from ..services.rotation import check_rotation, last_synced_at, rotation_history, sync_and_notify, who_is_on_call
+from .formatters import (
+    local_iso,
+    local_label,
+    oncall_json,
+    oncall_text,
+    page_json,
+    page_list_json,
+    page_list_text,
+    problem_line,
+)
 from .timeparse import parse_instant
-from .formatters import (local_iso, local_label, oncall_json, oncall_text, page_json, page_list_json, page_list_text,
-                    problem_line)
 
 log = logging.getLogger("oncallbot.cli")
 
 
 def _container(args) -> bootstrap.Container:
     container = bootstrap.build(load_settings(args.config), clock=args.clock)
-    container.store.ensure_schema()
+    container.database.ensure_schema()
     return container
 
 
@@ -62,9 +70,13 @@ def cmd_sync(args) -> int:
     container.deliver_now()
     team = container.procedure.team
     print(f"synced {len(result.shifts)} on-call weeks from {container.rotation_source.key}")
+
+    def name(person_id: str | None) -> str:
+        found = team.person(person_id) if person_id else None
+        return found.name if found else (person_id or "nobody")  # a stored week may name someone who left
+
     for change in result.changes:
-        before = team.person(change.before).name if change.before else "nobody"
-        after = team.person(change.after).name if change.after else "nobody"
+        before, after = name(change.before), name(change.after)
         print(f"  week of {change.week_start:%a %Y-%m-%d}: {before} -> {after}")
     for problem in result.problems:
         print(f"  problem: {problem.message}")

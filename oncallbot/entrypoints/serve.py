@@ -50,7 +50,7 @@ def serve(container: Container, host: str | None = None, port: int | None = None
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                     timeout_graceful_shutdown=10))
     scheduler.start()
-    log_event(log, "serving", host=host, port=port, team=settings.team.name, database=container.store.safe_url,
+    log_event(log, "serving", host=host, port=port, team=settings.team.name, database=container.database.safe_url,
               slack="socket mode" if socket_mode else ("http" if http_slack else "console"),
               twilio="on" if container.env.twilio_auth_token else "console")
     try:
@@ -60,6 +60,6 @@ def serve(container: Container, host: str | None = None, port: int | None = None
         scheduler.shutdown(wait=True)
         if socket_mode is not None:
             socket_mode.close()
-        container.store.dispose()
+        container.database.dispose()
         log_event(log, "stopped")
     return 0

@@ -208,7 +208,8 @@ def dismiss_page(store: Store, procedure: Procedure, page_id: int, person_id: st
         holder_id, holder_at = (page.done_by, page.done_at) if page.state in CLOSED_STATES \
             else (page.on_it_by, page.on_it_at)
         holder = procedure.team.person(holder_id)
-        decision = decide_dismissal(cast(PageStateName, page.state), page.source, holder_id, holder.name if holder else holder_id,
+        decision = decide_dismissal(cast(PageStateName, page.state), page.source, holder_id,
+                                    holder.name if holder else holder_id,
                                     f"{holder_at.astimezone(tz):%H:%M}" if holder_at else None, person.id)
         if not decision.accepted:
             return AckResult(False, decision.message, snapshot(tx, page))

@@ -99,7 +99,8 @@ def fire_due_steps(tx: StoreTx, page: PageRecord, procedure: Procedure, now: dat
     return fired, page
 
 
-def _fire_step(tx: StoreTx, page: PageRecord, plan: EscalationPlan, number: int, procedure: Procedure, now: datetime) -> None:
+def _fire_step(tx: StoreTx, page: PageRecord, plan: EscalationPlan, number: int, procedure: Procedure,
+               now: datetime) -> None:
     """Load what the step depends on, decide it (domain.escalation), apply the decision."""
     step = plan.step(number)
     team, policy = procedure.team, procedure.escalation

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
 
 from ..domain.audit import (
     AuditSubject,
@@ -33,6 +32,7 @@ from ..domain.rotation import (
     rotation_changes,
 )
 from ..errors import BadInput
+from ..ports import RotationSource, Store, StoreTx
 from .delivery import notify_approvers
 
 # The window a sync reads: a quarter back (late edits to past weeks still land) and a year ahead. Weeks
@@ -61,12 +61,6 @@ class CalendarFetch:
     next_sync_token: str | None = None
 
 
-class RotationSource(Protocol):
-    key: str  # identifies the calendar, for its sync state
-
-    def fetch(self, sync_token: str | None, start_at: datetime, end_at: datetime) -> CalendarFetch: ...
-
-
 @dataclass(frozen=True)
 class SyncResult:
     shifts: list[Shift]  # the calendar's weeks this sync stored (those inside its window)
@@ -80,8 +74,8 @@ def skipped_sync() -> SyncResult:
     return SyncResult([], [], [], full=False, skipped=True)
 
 
-def sync_rotation(store: Any, source: RotationSource, procedure: Procedure, now: datetime,
-                  then: Callable[[Any, SyncResult], None] | None = None) -> SyncResult:
+def sync_rotation(store: Store, source: RotationSource, procedure: Procedure, now: datetime,
+                  then: Callable[[StoreTx, SyncResult], None] | None = None) -> SyncResult:
     """Apply the calendar to the stored rotation in one transaction: all of it or none of it.
 
     One sync of a calendar runs at a time, across replicas: it claims the calendar first (a short
@@ -104,6 +98,7 @@ def sync_rotation(store: Any, source: RotationSource, procedure: Procedure, now:
             token = None  # re-expand: a full fetch, which moves the horizon to end_at
         fetched = source.fetch(token, start_at, end_at)
         expanded_until = end_at if fetched.full else previous_expanded_until
+        assert expanded_until is not None  # without a horizon the token is dropped: the fetch is a full one
         with store.transaction() as tx:
             if not tx.holds_sync_claim(source.key, claim):
                 return skipped_sync()  # our claim ran out during the fetch and a newer sync took over: it wins
@@ -151,7 +146,7 @@ def _whole_weeks(procedure: Procedure, start_at: datetime, end_at: datetime) -> 
     return window.bounds(weeks[0])[0], window.bounds(weeks[-1])[1]
 
 
-def _give_back(store: Any, source_key: str, claim: str) -> None:
+def _give_back(store: Store, source_key: str, claim: str) -> None:
     """After a failed sync, so the next one need not wait for the claim to expire. Best effort: the
     claim expires anyway, and the failure that brought us here is the one to report."""
     try:
@@ -168,7 +163,7 @@ class OnCallReport:
     neighbours: Neighbours
 
 
-def who_is_on_call(store: Any, procedure: Procedure, at: datetime) -> OnCallReport:
+def who_is_on_call(store: Store, procedure: Procedure, at: datetime) -> OnCallReport:
     with store.reading() as tx:
         shifts = procedure.shifts_in_effect(tx.shifts_around(at))
     neighbours = neighbours_at(at, shifts)
@@ -176,26 +171,26 @@ def who_is_on_call(store: Any, procedure: Procedure, at: datetime) -> OnCallRepo
     return OnCallReport(at, responsibility, neighbours)
 
 
-def upcoming_shifts(store: Any, person_id: str, now: datetime, limit: int = 8) -> list[Shift]:
+def upcoming_shifts(store: Store, person_id: str, now: datetime, limit: int = 8) -> list[Shift]:
     with store.reading() as tx:
         shifts: list[Shift] = tx.shifts_of(person_id, now, limit)
     return shifts
 
 
-def last_synced_at(store: Any, source_key: str) -> datetime | None:
+def last_synced_at(store: Store, source_key: str) -> datetime | None:
     with store.reading() as tx:
         synced_at: datetime | None = tx.sync_state(source_key)[1]
     return synced_at
 
 
-def check_rotation(store: Any, procedure: Procedure, now: datetime,
+def check_rotation(store: Store, procedure: Procedure, now: datetime,
                    span: timedelta = QUARTER) -> list[RotationProblem]:
     """Gaps, overlaps, misaligned events and events naming nobody, for [now, now + span)."""
     with store.transaction() as tx:
         return _problems(tx, procedure, now, span)
 
 
-def _problems(tx: Any, procedure: Procedure, now: datetime, span: timedelta) -> list[RotationProblem]:
+def _problems(tx: StoreTx, procedure: Procedure, now: datetime, span: timedelta) -> list[RotationProblem]:
     end_at = now + span
     events = [e for e in tx.calendar_events() if e.end_at > now and e.start_at < end_at]
     # From before `now`, so a gap under way is seen from its start; a day past the end, for `next`'s early start.
@@ -212,7 +207,7 @@ def hash_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def sync_and_notify(store: Any, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
+def sync_and_notify(store: Store, source: RotationSource, procedure: Procedure, now: datetime) -> SyncResult:
     """Sync, and in the same transaction tell each person whose weeks changed, the approvers about each
     rotation problem once (and once more when it is fixed), and about a published rotation that runs out
     within three weeks (at most once a day). A sync that skipped (another is running) tells nobody: the
@@ -220,7 +215,7 @@ def sync_and_notify(store: Any, source: RotationSource, procedure: Procedure, no
     return sync_rotation(store, source, procedure, now, then=lambda tx, result: _notify(tx, procedure, result, now))
 
 
-def _notify(tx: Any, procedure: Procedure, result: SyncResult, now: datetime) -> None:
+def _notify(tx: StoreTx, procedure: Procedure, result: SyncResult, now: datetime) -> None:
     team, tz = procedure.team, procedure.window.tz
     news: dict[str, list[str]] = {}
     for change in result.changes:
@@ -245,7 +240,7 @@ def _notify(tx: Any, procedure: Procedure, result: SyncResult, now: datetime) ->
                 "publish the next quarter in the calendar.")
 
 
-def _report_problems(tx: Any, procedure: Procedure, problems: list[RotationProblem], now: datetime) -> None:
+def _report_problems(tx: StoreTx, procedure: Procedure, problems: list[RotationProblem], now: datetime) -> None:
     """One message per problem while it lasts (the nights of one missing week are one problem), and one
     when it is fixed. A problem that simply passed (its week is over) is forgotten without a word."""
     by_key: dict[str, list[RotationProblem]] = {}
@@ -264,14 +259,14 @@ def _report_problems(tx: Any, procedure: Procedure, problems: list[RotationProbl
                              f"Rotation problem resolved: {gone.text}")
 
 
-def queue_assignee_change(store: Any, procedure: Procedure, event_id: str, person_id: str, now: datetime) -> None:
+def queue_assignee_change(store: Store, procedure: Procedure, event_id: str, person_id: str, now: datetime) -> None:
     """Write an approved change of assignee back to the rotation calendar, through the outbox: it is
     retried when the calendar fails and reported to the approvers if it keeps failing, never dropped."""
     with store.transaction() as tx:
         _queue_writeback(tx, procedure, event_id, person_id, now)
 
 
-def _queue_writeback(tx: Any, procedure: Procedure, event_id: str, person_id: str, now: datetime) -> None:
+def _queue_writeback(tx: StoreTx, procedure: Procedure, event_id: str, person_id: str, now: datetime) -> None:
     """Queue the write-back in the caller's transaction.
 
     It carries the etag of the event as our last sync saw it, the version the change was approved on: a
@@ -298,7 +293,7 @@ class AppliedOverride:
     writeback_queued: bool  # False when the calendar cannot be written (an iCalendar file): change it by hand
 
 
-def apply_override(store: Any, procedure: Procedure, override: RotationOverride, now: datetime) -> AppliedOverride:
+def apply_override(store: Store, procedure: Procedure, override: RotationOverride, now: datetime) -> AppliedOverride:
     """Give one on-call week to someone else, in one transaction: check that the week is in the rotation
     and still with `override.from_person_id`, store the override (applied at `now`), write the change to
     the audit trail, and queue the write-back to the calendar event behind the week when the calendar can
@@ -326,7 +321,7 @@ def apply_override(store: Any, procedure: Procedure, override: RotationOverride,
 HISTORY_LIMIT = 20
 
 
-def rotation_history(store: Any, week_start: date | None = None,
+def rotation_history(store: Store, week_start: date | None = None,
                      limit: int = HISTORY_LIMIT) -> list[RotationChangeRecord]:
     """The changes of one week's person (every one), or the most recent changes of any week, oldest first:
     what a sync found changed in the calendar, and the overrides applied in the bot."""

@@ -413,9 +413,10 @@ class StoreTx:
     def update_page(self, page_id: int, **changes) -> PageRecord:
         """Change the given fields of a page (which the transaction has read); the page as it now is."""
         row = self.session.get(PageRow, page_id)
+        assert row is not None  # the transaction has read the page
         for name, value in changes.items():
             setattr(row, name, value)
-        return _page(row)
+        return _pages([row])[0]
 
     def page(self, page_id: int, lock: bool = False) -> PageRecord | None:
         if not 0 < page_id <= PAGE_ID_MAX:

@@ -37,7 +37,7 @@ def card_blocks(card: PageCard) -> list[dict]:
         status = f":raising_hand: *On It!*: {card.on_it}"
     else:
         status = f":hourglass_flowing_sand: Waiting for On It! by *{card.deadline}*"
-    blocks = [
+    blocks: list[dict] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Page #{card.id}*: {card.summary}"}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Responsible: {responsible}"},
                                          {"type": "mrkdwn", "text": status}]},

@@ -79,6 +79,7 @@ class SlackNotifier:
             card = payload.card
             if not card.slack_card_ts:
                 raise DeliveryFailed("the page's Slack message was never posted", permanent=True)
+            assert card.slack_channel is not None  # stored with the card's ts (services.delivery)
             self.client.chat_update(channel=card.slack_channel, ts=card.slack_card_ts, text=card_text(card),
                                     blocks=card_blocks(card))
             return Delivered(ref=card.slack_card_ts)

@@ -4,19 +4,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ....adapters.clock import Clock
 from ....domain.procedure import Procedure
 from ....domain.rotation import Shift
 from ....domain.team import Person
+from ....ports import Clock, Store
 from ....services import paging
 from ....services.rotation import OnCallReport, upcoming_shifts, who_is_on_call
 from ..blocks import home_view, open_pages_text
 from ..bolt import Ack, App, BoltContext, WebClient, members_only, person_of
-
-if TYPE_CHECKING:
-    from ....adapters.db import Store  # the store's Protocol (ports.py) once it lands
 
 SLACK_PAGES_SHOWN = 20  # `/oncall pages`: one screen; the CLI and the API list the rest
 USAGE = ("Usage: `/oncall` (who is on call, before and next), `/oncall me` (your next weeks), "
@@ -25,7 +22,7 @@ USAGE = ("Usage: `/oncall` (who is on call, before and next), `/oncall me` (your
 
 @dataclass(frozen=True)
 class OncallDeps:
-    store: "Store"
+    store: Store
     procedure: Procedure
     clock: Clock
     procedure_file: Path  # the team's written procedure, for `/oncall help`

@@ -4,21 +4,26 @@
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from ....adapters.clock import Clock
 from ....domain.paging import AckKind, ack_hint, parse_ack_text, takes_as_ticket
 from ....domain.procedure import Procedure
 from ....domain.team import Person
 from ....errors import BadInput, NotAuthorized
 from ....logs import log_event
+from ....ports import Clock, Store
 from ....services import inbound, paging
-from ..blocks import (ACTION_DONE, ACTION_ESCALATE, ACTION_NOT_A_TICKET, ACTION_ON_IT, REASON_BLOCK, REASON_INPUT,
-                      VIEW_ESCALATE_REASON, escalate_modal)
+from ..blocks import (
+    ACTION_DONE,
+    ACTION_ESCALATE,
+    ACTION_NOT_A_TICKET,
+    ACTION_ON_IT,
+    REASON_BLOCK,
+    REASON_INPUT,
+    VIEW_ESCALATE_REASON,
+    escalate_modal,
+)
 from ..bolt import Ack, App, BoltContext, Respond, WebClient, members_only, person_of, stranger_text
-
-if TYPE_CHECKING:
-    from ....adapters.db import Store  # the store's Protocol (ports.py) once it lands
 
 log = logging.getLogger("oncallbot.slack")
 INTAKE_SUBTYPES = {None, "bot_message", "file_share"}  # tickets come from people, apps and bots alike
@@ -28,7 +33,7 @@ DETAILS_LIMIT = 10_000  # what the paging API accepts as details
 
 @dataclass(frozen=True)
 class PagingDeps:
-    store: "Store"
+    store: Store
     procedure: Procedure
     clock: Clock
     support_channel: str | None  # messages elsewhere are not tickets; None: no support channel
