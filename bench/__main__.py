@@ -144,7 +144,8 @@ def bench_escalation(stack: Stack, pages: int, spread_seconds: float, replicas: 
             time.sleep(0.05)
         with poll.connect() as connection:
             step_events = dict(connection.execute(text(
-                "SELECT page_id, count(*) FROM page_events WHERE kind = 'step' GROUP BY page_id")).all())
+                "SELECT CAST(subject_id AS INTEGER), count(*) FROM audit_entries"
+                " WHERE subject = 'page' AND kind = 'step' GROUP BY subject_id")).all())
         poll.dispose()
         aisha = E2E_PROCEDURE.team.person("aisha").slack_id
 
