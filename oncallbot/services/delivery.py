@@ -37,10 +37,13 @@ from ..domain.messages import (
     Payload,
     ReminderPayload,
     ReportPayload,
+    SentSwapMessage,
+    SwapPayload,
     ThreadPayload,
     WritebackPayload,
 )
 from ..domain.procedure import Procedure
+from ..domain.swap_flow import swap_card
 from ..domain.vocabulary import (
     PHONE_CHANNELS,
     Channel,
@@ -95,8 +98,24 @@ def _payload(row, page, procedure: Procedure) -> Payload:
 
 def _outgoing(tx, row, procedure: Procedure) -> Outgoing:
     page = tx.page(row.page_id) if row.page_id else None
+    payload = _swap_payload(tx, row, procedure) if row.kind in SWAP_KINDS else _payload(row, page, procedure)
     return Outgoing(row.id, MessageKind(row.kind), Channel(row.channel), row.text,
-                    procedure.team.person(row.person_id), _payload(row, page, procedure), row.page_id)
+                    procedure.team.person(row.person_id), payload, row.page_id)
+
+
+SWAP_KINDS = (MessageKind.SWAP, MessageKind.SWAP_UPDATE)
+
+
+def _swap_payload(tx, row, procedure: Procedure) -> Payload:
+    """A swap DM shows the request as it stands when sent, with the buttons its recipient may press now."""
+    request = tx.swap_request(row.target or "")
+    if request is None:
+        return ReportPayload()
+    card = swap_card(request, row.person_id or "", procedure.team)
+    if row.kind == MessageKind.SWAP_UPDATE:
+        sent = tuple(SentSwapMessage(c, t, x) for c, t, x in tx.swap_messages(request.id, row.person_id or ""))
+        return SwapPayload(card, update=True, sent=sent)
+    return SwapPayload(card)
 
 
 def escalation_note(tx, page, procedure: Procedure) -> str | None:
@@ -124,11 +143,18 @@ def deliver_pending(store, procedure: Procedure, deliverer: Deliverer, now: date
                 return sent
             groups: dict[object, list] = {}
             for message, opted_out in messages:
-                key = message.page_id if message.page_id else ("notification", message.id)
+                key = message.page_id if message.page_id else _group(message)
                 groups.setdefault(key, []).append((message, opted_out))
             futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now) for group in groups.values()]
             sent += sum(future.result() for future in futures)
     return sent
+
+
+def _group(message: Outgoing) -> object:
+    """One swap request's DMs and redraws go in order (a redraw after the DM it redraws); others in parallel."""
+    if isinstance(message.payload, SwapPayload):
+        return ("swap", message.payload.card.request_id)
+    return ("notification", message.id)
 
 
 def _send_in_order(store, procedure: Procedure, deliverer: Deliverer, group: list, now: datetime) -> int:
@@ -160,6 +186,10 @@ def _send(store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, 
             page.slack_card_ts = result.slack_ts
             if page.slack_thread_ts is None:
                 page.slack_channel, page.slack_thread_ts = result.slack_channel, result.slack_ts
+        payload = message.payload
+        if isinstance(payload, SwapPayload) and not payload.update and message.person and result.slack_ts:
+            tx.add_swap_message(payload.card.request_id, message.person.id, result.slack_channel or "",
+                                result.slack_ts, message.text)
         if row.page_id and message.kind in (MessageKind.PAGE, MessageKind.DIGEST) and message.person:
             tx.add_event(row.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel)
     return 1

@@ -300,20 +300,26 @@ def apply_override(store: Any, procedure: Procedure, override: RotationOverride,
 
     Raises BadInput, saying why, when the week is not there or is someone else's by now."""
     with store.transaction() as tx:
-        week = tx.shift_for_week(override.week_start, lock=True)  # two changes of one week take turns
-        refusal = override_refusal(week, override, procedure.team)
-        if week is None or refusal is not None:
-            raise BadInput(refusal or "the week is not in the rotation")
-        stored = tx.add_override(replace(override, applied_at=now, id=None))
-        tx.add_audit_entry(rotation_change_entry(RotationChangeRecord(
-            stored.week_start, now, RotationChangeKind.OVERRIDE_APPLIED, week.person_id, stored.to_person_id,
-            actor=stored.approved_by or stored.requested_by, reason=stored.reason, override_id=stored.id,
-            override_kind=str(stored.kind))))
-        event = tx.calendar_event(week.event_id) if week.event_id else None
-        writeback = event is not None and event.etag is not None
-        if writeback:
-            _queue_writeback(tx, procedure, week.event_id, stored.to_person_id, now)
-        shift = replace(week, person_id=stored.to_person_id, override_id=stored.id)
+        return apply_override_in(tx, procedure, override, now)
+
+
+def apply_override_in(tx: Any, procedure: Procedure, override: RotationOverride, now: datetime) -> AppliedOverride:
+    """`apply_override` inside the caller's transaction, so several weeks (both weeks of a swap) change
+    together or not at all. Locks the week first (a no-op when the caller already holds it)."""
+    week = tx.shift_for_week(override.week_start, lock=True)  # two changes of one week take turns
+    refusal = override_refusal(week, override, procedure.team)
+    if week is None or refusal is not None:
+        raise BadInput(refusal or "the week is not in the rotation")
+    stored = tx.add_override(replace(override, applied_at=now, id=None))
+    tx.add_audit_entry(rotation_change_entry(RotationChangeRecord(
+        stored.week_start, now, RotationChangeKind.OVERRIDE_APPLIED, week.person_id, stored.to_person_id,
+        actor=stored.approved_by or stored.requested_by, reason=stored.reason, override_id=stored.id,
+        override_kind=str(stored.kind))))
+    event = tx.calendar_event(week.event_id) if week.event_id else None
+    writeback = event is not None and event.etag is not None
+    if writeback:
+        _queue_writeback(tx, procedure, week.event_id, stored.to_person_id, now)
+    shift = replace(week, person_id=stored.to_person_id, override_id=stored.id)
     return AppliedOverride(stored, shift, writeback)
 
 

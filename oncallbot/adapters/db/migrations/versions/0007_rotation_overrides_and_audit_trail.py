@@ -1,7 +1,7 @@
 """rotation overrides; one audit trail, which the page timelines move onto
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 
 Every page event is carried over (subject "page", its person as the actor), in the order it was written;
 then page_events goes. The downgrade carries the page entries back and loses the rotation's (they had no
@@ -13,7 +13,7 @@ from alembic import op
 import oncallbot.adapters.db.types
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
