@@ -586,7 +586,8 @@ def test_the_manifest_declares_what_the_app_listens_to_and_nothing_is_unheard(sl
         return any(listener.matches(req=request, resp=BoltResponse(status=200)) for listener in listeners)
 
     commands = features["slash_commands"]
-    assert [c["command"] for c in commands] == ["/oncall"] and commands[0]["usage_hint"] == "[me|pages|help]"
+    assert [c["command"] for c in commands] == ["/oncall"] and commands[0]["usage_hint"].startswith("[me|pages|help|swap")
+    assert commands[0]["should_escape"] is True  # a mention arrives as <@U…|name>
     for command in commands:
         form = urlencode({"command": command["command"], "text": "", "user_id": TOM, "team_id": "T1"})
         assert heard(form, "application/x-www-form-urlencoded"), f"no listener for {command['command']}"

@@ -93,10 +93,13 @@ def waiting_on(store: Any, procedure: Procedure, person_id: str) -> list[SwapReq
             or can_cancel(r, person_id, procedure.team).allowed]
 
 
-def history(store: Any, since: datetime | None = None, limit: int | None = HISTORY_LIMIT) -> list[HistoryLine]:
-    """The rotation's changes and the swap requests' transitions, in one history, oldest first."""
+def history(store: Any, since: datetime | None = None, limit: int | None = HISTORY_LIMIT,
+            subject: str | None = None) -> list[HistoryLine]:
+    """The rotation's changes and the swap requests' transitions, in one history, oldest first (of one
+    `subject` only, when given)."""
+    subjects = [subject] if subject else [AuditSubject.ROTATION, AuditSubject.SWAP]
     with store.reading() as tx:
-        entries = tx.audit_entries_since([AuditSubject.ROTATION, AuditSubject.SWAP], since, limit)
+        entries = tx.audit_entries_since(subjects, since, limit)
     return history_lines(entries)
 
 
