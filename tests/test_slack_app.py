@@ -278,7 +278,7 @@ def test_oncall_help_shows_the_teams_procedure(slack):
 
 
 def test_oncall_with_an_unknown_word_explains_the_usage(slack):
-    text = slack.command("swap", user=TOM).json()["text"]
+    text = slack.command("frobnicate", user=TOM).json()["text"]
     assert text.startswith("Usage: `/oncall`") and "`/oncall me`" in text and "`/oncall help`" in text
 
 

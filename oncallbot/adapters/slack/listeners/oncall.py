@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 SLACK_PAGES_SHOWN = 20  # `/oncall pages`: one screen; the CLI and the API list the rest
 USAGE = ("Usage: `/oncall` (who is on call, before and next), `/oncall me` (your next weeks), "
-         "`/oncall pages` (the open pages), `/oncall help` (the on-call procedure).")
+         "`/oncall pages` (the open pages), `/oncall help` (the on-call procedure), "
+         "`/oncall swap` (swap a week with a colleague), `/oncall handover @colleague WEEK`, "
+         "`/oncall reassign WEEK @colleague reason` (approvers).")
 
 
 @dataclass(frozen=True)
