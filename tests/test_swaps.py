@@ -274,3 +274,39 @@ def test_many_concurrent_approvals_never_apply_twice(team):
     with team.store.reading() as tx:
         assert len(tx.overrides_between(W1, W4)) == 2
     assert OWNERS[W1] == "kelly" and team.owner(W1) == "marcus"
+
+
+def test_expiry_and_the_reminder_happen_once_with_replicas_racing(team):
+    first = team.request_swap("kelly", "marcus", "2027-01-04", "2027-01-11").request
+    team.accept(first.id, "marcus")
+    second = team.request_swap("priya", "diego", "2027-01-18", "2027-01-25").request
+    start = team.procedure.window.bounds(W1)[0]
+    team.clock.set(start - timedelta(hours=47))  # the first's reminder is due, the second's not yet
+    now = team.clock.now()
+    results = _barrier_run([lambda: swaps.expire_due(team.store, team.procedure, now)] * 3)
+    assert results == [[], [], []]
+    team.deliver()
+    assert len([m for m in team.dms("omar", kind="report") if m.text.startswith("Reminder:")]) == 1
+    team.clock.set(start)
+    now = team.clock.now()
+    results = _barrier_run([lambda: swaps.expire_due(team.store, team.procedure, now)] * 3)
+    assert sorted(len(r) for r in results) == [0, 0, 1]
+    assert [r.state for r in swaps.list_requests(team.store, include_all=True)] == [
+        SwapState.EXPIRED, SwapState.REQUESTED]
+    history = [h.kind for h in swaps.history(team.store) if h.subject == "swap" and h.subject_id == first.id]
+    assert history == ["requested", "accepted", "expired"]
+    assert second.id != first.id
+
+
+def test_the_scheduler_runs_the_swap_expiry_job(tmp_path):
+    from oncallbot import bootstrap
+    from oncallbot.entrypoints.scheduler import create_scheduler, swap_expiry_job
+
+    from .support import FakeClock, example_settings
+
+    env = bootstrap.Environment(database_url=f"sqlite:///{tmp_path}/x.sqlite3")
+    container = bootstrap.build(example_settings(), env, clock=FakeClock(NOW))
+    container.store.upgrade()
+    assert "swaps.expire" in [job.id for job in create_scheduler(container).get_jobs()]
+    swap_expiry_job(container)  # nothing due: runs, expires nothing
+    container.store.dispose()
