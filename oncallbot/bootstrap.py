@@ -208,12 +208,12 @@ def build_slack_app(container: Container) -> "SlackApp | None":
     app = bolt.create_app(container.slack_client, None if env.slack_app_token else env.slack_signing_secret,
                           procedure.team, lambda key: inbound.already_handled(store, key))
     # Before oncall: its `/oncall swap | handover | reassign` listener must match first.
-    swaps.register(app, swaps.SwapsDeps(store=store, procedure=procedure, clock=clock,
-                                        deliver_now=container.deliver_now))
+    swap_deps = swaps.SwapsDeps(store=store, procedure=procedure, clock=clock, deliver_now=container.deliver_now)
+    swaps.register(app, swap_deps)
     oncall.register(app, oncall.OncallDeps(
         store=store, procedure=procedure, clock=clock,
         procedure_file=Path(settings.resolve_path(settings.slack.procedure_file)),
-        oncall_text=oncall_text, shift_line=shift_line))
+        oncall_text=oncall_text, shift_line=shift_line, home_blocks=swaps.home_blocks(swap_deps)))
     paging.register(app, paging.PagingDeps(
         store=store, procedure=procedure, clock=clock, support_channel=settings.slack.support_channel,
         intake=settings.slack.intake, deliver_now=container.deliver_now))

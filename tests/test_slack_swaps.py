@@ -211,3 +211,34 @@ def test_swap_alone_opens_the_request_modal_with_my_weeks_and_the_teams(slack):
                                  "note": {"note_input": {"type": "plain_text_input", "value": "thanks!"}}}}}})
     assert button_ids(last_dm(slack, MARCUS)["blocks"]) == ["swap_accept", "swap_decline"]
     assert "thanks!" in last_dm(slack, MARCUS)["text"]
+
+
+def open_home(slack, user: str) -> list[dict]:
+    slack.event({"type": "app_home_opened", "user": user, "channel": "D0HOME0000", "tab": "home",
+                 "event_ts": "1.000001"})
+    return slack.calls("views.publish")[-1]["view"]["blocks"]
+
+
+def test_app_home_shows_my_weeks_with_a_swap_button_what_waits_on_me_and_the_approvers_queue(slack):
+    blocks = open_home(slack, KELLY)
+    swap_buttons = [b["accessory"]["value"] for b in blocks if b.get("accessory", {}).get("action_id") == "swap.home_swap"]
+    assert swap_buttons[0] == KELLY_WEEK
+    slack.command(f"swap <@{MARCUS}|marcus> {KELLY_WEEK} {MARCUS_WEEK}", user=KELLY)
+    marcus_home = open_home(slack, MARCUS)
+    assert "Swap requests waiting on you" in block_texts(marcus_home)
+    assert button_ids(marcus_home) == ["swap_accept", "swap_decline"]
+    press(slack, "swap_accept", last_dm(slack, MARCUS), MARCUS)
+    dana_home = open_home(slack, DANA)
+    assert "Approvers' queue" in block_texts(dana_home)
+    assert button_ids(dana_home) == ["swap_approve", "swap_reject"]
+    assert "Approvers' queue" not in block_texts(open_home(slack, PRIYA))
+
+    # The Swap button of a week opens the request modal with that week picked.
+    home = open_home(slack, PRIYA)
+    (button,) = [b for b in home if b.get("accessory", {}).get("action_id") == "swap.home_swap"][:1]
+    slack.interact({"type": "block_actions", "user": {"id": PRIYA, "team_id": "T1"}, "trigger_id": "9.1.trigger",
+                    "response_url": f"{slack.fake.url}/response/x", "container": {"type": "view", "view_id": "VH"},
+                    "actions": [{"type": "button", "action_id": "swap.home_swap",
+                                 "value": button["accessory"]["value"], "action_ts": "1.000002"}]})
+    view = slack.calls("views.open")[-1]["view"]
+    assert view["blocks"][0]["element"]["initial_option"]["value"] == button["accessory"]["value"]

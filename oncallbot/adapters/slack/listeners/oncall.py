@@ -33,6 +33,8 @@ class OncallDeps:
     procedure_file: Path  # the team's written procedure, for `/oncall help`
     oncall_text: Callable[[OnCallReport, Procedure], str]  # the rotation as people read it (the CLI's words)
     shift_line: Callable[[Shift, Procedure], str]
+    # More of the Home tab from other features (swaps: my weeks with a Swap button, what waits on me).
+    home_blocks: Callable[[Person, datetime], list[dict[str, Any]]] | None = None
 
 
 def register(app: App, deps: OncallDeps) -> None:
@@ -72,4 +74,7 @@ def register(app: App, deps: OncallDeps) -> None:
         now = clock.now()
         sections = [f"```{deps.oncall_text(who_is_on_call(store, procedure, now), procedure)}```",
                     my_weeks(person, now)]
-        client.views_publish(user_id=event["user"], view=home_view(sections))
+        view = home_view(sections)
+        if deps.home_blocks is not None:
+            view["blocks"] += deps.home_blocks(person, now)
+        client.views_publish(user_id=event["user"], view=view)

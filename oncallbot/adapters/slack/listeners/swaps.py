@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from ....adapters.clock import Clock
 from ....domain.procedure import Procedure
-from ....domain.swap_flow import ACCEPT, APPROVE, CANCEL, DECLINE, REJECT, name_of, status_line
+from ....domain.swap_flow import ACCEPT, APPROVE, CANCEL, DECLINE, REJECT, name_of, status_line, summary, swap_card
 from ....domain.swaps import PENDING_STATES, SwapKind, SwapRefused, SwapRequest, week_label
 from ....domain.team import Person, Team
 from ....services import swaps
-from ..blocks import (MINE_BLOCK, MINE_INPUT, NOTE_BLOCK, NOTE_INPUT, REASON_BLOCK, REASON_INPUT, THEIRS_BLOCK,
-                      THEIRS_INPUT, VIEW_SWAP_REASON, VIEW_SWAP_REQUEST, swap_reason_modal, swap_request_modal)
+from ..blocks import (ACTION_HOME_SWAP, MINE_BLOCK, MINE_INPUT, NOTE_BLOCK, NOTE_INPUT, REASON_BLOCK, REASON_INPUT, THEIRS_BLOCK,
+                      THEIRS_INPUT, VIEW_SWAP_REASON, VIEW_SWAP_REQUEST, swap_blocks, swap_reason_modal,
+                      swap_request_modal)
 from ..bolt import Ack, App, BoltContext, Respond, WebClient, members_only, person_of
 
 if TYPE_CHECKING:
@@ -50,6 +51,40 @@ def person_token(token: str, team: Team) -> str:
         return person.id if person else match.group(1)
     person = team.person(token.lstrip("@"))
     return person.id if person else token
+
+
+def home_blocks(deps: SwapsDeps) -> Callable[[Person, Any], list[dict[str, Any]]]:
+    """The swaps' part of App Home: my weeks with a Swap button each, the requests waiting on me (with their
+    buttons), and for approvers the queue of accepted requests."""
+    store, procedure = deps.store, deps.procedure
+    team = procedure.team
+
+    def blocks(person: Person, now: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "My weeks"}}]
+        mine = [w for w, p in sorted(swaps.weeks_of_person(store, procedure, now).items()) if p == person.id]
+        for week in mine[:8]:
+            out.append({"type": "section", "text": {"type": "mrkdwn", "text": f"Week of {week_label(week)}"},
+                        "accessory": {"type": "button", "action_id": ACTION_HOME_SWAP, "value": week.isoformat(),
+                                      "text": {"type": "plain_text", "text": "Swap"}}})
+        if not mine:
+            out.append({"type": "section", "text": {"type": "mrkdwn", "text": "No upcoming weeks."}})
+        waiting = swaps.waiting_on(store, procedure, person.id)
+        out.append({"type": "header", "text": {"type": "plain_text", "text": "Swap requests waiting on you"}})
+        for request in waiting:
+            out += swap_blocks(summary(request, team), swap_card(request, person.id, team))
+        if not waiting:
+            out.append({"type": "section", "text": {"type": "mrkdwn", "text": "Nothing waits on you."}})
+        if person.id in team.approver_ids:
+            queue = [r for r in swaps.list_requests(store) if r.state.value == "accepted"]
+            out.append({"type": "header", "text": {"type": "plain_text", "text": "Approvers' queue"}})
+            for request in queue:
+                out.append({"type": "section", "text": {"type": "mrkdwn", "text":
+                            f"#{request.id} {summary(request, team)}: {status_line(request, team)}"}})
+            if not queue:
+                out.append({"type": "section", "text": {"type": "mrkdwn", "text": "No request waits for approval."}})
+        return out
+
+    return blocks
 
 
 def is_swap_command(body: dict[str, Any]) -> bool:
@@ -114,6 +149,12 @@ def register(app: App, deps: SwapsDeps) -> None:
         handovers = [(f"handover|{p.id}", f"Hand my week over to {p.name}")
                      for p in team.with_role("oncall") if p.id != person.id]
         return swap_request_modal(mine, handovers + theirs, initial_mine=week)
+
+    @app.action(ACTION_HOME_SWAP, middleware=[members])
+    def home_swap_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        ack()
+        week = str(body["actions"][0].get("value") or "")
+        client.views_open(trigger_id=body["trigger_id"], view=request_modal(member(context), week))
 
     @app.view(VIEW_SWAP_REQUEST, middleware=[members])
     def request_submitted(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
