@@ -9,6 +9,7 @@ import pytest
 
 from oncallbot.domain.swaps import SwapRefused, SwapState
 from oncallbot.services import swaps
+from oncallbot.services.rotation import sync_and_notify
 
 from .paging_support import run_concurrently
 from .swap_support import NOW, OWNERS, W1, W2, W3, W4, Swaps
@@ -178,8 +179,12 @@ def test_a_calendar_edit_after_approval_wins_over_the_swap(team):
     team.accept(request.id, "marcus")
     team.approve(request.id, "dana")
     team.source.owners[W1] = "aisha"  # a human gave the week to a third person afterwards
-    team.sync()
+    sync_and_notify(team.store, team.source, team.procedure, team.clock.now())
+    sync_and_notify(team.store, team.source, team.procedure, team.clock.now() + timedelta(minutes=10))
+    team.deliver()
     assert (team.owner(W1), team.owner(W2)) == ("aisha", "kelly")
+    told = [m.text for m in team.dms("dana", kind="report") if "the calendar is newer and wins" in m.text]
+    assert len(told) == 1 and "names Aisha Khan for the week of Mon 2027-01-04" in told[0]
 
 
 def test_a_reassignment_by_an_approver_needs_a_reason_and_tells_everyone(team):
