@@ -221,7 +221,8 @@ def open_home(slack, user: str) -> list[dict]:
 
 def test_app_home_shows_my_weeks_with_a_swap_button_what_waits_on_me_and_the_approvers_queue(slack):
     blocks = open_home(slack, KELLY)
-    swap_buttons = [b["accessory"]["value"] for b in blocks if b.get("accessory", {}).get("action_id") == "swap.home_swap"]
+    swap_buttons = [b["accessory"]["value"] for b in blocks
+                    if b.get("accessory", {}).get("action_id") == "swap.home_swap"]
     assert swap_buttons[0] == KELLY_WEEK
     slack.command(f"swap <@{MARCUS}|marcus> {KELLY_WEEK} {MARCUS_WEEK}", user=KELLY)
     marcus_home = open_home(slack, MARCUS)

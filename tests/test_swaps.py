@@ -315,3 +315,17 @@ def test_the_scheduler_runs_the_swap_expiry_job(tmp_path):
     assert "swaps.expire" in [job.id for job in create_scheduler(container).get_jobs()]
     swap_expiry_job(container)  # nothing due: runs, expires nothing
     container.store.dispose()
+
+
+@pytest.mark.parametrize(("late", "stored"), [(timedelta(0), True), (timedelta(minutes=1), False)])
+def test_notice_is_measured_at_the_moment_of_the_request_to_the_minute(store, late, stored):
+    from oncallbot.domain.swaps import notice_deadline
+
+    deadline = notice_deadline(W1, Swaps(store).procedure.window, timedelta(days=5))
+    team = Swaps(store, now=deadline + late)
+    if stored:
+        team.request_swap("kelly", "marcus", "2027-01-04", "2027-01-11")
+    else:
+        with pytest.raises(SwapRefused, match="had to be made by Wed 2026-12-30 18:01 PST"):
+            team.request_swap("kelly", "marcus", "2027-01-04", "2027-01-11")
+    assert len(swaps.list_requests(team.store)) == (1 if stored else 0)

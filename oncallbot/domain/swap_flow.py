@@ -11,9 +11,18 @@ from datetime import date, datetime, timedelta
 
 from .audit import AuditEntry, AuditSubject
 from .messages import SwapButton, SwapCard
-from .rotation import ShiftWindow
-from .swaps import (PENDING_STATES, SwapKind, SwapRequest, SwapState, can_accept, can_approve, can_cancel,
-                    describe_state, local_label, week_label)
+from .swaps import (
+    PENDING_STATES,
+    SwapKind,
+    SwapRequest,
+    SwapState,
+    can_accept,
+    can_approve,
+    can_cancel,
+    describe_state,
+    local_label,
+    week_label,
+)
 from .team import Team
 
 ACCEPT, DECLINE, APPROVE, REJECT, CANCEL = "swap_accept", "swap_decline", "swap_approve", "swap_reject", "swap_cancel"
@@ -135,6 +144,3 @@ def history_lines(entries: Iterable[AuditEntry]) -> list[HistoryLine]:
     return [HistoryLine(e.at, str(e.subject), e.subject_id, e.kind, e.actor, e.channel,
                         json.loads(e.detail) if e.detail else {}) for e in entries]
 
-
-def expiry_text(request: SwapRequest, window: ShiftWindow) -> str:
-    return f"The week of {week_label(min(request.weeks))} starts {local_label(window.bounds(min(request.weeks))[0], window.timezone)}"

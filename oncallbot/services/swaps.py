@@ -16,10 +16,18 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from ..domain import keys
-from ..domain.rotation import OverrideKind, RotationChange, RotationOverride
-from ..domain.procedure import Procedure
 from ..domain.audit import AuditSubject
-from ..domain.swap_flow import HistoryLine, approver_text, history_lines, name_of, status_line, summary, swap_entry
+from ..domain.procedure import Procedure
+from ..domain.rotation import OverrideKind, RotationChange, RotationOverride
+from ..domain.swap_flow import (
+    HistoryLine,
+    approver_text,
+    history_lines,
+    name_of,
+    status_line,
+    summary,
+    swap_entry,
+)
 from ..domain.swaps import (
     PENDING_STATES,
     Notice,

@@ -12,13 +12,42 @@ from typing import TYPE_CHECKING, Any
 
 from ....adapters.clock import Clock
 from ....domain.procedure import Procedure
-from ....domain.swap_flow import ACCEPT, APPROVE, CANCEL, DECLINE, REJECT, name_of, status_line, summary, swap_card
-from ....domain.swaps import PENDING_STATES, SwapKind, SwapRefused, SwapRequest, week_label
+from ....domain.swap_flow import (
+    ACCEPT,
+    APPROVE,
+    CANCEL,
+    DECLINE,
+    REJECT,
+    name_of,
+    status_line,
+    summary,
+    swap_card,
+)
+from ....domain.swaps import (
+    PENDING_STATES,
+    SwapKind,
+    SwapRefused,
+    SwapRequest,
+    week_label,
+)
 from ....domain.team import Person, Team
 from ....services import swaps
-from ..blocks import (ACTION_HOME_SWAP, MINE_BLOCK, MINE_INPUT, NOTE_BLOCK, NOTE_INPUT, REASON_BLOCK, REASON_INPUT, THEIRS_BLOCK,
-                      THEIRS_INPUT, VIEW_SWAP_REASON, VIEW_SWAP_REQUEST, swap_blocks, swap_reason_modal,
-                      swap_request_modal)
+from ..blocks import (
+    ACTION_HOME_SWAP,
+    MINE_BLOCK,
+    MINE_INPUT,
+    NOTE_BLOCK,
+    NOTE_INPUT,
+    REASON_BLOCK,
+    REASON_INPUT,
+    THEIRS_BLOCK,
+    THEIRS_INPUT,
+    VIEW_SWAP_REASON,
+    VIEW_SWAP_REQUEST,
+    swap_blocks,
+    swap_reason_modal,
+    swap_request_modal,
+)
 from ..bolt import Ack, App, BoltContext, Respond, WebClient, members_only, person_of
 
 if TYPE_CHECKING:
