@@ -107,6 +107,8 @@ def test_a_swap_through_slack_end_to_end(slack, tmp_path, monkeypatch):
     assert answers(slack)[-1].startswith("Approved by Dana Whitfield and applied")
 
     kelly_week_night = "2026-12-08T22:00:00-08:00"
+    kelly_weeks = slack.command("me", user=KELLY).json()["text"]  # /oncall sees the swap at once
+    assert "Mon 2026-12-21 18:01" in kelly_weeks and "Mon 2026-12-07 18:01" not in kelly_weeks
     assert who(kelly_week_night) == "marcus"
     cli(slack, tmp_path, monkeypatch, "sync")
     assert who(kelly_week_night) == "marcus"
@@ -231,7 +233,7 @@ def test_app_home_shows_my_weeks_with_a_swap_button_what_waits_on_me_and_the_app
     press(slack, "swap_accept", last_dm(slack, MARCUS), MARCUS)
     dana_home = open_home(slack, DANA)
     assert "Approvers' queue" in block_texts(dana_home)
-    assert button_ids(dana_home) == ["swap_approve", "swap_reject"]
+    assert button_ids(dana_home) == ["swap_approve", "swap_reject", "swap.home_reassign"]
     assert "Approvers' queue" not in block_texts(open_home(slack, PRIYA))
 
     # The Swap button of a week opens the request modal with that week picked.
@@ -243,3 +245,30 @@ def test_app_home_shows_my_weeks_with_a_swap_button_what_waits_on_me_and_the_app
                                  "value": button["accessory"]["value"], "action_ts": "1.000002"}]})
     view = slack.calls("views.open")[-1]["view"]
     assert view["blocks"][0]["element"]["initial_option"]["value"] == button["accessory"]["value"]
+
+
+def test_an_approver_reassigns_a_week_from_app_home_with_a_required_reason(slack, tmp_path, monkeypatch):
+    home = open_home(slack, DANA)
+    assert "swap.home_reassign" in button_ids(home)
+    assert "swap.home_reassign" not in button_ids(open_home(slack, KELLY))
+    slack.interact({"type": "block_actions", "user": {"id": DANA, "team_id": "T1"}, "trigger_id": "8.1.trigger",
+                    "response_url": f"{slack.fake.url}/response/x", "container": {"type": "view", "view_id": "VH"},
+                    "actions": [{"type": "button", "action_id": "swap.home_reassign", "value": "reassign",
+                                 "action_ts": "1.000003"}]})
+    view = slack.calls("views.open")[-1]["view"]
+    assert view["blocks"][0]["element"]["options"][0]["value"] == "2026-11-23"  # the running week too
+
+    def submit(reason: str):
+        values = {"week": {"week_input": {"type": "static_select", "selected_option": {"value": "2026-11-23"}}},
+                  "to": {"to_input": {"type": "static_select", "selected_option": {"value": "tom"}}},
+                  "reason": {"reason_input": {"type": "plain_text_input", "value": reason}}}
+        return slack.interact({"type": "view_submission", "user": {"id": DANA, "team_id": "T1"},
+                               "view": {"id": "V3", "type": "modal", "callback_id": "swap.reassign",
+                                        "private_metadata": "", "state": {"values": values}}})
+
+    refused = submit(" ").json()
+    assert refused["response_action"] == "errors" and "a reason is required" in refused["errors"]["reason"]
+    assert submit("Aisha is ill").status_code == 200
+    who = json.loads(cli(slack, tmp_path, monkeypatch, "who", "--at", "2026-11-24T22:00:00-08:00", "--json"))
+    assert who["current"]["person"]["id"] == "tom"
+    assert "Aisha is ill" in last_dm(slack, AISHA)["text"]

@@ -392,10 +392,13 @@ def expire_due(store: Any, procedure: Procedure, now: datetime) -> list[SwapRequ
     return expired
 
 
-def weeks_of_person(store: Any, procedure: Procedure, now: datetime) -> Mapping[date, str | None]:
-    """The rotation in effect from now on (for pickers: the modal, App Home)."""
+def weeks_of_person(store: Any, procedure: Procedure, now: datetime,
+                    running: bool = False) -> Mapping[date, str | None]:
+    """The rotation in effect from now on (for pickers: the modal, App Home); with `running`, the week under
+    way too (a reassignment may change it)."""
     with store.reading() as tx:
-        return {w: p for w, p in _rotation(tx, procedure, now).items() if procedure.window.bounds(w)[0] > now}
+        return {w: p for w, p in _rotation(tx, procedure, now).items()
+                if procedure.window.bounds(w)[1 if running else 0] > now}
 
 
 def pending_of(requests: Sequence[SwapRequest]) -> list[SwapRequest]:

@@ -174,3 +174,21 @@ def swap_request_modal(mine: list[tuple[str, str]], theirs: list[tuple[str, str]
     ]
     return {"type": "modal", "callback_id": VIEW_SWAP_REQUEST, "title": {"type": "plain_text", "text": "Swap a week"},
             "submit": {"type": "plain_text", "text": "Request"}, "blocks": blocks}
+
+
+ACTION_HOME_REASSIGN = "swap.home_reassign"  # App Home, approvers: reassign a week
+VIEW_SWAP_REASSIGN = "swap.reassign"
+WEEK_BLOCK, WEEK_INPUT = "week", "week_input"
+TO_BLOCK, TO_INPUT = "to", "to_input"
+
+
+def reassign_modal(weeks: list[tuple[str, str]], people: list[tuple[str, str]]) -> dict:
+    """An approver gives a week to someone: the week, the person, a required reason."""
+    return {"type": "modal", "callback_id": VIEW_SWAP_REASSIGN, "title": {"type": "plain_text", "text": "Reassign a week"},
+            "submit": {"type": "plain_text", "text": "Reassign"}, "blocks": [
+                {"type": "input", "block_id": WEEK_BLOCK, "label": {"type": "plain_text", "text": "Week"},
+                 "element": {"type": "static_select", "action_id": WEEK_INPUT, "options": _options(weeks)}},
+                {"type": "input", "block_id": TO_BLOCK, "label": {"type": "plain_text", "text": "Give it to"},
+                 "element": {"type": "static_select", "action_id": TO_INPUT, "options": _options(people)}},
+                {"type": "input", "block_id": REASON_BLOCK, "label": {"type": "plain_text", "text": "Why (required)"},
+                 "element": {"type": "plain_text_input", "action_id": REASON_INPUT, "multiline": True}}]}

@@ -33,6 +33,7 @@ from ....domain.swaps import (
 from ....domain.team import Person, Team
 from ....services import swaps
 from ..blocks import (
+    ACTION_HOME_REASSIGN,
     ACTION_HOME_SWAP,
     MINE_BLOCK,
     MINE_INPUT,
@@ -42,8 +43,14 @@ from ..blocks import (
     REASON_INPUT,
     THEIRS_BLOCK,
     THEIRS_INPUT,
+    TO_BLOCK,
+    TO_INPUT,
     VIEW_SWAP_REASON,
+    VIEW_SWAP_REASSIGN,
     VIEW_SWAP_REQUEST,
+    WEEK_BLOCK,
+    WEEK_INPUT,
+    reassign_modal,
     swap_blocks,
     swap_reason_modal,
     swap_request_modal,
@@ -106,6 +113,9 @@ def home_blocks(deps: SwapsDeps) -> Callable[[Person, Any], list[dict[str, Any]]
         if person.id in team.approver_ids:
             queue = [r for r in swaps.list_requests(store) if r.state.value == "accepted"]
             out.append({"type": "header", "text": {"type": "plain_text", "text": "Approvers' queue"}})
+            out.append({"type": "actions", "block_id": "swap:reassign", "elements": [
+                {"type": "button", "action_id": ACTION_HOME_REASSIGN, "value": "reassign",
+                 "text": {"type": "plain_text", "text": "Reassign a week"}}]})
             for request in queue:
                 out.append({"type": "section", "text": {"type": "mrkdwn", "text":
                             f"#{request.id} {summary(request, team)}: {status_line(request, team)}"}})
@@ -184,6 +194,31 @@ def register(app: App, deps: SwapsDeps) -> None:
         ack()
         week = str(body["actions"][0].get("value") or "")
         client.views_open(trigger_id=body["trigger_id"], view=request_modal(member(context), week))
+
+    @app.action(ACTION_HOME_REASSIGN, middleware=[members])
+    def home_reassign_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        ack()
+        now = clock.now()
+        weeks = [(w.isoformat(), f"{week_label(w)}: {name_of(team, p)}")
+                 for w, p in sorted(swaps.weeks_of_person(store, procedure, now, running=True).items())]
+        people = [(p.id, p.name) for p in team.with_role("oncall")]
+        client.views_open(trigger_id=body["trigger_id"], view=reassign_modal(weeks, people))
+
+    @app.view(VIEW_SWAP_REASSIGN, middleware=[members])
+    def reassign_submitted(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        person = member(context)
+        values = view["state"]["values"]
+        week = (values[WEEK_BLOCK][WEEK_INPUT].get("selected_option") or {}).get("value") or ""
+        to = (values[TO_BLOCK][TO_INPUT].get("selected_option") or {}).get("value") or ""
+        reason = values.get(REASON_BLOCK, {}).get(REASON_INPUT, {}).get("value") or ""
+        try:
+            outcome = swaps.reassign_week(store, procedure, person.id, week, to, reason, clock.now())
+        except SwapRefused as refused:
+            ack(response_action="errors", errors={REASON_BLOCK: refused.message[:2000]})
+            return
+        ack()
+        deps.deliver_now()
+        client.chat_postMessage(channel=context.user_id or "", text=outcome.message)
 
     @app.view(VIEW_SWAP_REQUEST, middleware=[members])
     def request_submitted(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
