@@ -153,7 +153,8 @@ def _options(choices: list[tuple[str, str]]) -> list[dict]:
     return [{"text": {"type": "plain_text", "text": label[:75]}, "value": value} for value, label in choices[:100]]
 
 
-def swap_request_modal(mine: list[tuple[str, str]], theirs: list[tuple[str, str]], initial_mine: str | None = None) -> dict:
+def swap_request_modal(mine: list[tuple[str, str]], theirs: list[tuple[str, str]],
+                       initial_mine: str | None = None) -> dict:
     """`/oncall swap` alone: pick my week, the colleague's week (or hand mine over), an optional note.
     `theirs` values are "week|person" (a week of the team's with its person); "handover|person" hands over."""
     mine_element: dict = {"type": "static_select", "action_id": MINE_INPUT, "options": _options(mine),
@@ -184,7 +185,8 @@ TO_BLOCK, TO_INPUT = "to", "to_input"
 
 def reassign_modal(weeks: list[tuple[str, str]], people: list[tuple[str, str]]) -> dict:
     """An approver gives a week to someone: the week, the person, a required reason."""
-    return {"type": "modal", "callback_id": VIEW_SWAP_REASSIGN, "title": {"type": "plain_text", "text": "Reassign a week"},
+    return {"type": "modal", "callback_id": VIEW_SWAP_REASSIGN,
+            "title": {"type": "plain_text", "text": "Reassign a week"},
             "submit": {"type": "plain_text", "text": "Reassign"}, "blocks": [
                 {"type": "input", "block_id": WEEK_BLOCK, "label": {"type": "plain_text", "text": "Week"},
                  "element": {"type": "static_select", "action_id": WEEK_INPUT, "options": _options(weeks)}},
