@@ -272,3 +272,14 @@ def test_an_approver_reassigns_a_week_from_app_home_with_a_required_reason(slack
     who = json.loads(cli(slack, tmp_path, monkeypatch, "who", "--at", "2026-11-24T22:00:00-08:00", "--json"))
     assert who["current"]["person"]["id"] == "tom"
     assert "Aisha is ill" in last_dm(slack, AISHA)["text"]
+
+
+def test_a_stranger_can_neither_ask_nor_press(slack):
+    from .test_slack_app import REFUSAL, STRANGER
+
+    assert slack.command(f"swap <@{MARCUS}|marcus> {KELLY_WEEK} {MARCUS_WEEK}", user=STRANGER).json()["text"] \
+        .startswith(REFUSAL)
+    slack.command(f"handover <@{MARCUS}|marcus> {KELLY_WEEK}", user=KELLY)
+    press(slack, "swap_accept", last_dm(slack, MARCUS), STRANGER)
+    assert answers(slack)[-1].startswith(REFUSAL)
+    assert [r.state.value for r in swaps.list_requests(slack.store)] == ["requested"]
