@@ -201,7 +201,7 @@ def build_slack_app(container: Container) -> "SlackApp | None":
     if container.slack_client is None:
         return None
     from .adapters.slack import bolt
-    from .adapters.slack.listeners import oncall, paging
+    from .adapters.slack.listeners import oncall, paging, swaps
     from .entrypoints.formatters import oncall_text, shift_line  # the words the CLI uses, in Slack too
     from .services import inbound
 
@@ -209,10 +209,13 @@ def build_slack_app(container: Container) -> "SlackApp | None":
                                               container.procedure, container.clock)
     app = bolt.create_app(container.slack_client, None if env.slack_app_token else env.slack_signing_secret,
                           procedure.team, lambda key: inbound.already_handled(store, key))
+    # Before oncall: its `/oncall swap | handover | reassign` listener must match first.
+    swap_deps = swaps.SwapsDeps(store=store, procedure=procedure, clock=clock, deliver_now=container.deliver_now)
+    swaps.register(app, swap_deps)
     oncall.register(app, oncall.OncallDeps(
         store=store, procedure=procedure, clock=clock,
         procedure_file=Path(settings.resolve_path(settings.slack.procedure_file)),
-        oncall_text=oncall_text, shift_line=shift_line))
+        oncall_text=oncall_text, shift_line=shift_line, home_blocks=swaps.home_blocks(swap_deps)))
     paging.register(app, paging.PagingDeps(
         store=store, procedure=procedure, clock=clock, support_channel=settings.slack.support_channel,
         intake=settings.slack.intake, deliver_now=container.deliver_now))

@@ -50,7 +50,7 @@ def test_history_shows_calendar_edits_and_changes_made_in_the_bot(capsys, tmp_pa
 
     code, out = run(capsys, "rotation", "history", "--week", "2027-02-10", "--json", *args)
     assert code == 0
-    assert json.loads(out) == {"week_start": "2027-02-08", "changes": [{
+    assert json.loads(out) == {"week_start": "2027-02-08", "since": None, "swaps": [], "changes": [{
         "week_start": "2027-02-08", "at": "2027-01-06T04:30:00-08:00", "kind": "override_applied",
         "before": {"id": "marcus", "name": "Marcus Brown"}, "after": {"id": "tom", "name": "Tom Becker"},
         "by": {"id": "dana", "name": "Dana Whitfield"}, "reason": "Marcus moves house",

@@ -77,7 +77,7 @@ def test_oncall_help_shows_the_teams_procedure(slack):
 
 
 def test_oncall_with_an_unknown_word_explains_the_usage(slack):
-    text = slack.command("swap", user=TOM).json()["text"]
+    text = slack.command("frobnicate", user=TOM).json()["text"]
     assert text.startswith("Usage: `/oncall`") and "`/oncall me`" in text and "`/oncall help`" in text
 
 
@@ -385,7 +385,9 @@ def test_the_manifest_declares_what_the_app_listens_to_and_nothing_is_unheard(sl
         return any(listener.matches(req=request, resp=BoltResponse(status=200)) for listener in listeners)
 
     commands = features["slash_commands"]
-    assert [c["command"] for c in commands] == ["/oncall"] and commands[0]["usage_hint"] == "[me|pages|help]"
+    assert [c["command"] for c in commands] == ["/oncall"]
+    assert commands[0]["usage_hint"].startswith("[me|pages|help|swap")
+    assert commands[0]["should_escape"] is True  # a mention arrives as <@U…|name>
     for command in commands:
         form = urlencode({"command": command["command"], "text": "", "user_id": TOM, "team_id": "T1"})
         assert heard(form, "application/x-www-form-urlencoded"), f"no listener for {command['command']}"

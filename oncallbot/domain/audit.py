@@ -16,6 +16,7 @@ from enum import StrEnum
 class AuditSubject(StrEnum):
     PAGE = "page"  # subject_id: the page's id
     ROTATION = "rotation"  # subject_id: the week's start date, ISO
+    SWAP = "swap"  # subject_id: the swap request's id; kind: the state it moved to
 
 
 class RotationChangeKind(StrEnum):

@@ -89,3 +89,20 @@ def delivery_ambiguous(notification_id: int) -> str:
 
 def writeback_failed(notification_id: int) -> str:
     return f"writeback:{notification_id}"
+
+
+# --- swap requests ----------------------------------------------------------------------------------
+
+def swap_message(request_id: str, person_id: str, step: str) -> str:
+    """A DM about a request, once per person per transition (`step`: the state it moved to)."""
+    return f"swap:{request_id}:{step}:{person_id}"
+
+
+def swap_update(request_id: str, person_id: str, step: str) -> str:
+    """The redraw of a person's DMs about a request after a transition."""
+    return f"swap:{request_id}:{step}:{person_id}:update"
+
+
+def swap_reminder(request_id: str) -> str:
+    """The approvers' one reminder, 48 h before a request expires (an approver_report subject)."""
+    return f"swap-reminder:{request_id}"

@@ -79,8 +79,41 @@ class WritebackPayload:
     etag: str | None  # None: queued before versions were stored; never written blind
 
 
+@dataclass(frozen=True)
+class SwapButton:
+    action: str  # swap_accept | swap_decline | swap_approve | swap_reject | swap_cancel
+    label: str
+    style: str | None = None  # primary | danger
+
+
+@dataclass(frozen=True)
+class SwapCard:
+    """A swap request as it stands when the message is sent: its status line and the buttons this recipient
+    may press now (none once it is decided: no stale buttons)."""
+
+    request_id: str
+    status: str
+    buttons: tuple[SwapButton, ...]
+
+
+@dataclass(frozen=True)
+class SentSwapMessage:
+    slack_channel: str
+    slack_ts: str
+    text: str  # what it said when sent
+
+
+@dataclass(frozen=True)
+class SwapPayload:
+    """A DM about a swap request (kind swap), or the redraw of those already sent to the person (swap_update)."""
+
+    card: SwapCard
+    update: bool = False
+    sent: tuple[SentSwapMessage, ...] = ()  # swap_update: the messages to redraw
+
+
 Payload = CardPayload | ThreadPayload | ChannelPayload | PagePayload | ReportPayload | ReminderPayload \
-    | WritebackPayload
+    | WritebackPayload | SwapPayload
 
 
 @dataclass(frozen=True)

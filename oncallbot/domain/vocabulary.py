@@ -22,6 +22,8 @@ class MessageKind(StrEnum):
     REPORT = "report"  # a DM to a person: approvers' reports, rotation changes
     REMINDER = "reminder"  # "is it done?" to whoever holds a page at On It!
     WRITEBACK = "writeback"  # an approved change written to the rotation calendar
+    SWAP = "swap"  # a DM about a swap request, with the buttons this recipient may press
+    SWAP_UPDATE = "swap_update"  # the DMs already sent about a request, redrawn after a transition
 
 
 class Channel(StrEnum):

@@ -8,13 +8,15 @@ from datetime import datetime
 
 from .. import bootstrap
 from ..config import load_settings
+from ..domain.audit import AuditSubject
 from ..errors import BadInput, ConfigError, IntegrationError
 from ..logs import configure_logging
-from ..services import paging
+from ..services import paging, swaps
 from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
 from ..services.rotation import check_rotation, last_synced_at, rotation_history, sync_and_notify, who_is_on_call
 from .formatters import (
+    detail_weeks,
     local_iso,
     local_label,
     oncall_json,
@@ -23,6 +25,10 @@ from .formatters import (
     page_list_json,
     page_list_text,
     problem_line,
+    swap_request_json,
+    swap_request_line,
+    swap_transition_json,
+    swap_transition_line,
 )
 from .timeparse import parse_instant
 
@@ -107,8 +113,21 @@ def cmd_rotation_history(args) -> int:
             week_start = procedure.window.week_start_on_or_before(datetime.fromisoformat(args.week).date())
         except ValueError:
             raise BadInput(f'--week "{args.week}" is not a date (YYYY-MM-DD)') from None
+    since = None
+    if args.since:
+        try:
+            since_day = datetime.fromisoformat(args.since).date()
+        except ValueError:
+            raise BadInput(f'--since "{args.since}" is not a date (YYYY-MM-DD)') from None
+        since = datetime.combine(since_day, datetime.min.time(), procedure.window.tz)
     _sync_if_stale(container)
     changes = rotation_history(container.store, week_start)
+    if since is not None:
+        changes = [c for c in rotation_history(container.store, week_start, limit=HISTORY_ALL) if c.at >= since]
+    transitions = swaps.history(container.store, since, None if since or week_start else swaps.HISTORY_LIMIT,
+                                subject=AuditSubject.SWAP)
+    if week_start is not None:
+        transitions = [t for t in transitions if week_start.isoformat() in detail_weeks(t)]
     team, tz = procedure.team, procedure.window.tz
 
     def person(person_id):
@@ -118,12 +137,16 @@ def cmd_rotation_history(args) -> int:
     if args.json:
         print(json.dumps({
             "week_start": week_start.isoformat() if week_start else None,
+            "since": since.date().isoformat() if since else None,
+            "swaps": [swap_transition_json(t, procedure) for t in transitions],
             "changes": [{"week_start": c.week_start.isoformat(), "at": local_iso(c.at, tz), "kind": c.kind.value,
                          "before": person(c.before), "after": person(c.after), "by": person(c.actor),
                          "reason": c.reason,
                          "override": {"id": c.override_id, "kind": c.override_kind} if c.override_id else None}
                         for c in changes]}, indent=2))
         return 0
+    for t in transitions:
+        print(f"  {local_label(t.at, tz)}  {swap_transition_line(t, procedure)}")
     if not changes:
         print(f"no rotation changes recorded{f' for the week of {week_start:%a %Y-%m-%d}' if week_start else ''}")
         return 0
@@ -135,6 +158,25 @@ def cmd_rotation_history(args) -> int:
                if c.override_id else "changed in the calendar")
         why = f': "{c.reason}"' if c.reason else ""
         print(f"  {local_label(c.at, tz)}  week of {c.week_start:%a %Y-%m-%d}: {before} -> {after} ({how}){why}")
+    return 0
+
+
+HISTORY_ALL = 1_000_000
+
+
+def cmd_swaps(args) -> int:
+    """Pending swap requests (every request with --all), oldest first."""
+    container = _container(args)
+    procedure = container.procedure
+    requests = swaps.list_requests(container.store, include_all=args.all)
+    if args.json:
+        print(json.dumps({"requests": [swap_request_json(r, procedure) for r in requests]}, indent=2))
+        return 0
+    if not requests:
+        print("no swap requests" if args.all else "no pending swap requests")
+        return 0
+    for request in requests:
+        print(swap_request_line(request, procedure))
     return 0
 
 
@@ -255,8 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="who had a week before and after each change: calendar edits found by a sync, and changes made "
              "in the bot (swaps, handovers, reassignments); the recent ones, or every one of --week")
     history.add_argument("--week", metavar="DATE", help="any date in the week (YYYY-MM-DD)")
+    history.add_argument("--since", metavar="DATE", help="only what happened from this day on (YYYY-MM-DD, team zone)")
     history.add_argument("--json", action="store_true", help="print the changes as JSON")
     history.set_defaults(func=cmd_rotation_history)
+
+    swaps_command = commands.add_parser("swaps", parents=[common],
+                                        help="swap requests waiting for a colleague or an approver (--all: every one)")
+    swaps_command.add_argument("--all", action="store_true", help="every request, whatever became of it")
+    swaps_command.add_argument("--json", action="store_true", help="print the requests as JSON")
+    swaps_command.set_defaults(func=cmd_swaps)
 
     page = commands.add_parser("page", parents=[common], help="open a page (a voicemail or ticket) now")
     page.add_argument("summary", help="what the page is about, e.g. \"Voicemail from ACME: site down\"")

@@ -5,6 +5,8 @@ from zoneinfo import ZoneInfo
 
 from ..domain.procedure import Procedure
 from ..domain.rotation import RotationProblem, Shift
+from ..domain.swap_flow import HistoryLine, status_line, summary
+from ..domain.swaps import SwapRequest, expires_at
 from ..domain.timelabels import WEEKDAYS
 from ..services.paging import PageList, PageSnapshot
 from ..services.presenting import age_label
@@ -145,3 +147,62 @@ def page_list_text(listing: PageList, procedure: Procedure, state: str | None) -
         lines.append(f"  {'#' + str(p.id):<8}{p.state:<11}{holder.name if holder else (p.holder_id or '-'):<17}"
                      f"{responsible.name if responsible else p.responsible:<17}{age_label(p.age):>8}  {p.summary}")
     return "\n".join(lines)
+
+
+# --- swaps (public contract: `oncallbot swaps --json`, the `swaps` list of `rotation history --json`) -----
+
+
+def _person_json(procedure: Procedure, person_id: str | None) -> dict | None:
+    if person_id is None:
+        return None
+    person = procedure.team.person(person_id)
+    return {"id": person_id, "name": person.name if person else person_id}
+
+
+def swap_request_json(request: SwapRequest, procedure: Procedure) -> dict:
+    tz = procedure.window.tz
+    return {
+        "id": request.id, "kind": request.kind.value, "state": request.state.value,
+        "requester": _person_json(procedure, request.requester_id),
+        "counterpart": _person_json(procedure, request.counterpart_id),
+        "requester_week": request.requester_week.isoformat(),
+        "counterpart_week": request.counterpart_week.isoformat() if request.counterpart_week else None,
+        "weeks": [w.isoformat() for w in request.weeks],
+        "requested_at": local_iso(request.requested_at, tz),
+        "expires_at": local_iso(expires_at(request, procedure.window), tz),
+        "decided_by": _person_json(procedure, request.decided_by),
+        "decided_at": local_iso(request.decided_at, tz) if request.decided_at else None,
+        "reason": request.reason or None, "note": request.note or None,
+        "previous_owner": _person_json(procedure, request.previous_owner_id),
+        "status": status_line(request, procedure.team),
+    }
+
+
+def swap_request_line(request: SwapRequest, procedure: Procedure) -> str:
+    return (f"#{request.id} {request.state.value:<16} {summary(request, procedure.team)} "
+            f"(asked {local_label(request.requested_at, procedure.window.tz)}): {status_line(request, procedure.team)}")
+
+
+def swap_transition_json(line: HistoryLine, procedure: Procedure) -> dict:
+    detail = line.detail
+    return {"request_id": line.subject_id, "at": local_iso(line.at, procedure.window.tz), "state": line.kind,
+            "by": _person_json(procedure, line.actor), "surface": line.surface, "kind": detail.get("kind"),
+            "requester": _person_json(procedure, str(detail["requester"]) if detail.get("requester") else None),
+            "counterpart": _person_json(procedure, str(detail["counterpart"]) if detail.get("counterpart") else None),
+            "weeks": detail.get("weeks", []), "reason": detail.get("reason") or None,
+            "note": detail.get("note") or None}
+
+
+def detail_weeks(line: HistoryLine) -> list[str]:
+    """The weeks a history line names, read back from its audit entry's JSON detail."""
+    weeks = line.detail.get("weeks")
+    return [str(w) for w in weeks] if isinstance(weeks, list) else []
+
+
+def swap_transition_line(line: HistoryLine, procedure: Procedure) -> str:
+    by = _person_json(procedure, line.actor)
+    weeks = ", ".join(detail_weeks(line))
+    why = f': "{line.detail["reason"]}"' if line.detail.get("reason") else ""
+    via = f" via {line.surface}" if line.surface else ""
+    return (f"{line.detail.get('kind')} request #{line.subject_id} ({weeks}): {line.kind}, "
+            f"by {by['name'] if by else 'the bot'}{via}{why}")

@@ -12,10 +12,12 @@ from ..services.delivery import reap_stale_sends
 from ..services.paging import fire_due_done_reminders, fire_due_escalations, open_test_page
 from ..services.reports import send_weekly_report
 from ..services.rotation import sync_and_notify
+from ..services.swaps import expire_due
 
 log = logging.getLogger("oncallbot.scheduler")
 FIRE_INTERVAL_SECONDS = 0.2  # a due step waits at most this long for a replica to look
 DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this catches the rest
+SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's start
 
 
 def run_isolated(name: str, job) -> None:
@@ -51,6 +53,15 @@ def test_page_job(container: Container) -> None:
         log_event(log, "test page sent", page=page.id, person=page.responsible)
 
 
+def swap_expiry_job(container: Container) -> None:
+    """Expire the swap requests whose earliest week has started; the approvers' reminder 48 h before. Once
+    across replicas: due requests are claimed with SKIP LOCKED, the reminder by a conditional update."""
+    expired = expire_due(container.store, container.procedure, container.clock.now())
+    container.deliver_now()
+    if expired:
+        log_event(log, "swap requests expired", requests=[r.id for r in expired])
+
+
 def weekly_report_job(container: Container) -> None:
     if send_weekly_report(container.store, container.procedure, container.clock.now()):
         container.deliver_now()
@@ -71,6 +82,9 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
                       misfire_grace_time=30)
     scheduler.add_job(run_isolated, "interval", seconds=DELIVER_INTERVAL_SECONDS, id="outbox.deliver",
                       replace_existing=True, args=["outbox.deliver", container.deliver_now], misfire_grace_time=30)
+    scheduler.add_job(run_isolated, "interval", seconds=SWAP_EXPIRY_INTERVAL_SECONDS, id="swaps.expire",
+                      replace_existing=True, args=["swaps.expire", lambda: swap_expiry_job(container)],
+                      misfire_grace_time=SWAP_EXPIRY_INTERVAL_SECONDS * 10)
     if container.settings.test_page.enabled:
         start = container.procedure.window.start
         confirm = int(container.settings.test_page.window.total_seconds())

@@ -35,10 +35,13 @@ from ..domain.messages import (
     Payload,
     ReminderPayload,
     ReportPayload,
+    SentSwapMessage,
+    SwapPayload,
     ThreadPayload,
     WritebackPayload,
 )
 from ..domain.procedure import Procedure
+from ..domain.swap_flow import swap_card
 from ..domain.vocabulary import (
     PHONE_CHANNELS,
     Channel,
@@ -109,8 +112,24 @@ def _payload(row: NotificationRecord, page: PageRecord | None, procedure: Proced
 
 def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure) -> Outgoing:
     page = tx.page(row.page_id) if row.page_id else None
+    payload = _swap_payload(tx, row, procedure) if row.kind in SWAP_KINDS else _payload(row, page, procedure)
     return Outgoing(row.id, MessageKind(row.kind), Channel(row.channel), row.text,
-                    procedure.team.person(row.person_id), _payload(row, page, procedure), row.page_id)
+                    procedure.team.person(row.person_id), payload, row.page_id)
+
+
+SWAP_KINDS = (MessageKind.SWAP, MessageKind.SWAP_UPDATE)
+
+
+def _swap_payload(tx: StoreTx, row: NotificationRecord, procedure: Procedure) -> Payload:
+    """A swap DM shows the request as it stands when sent, with the buttons its recipient may press now."""
+    request = tx.swap_request(row.target or "")
+    if request is None:
+        return ReportPayload()
+    card = swap_card(request, row.person_id or "", procedure.team)
+    if row.kind == MessageKind.SWAP_UPDATE:
+        sent = tuple(SentSwapMessage(c, t, x) for c, t, x in tx.swap_messages(request.id, row.person_id or ""))
+        return SwapPayload(card, update=True, sent=sent)
+    return SwapPayload(card)
 
 
 def escalation_note(tx: StoreTx, page: PageRecord, procedure: Procedure) -> str | None:
@@ -142,12 +161,19 @@ def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, no
                 return sent
             groups: dict[object, Batch] = {}
             for message, opted_out in messages:
-                key = message.page_id if message.page_id else ("notification", message.id)
+                key = message.page_id if message.page_id else _group(message)
                 groups.setdefault(key, []).append((message, opted_out))
             futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now)
                        for group in groups.values()]
             sent += sum(future.result() for future in futures)
     return sent
+
+
+def _group(message: Outgoing) -> object:
+    """One swap request's DMs and redraws go in order (a redraw after the DM it redraws); others in parallel."""
+    if isinstance(message.payload, SwapPayload):
+        return ("swap", message.payload.card.request_id)
+    return ("notification", message.id)
 
 
 def _send_in_order(store: Store, procedure: Procedure, deliverer: Deliverer, group: Batch, now: datetime) -> int:
@@ -179,6 +205,10 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
             if page is not None and page.slack_thread_ts is None:
                 changes["slack_channel"], changes["slack_thread_ts"] = result.slack_channel, result.slack_ts
             tx.update_page(message.page_id, **changes)
+        payload = message.payload
+        if isinstance(payload, SwapPayload) and not payload.update and message.person and result.slack_ts:
+            tx.add_swap_message(payload.card.request_id, message.person.id, result.slack_channel or "",
+                                result.slack_ts, message.text)
         if message.page_id and message.kind in (MessageKind.PAGE, MessageKind.DIGEST) and message.person:
             tx.add_event(message.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel)
     return 1

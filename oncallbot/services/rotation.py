@@ -68,6 +68,9 @@ class SyncResult:
     problems: list[RotationProblem]
     full: bool
     skipped: bool = False  # another sync of the same calendar was running: this one changed nothing
+    # Weeks whose override (a swap, handover, reassignment) the calendar overrode: a person edited the week in
+    # the calendar after the change was approved, the calendar is newer and wins. (week, override id, who now)
+    dropped_overrides: tuple[tuple[date, int, str], ...] = ()
 
 
 def skipped_sync() -> SyncResult:
@@ -125,7 +128,11 @@ def sync_rotation(store: Store, source: RotationSource, procedure: Procedure, no
             for change in changes:
                 tx.add_audit_entry(rotation_change_entry(RotationChangeRecord(
                     change.week_start, now, RotationChangeKind.CALENDAR_CHANGED, change.before, change.after)))
-            result = SyncResult(shifts, changes, list(rotation.problems), fetched.full)
+            now_by_week = {s.week_start: s for s in new_shifts}
+            dropped = tuple((o.week_start, o.override_id, now_by_week[o.week_start].person_id) for o in old_shifts
+                            if o.override_id is not None and o.week_start in now_by_week
+                            and now_by_week[o.week_start].override_id is None)
+            result = SyncResult(shifts, changes, list(rotation.problems), fetched.full, dropped_overrides=dropped)
             if then is not None:
                 then(tx, result)
         finished = True
@@ -231,6 +238,12 @@ def _notify(tx: StoreTx, procedure: Procedure, result: SyncResult, now: datetime
         tx.add_notification(f"rotation-change:{person_id}:{hash_text(digest)}", now, kind="report",
                             channel="slack", person_id=person_id,
                             text="Your on-call weeks changed:\n" + "\n".join(f"• {line}" for line in lines))
+    for week_start, override_id, person_id in result.dropped_overrides:
+        holder = team.person(person_id)
+        notify_approvers(tx, procedure, f"override-dropped:{override_id}", now,
+                         f"The calendar now names {holder.name if holder else person_id} for the week of "
+                         f"{week_start:%a %Y-%m-%d}, edited after the change made in the bot was approved: the "
+                         "calendar is newer and wins, so that change no longer applies to the week.")
     _report_problems(tx, procedure, _problems(tx, procedure, now, QUARTER), now)
     shifts = tx.shifts_between(now, now + SYNC_HORIZON)
     ends_at = shifts[-1].end_at if shifts else now
@@ -301,20 +314,26 @@ def apply_override(store: Store, procedure: Procedure, override: RotationOverrid
 
     Raises BadInput, saying why, when the week is not there or is someone else's by now."""
     with store.transaction() as tx:
-        week = tx.shift_for_week(override.week_start, lock=True)  # two changes of one week take turns
-        refusal = override_refusal(week, override, procedure.team)
-        if week is None or refusal is not None:
-            raise BadInput(refusal or "the week is not in the rotation")
-        stored = tx.add_override(replace(override, applied_at=now, id=None))
-        tx.add_audit_entry(rotation_change_entry(RotationChangeRecord(
-            stored.week_start, now, RotationChangeKind.OVERRIDE_APPLIED, week.person_id, stored.to_person_id,
-            actor=stored.approved_by or stored.requested_by, reason=stored.reason, override_id=stored.id,
-            override_kind=str(stored.kind))))
-        event = tx.calendar_event(week.event_id) if week.event_id else None
-        writeback = event is not None and event.etag is not None
-        if writeback:
-            _queue_writeback(tx, procedure, week.event_id, stored.to_person_id, now)
-        shift = replace(week, person_id=stored.to_person_id, override_id=stored.id)
+        return apply_override_in(tx, procedure, override, now)
+
+
+def apply_override_in(tx: StoreTx, procedure: Procedure, override: RotationOverride, now: datetime) -> AppliedOverride:
+    """`apply_override` inside the caller's transaction, so several weeks (both weeks of a swap) change
+    together or not at all. Locks the week first (a no-op when the caller already holds it)."""
+    week = tx.shift_for_week(override.week_start, lock=True)  # two changes of one week take turns
+    refusal = override_refusal(week, override, procedure.team)
+    if week is None or refusal is not None:
+        raise BadInput(refusal or "the week is not in the rotation")
+    stored = tx.add_override(replace(override, applied_at=now, id=None))
+    tx.add_audit_entry(rotation_change_entry(RotationChangeRecord(
+        stored.week_start, now, RotationChangeKind.OVERRIDE_APPLIED, week.person_id, stored.to_person_id,
+        actor=stored.approved_by or stored.requested_by, reason=stored.reason, override_id=stored.id,
+        override_kind=str(stored.kind))))
+    event = tx.calendar_event(week.event_id) if week.event_id else None
+    writeback = event is not None and event.etag is not None
+    if writeback:
+        _queue_writeback(tx, procedure, week.event_id, stored.to_person_id, now)
+    shift = replace(week, person_id=stored.to_person_id, override_id=stored.id)
     return AppliedOverride(stored, shift, writeback)
 
 

@@ -198,8 +198,53 @@ class ReportedProblemRow(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+
+# --- swaps (issue 9) -----------------------------------------------------------------------------------
+
+class SwapRequestRow(Base):
+    """A swap, handover or reassignment, from request to its last state (domain.swaps.SwapRequest)."""
+
+    __tablename__ = "swap_requests"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(24))
+    requester_id: Mapped[str] = mapped_column(String(64))
+    counterpart_id: Mapped[str] = mapped_column(String(64))
+    requester_week: Mapped[date] = mapped_column(Date)
+    counterpart_week: Mapped[date | None] = mapped_column(Date, nullable=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    previous_owner_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the start of its earliest week
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # the approvers' reminder
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SwapRequestWeekRow(Base):
+    """The guard: a week held by a pending request; the week is the key, so no two pending requests share one."""
+
+    __tablename__ = "swap_request_weeks"
+    week_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("swap_requests.id", ondelete="CASCADE"), index=True)
+
+
+class SwapMessageRow(Base):
+    """A Slack DM sent about a request, so every later transition can redraw it (chat.update)."""
+
+    __tablename__ = "swap_messages"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("swap_requests.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    slack_channel: Mapped[str] = mapped_column(String(64))
+    slack_ts: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)  # what the message said when sent; an update keeps it
+
 # A subject's entries in the order they happened: a page's timeline, a week's history.
 Index("ix_audit_entries_subject_at", AuditEntryRow.subject, AuditEntryRow.subject_id, AuditEntryRow.at)
+Index("ix_swap_requests_state_expires_at", SwapRequestRow.state, SwapRequestRow.expires_at)
 Index("ix_pages_state_on_it_at", PageRow.state, PageRow.on_it_at)  # pages left at On It!, for their reminders
 Index("ix_notifications_person_channel_created", NotificationRow.person_id, NotificationRow.channel,
       NotificationRow.created_at)

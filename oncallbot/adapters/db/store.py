@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ...domain.audit import AuditEntry, AuditSubject, PageEvent, page_event_entry, page_event_of
 from ...domain.rotation import CalendarEvent, OverrideKind, ReportedProblem, RotationOverride, Shift, lay_overrides
+from ...domain.swaps import SwapKind, SwapRequest, SwapState
 from ...errors import ConfigError
 from ...ports import NotificationRecord, PageRecord
 from .models import (
@@ -29,6 +30,9 @@ from .models import (
     ReportedProblemRow,
     RotationOverrideRow,
     ShiftRow,
+    SwapMessageRow,
+    SwapRequestRow,
+    SwapRequestWeekRow,
     SyncStateRow,
 )
 
@@ -617,3 +621,115 @@ class StoreTx:
         removed = [row for row in gone if cast(CursorResult[Any], self.session.execute(
             delete(ReportedProblemRow).where(ReportedProblemRow.key == row.key))).rowcount]
         return [ReportedProblem(row.key, row.text, row.ends_at, row.reported_at) for row in removed]
+
+    # --- swap requests (issue 9): frozen domain records in and out, never rows ----------------------------
+
+    def add_swap_request(self, request: SwapRequest, expires_at: datetime, remind_at: datetime | None) -> SwapRequest:
+        """Store a request; returns it with its id."""
+        row = SwapRequestRow(expires_at=expires_at, remind_at=remind_at, **_swap_values(request))
+        self.session.add(row)
+        self.session.flush()
+        return _swap_request(row)
+
+    def swap_request(self, request_id: str, lock: bool = False) -> SwapRequest | None:
+        """`lock`: held until the transaction ends, re-read once granted, so two steps on one request take turns."""
+        if not request_id.isdigit() or not 0 < int(request_id) <= PAGE_ID_MAX:
+            return None
+        statement = select(SwapRequestRow).where(SwapRequestRow.id == int(request_id))
+        if lock:
+            statement = statement.with_for_update().execution_options(populate_existing=True)
+        row = self.session.scalars(statement).first()
+        return _swap_request(row) if row else None
+
+    def update_swap_request(self, request: SwapRequest) -> None:
+        values = _swap_values(request)
+        self.session.execute(update(SwapRequestRow).where(SwapRequestRow.id == int(request.id)).values(**values))
+
+    def hold_swap_weeks(self, request_id: str, weeks: Sequence[date]) -> bool:
+        """Make the weeks this pending request's; False (and nothing held) when another pending request holds
+        one already: the week is the guard's key, so of two concurrent requests exactly one gets it."""
+        try:
+            with self.session.begin_nested():
+                self.session.execute(insert(SwapRequestWeekRow),
+                                     [{"week_start": w, "request_id": int(request_id)} for w in weeks])
+        except IntegrityError:
+            return False
+        return True
+
+    def release_swap_weeks(self, request_id: str) -> None:
+        self.session.execute(delete(SwapRequestWeekRow).where(SwapRequestWeekRow.request_id == int(request_id)))
+
+    def held_swap_weeks(self) -> set[date]:
+        return set(self.session.scalars(select(SwapRequestWeekRow.week_start)))
+
+    def swap_requests(self, states: Sequence[str] | None = None) -> list[SwapRequest]:
+        """Oldest first; of the given states, or all."""
+        statement = select(SwapRequestRow).order_by(SwapRequestRow.id)
+        if states is not None:
+            statement = statement.where(SwapRequestRow.state.in_([str(s) for s in states]))
+        return [_swap_request(r) for r in self.session.scalars(statement)]
+
+    def due_swap_requests(self, states: Sequence[str], now: datetime, limit: int = 100) -> list[SwapRequest]:
+        """Pending requests whose earliest week has started, locked (SKIP LOCKED) so one replica expires each."""
+        statement = (select(SwapRequestRow)
+                     .where(SwapRequestRow.state.in_([str(s) for s in states]), SwapRequestRow.expires_at <= now)
+                     .order_by(SwapRequestRow.expires_at).limit(limit).with_for_update(skip_locked=True))
+        return [_swap_request(r) for r in self.session.scalars(statement)]
+
+    def swap_requests_to_remind(self, states: Sequence[str], now: datetime) -> list[SwapRequest]:
+        statement = (select(SwapRequestRow)
+                     .where(SwapRequestRow.state.in_([str(s) for s in states]), SwapRequestRow.remind_at <= now,
+                            SwapRequestRow.reminded_at.is_(None), SwapRequestRow.expires_at > now)
+                     .order_by(SwapRequestRow.id))
+        return [_swap_request(r) for r in self.session.scalars(statement)]
+
+    def mark_swap_reminded(self, request_id: str, at: datetime) -> bool:
+        """True for exactly one caller per request (a conditional update)."""
+        result = self.session.execute(update(SwapRequestRow)
+                                      .where(SwapRequestRow.id == int(request_id), SwapRequestRow.reminded_at.is_(None))
+                                      .values(reminded_at=at))
+        return cast(CursorResult[Any], result).rowcount == 1
+
+    def swap_recipients(self, request_id: str) -> list[str]:
+        """The people a DM about the request was queued for (they get each redraw)."""
+        statement = (select(NotificationRow.person_id)
+                     .where(NotificationRow.kind == "swap", NotificationRow.target == request_id,
+                            NotificationRow.person_id.is_not(None))
+                     .distinct())
+        return sorted(p for p in self.session.scalars(statement) if p)
+
+    def add_swap_message(self, request_id: str, person_id: str, slack_channel: str, slack_ts: str, text: str) -> None:
+        self.session.add(SwapMessageRow(request_id=int(request_id), person_id=person_id, slack_channel=slack_channel,
+                                        slack_ts=slack_ts, text=text))
+
+    def swap_messages(self, request_id: str, person_id: str) -> list[tuple[str, str, str]]:
+        """(channel, ts, text) of each DM sent to the person about the request, oldest first."""
+        statement = (select(SwapMessageRow.slack_channel, SwapMessageRow.slack_ts, SwapMessageRow.text)
+                     .where(SwapMessageRow.request_id == int(request_id), SwapMessageRow.person_id == person_id)
+                     .order_by(SwapMessageRow.id))
+        return [(c, t, x) for c, t, x in self.session.execute(statement)]
+
+    def audit_entries_since(self, subjects: Sequence[str], since: datetime | None,
+                            limit: int | None = None) -> list[AuditEntry]:
+        """The entries of several subjects in one history, oldest first; with `limit`, the newest ones."""
+        statement = select(AuditEntryRow).where(AuditEntryRow.subject.in_([str(s) for s in subjects]))
+        if since is not None:
+            statement = statement.where(AuditEntryRow.at >= since)
+        statement = statement.order_by(AuditEntryRow.at.desc(), AuditEntryRow.id.desc())
+        if limit is not None:
+            statement = statement.limit(limit)
+        return [_audit_entry(r) for r in reversed(self.session.scalars(statement).all())]
+
+
+def _swap_values(request: SwapRequest) -> dict[str, object]:
+    return {"kind": request.kind.value, "state": request.state.value, "requester_id": request.requester_id,
+            "counterpart_id": request.counterpart_id, "requester_week": request.requester_week,
+            "counterpart_week": request.counterpart_week, "requested_at": request.requested_at, "note": request.note,
+            "decided_by": request.decided_by, "decided_at": request.decided_at, "reason": request.reason,
+            "previous_owner_id": request.previous_owner_id}
+
+
+def _swap_request(row: SwapRequestRow) -> SwapRequest:
+    return SwapRequest(str(row.id), SwapKind(row.kind), row.requester_id, row.counterpart_id, row.requester_week,
+                       row.counterpart_week, row.requested_at, row.note, SwapState(row.state), row.decided_by,
+                       row.decided_at, row.reason, row.previous_owner_id)

@@ -1,7 +1,7 @@
 """Block Kit layouts. Action ids are stable strings: Slack sends them back on every click."""
 
 from ...domain import wording
-from ...domain.messages import PageCard
+from ...domain.messages import PageCard, SwapCard
 from ...services.paging import PageList
 from ...services.presenting import age_label
 
@@ -106,3 +106,91 @@ def open_pages_text(listing: PageList, team, tz) -> str:
     if listing.next_before is not None:
         lines.append(f"…and {listing.total - len(listing.pages)} more: `oncallbot pages --open` lists them all.")
     return "\n".join(lines)
+
+
+# --- swaps -----------------------------------------------------------------------------------------------
+
+VIEW_SWAP_REASON = "swap.reason"  # the optional reason of a decline or rejection
+VIEW_SWAP_REQUEST = "swap.request"  # `/oncall swap` with no arguments
+MINE_BLOCK, MINE_INPUT = "mine", "mine_input"
+THEIRS_BLOCK, THEIRS_INPUT = "theirs", "theirs_input"
+KIND_BLOCK, KIND_INPUT = "kind", "kind_input"
+NOTE_BLOCK, NOTE_INPUT = "note", "note_input"
+ACTION_HOME_SWAP = "swap.home_swap"  # App Home: the Swap button of one of my weeks
+
+
+def swap_blocks(text: str, card: SwapCard) -> list[dict]:
+    """A swap DM: what was asked, where it stands now, and the buttons its recipient may press now."""
+    blocks: list[dict] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"*{card.status}*"}]},
+    ]
+    if card.buttons:
+        elements = []
+        for button in card.buttons:
+            element = {"type": "button", "action_id": button.action, "value": card.request_id,
+                       "text": {"type": "plain_text", "text": button.label}}
+            if button.style:
+                element["style"] = button.style
+            elements.append(element)
+        blocks.append({"type": "actions", "block_id": f"swap:{card.request_id}", "elements": elements})
+    return blocks
+
+
+def swap_reason_modal(action: str, request_id: str, verb: str) -> dict:
+    """Decline / Reject with an optional reason."""
+    return {
+        "type": "modal", "callback_id": VIEW_SWAP_REASON, "private_metadata": f"{action}:{request_id}",
+        "title": {"type": "plain_text", "text": f"{verb} the request"},
+        "submit": {"type": "plain_text", "text": verb},
+        "blocks": [{"type": "input", "block_id": REASON_BLOCK, "optional": True,
+                    "label": {"type": "plain_text", "text": "Reason (optional)"},
+                    "element": {"type": "plain_text_input", "action_id": REASON_INPUT, "multiline": True}}],
+    }
+
+
+def _options(choices: list[tuple[str, str]]) -> list[dict]:
+    return [{"text": {"type": "plain_text", "text": label[:75]}, "value": value} for value, label in choices[:100]]
+
+
+def swap_request_modal(mine: list[tuple[str, str]], theirs: list[tuple[str, str]],
+                       initial_mine: str | None = None) -> dict:
+    """`/oncall swap` alone: pick my week, the colleague's week (or hand mine over), an optional note.
+    `theirs` values are "week|person" (a week of the team's with its person); "handover|person" hands over."""
+    mine_element: dict = {"type": "static_select", "action_id": MINE_INPUT, "options": _options(mine),
+                          "placeholder": {"type": "plain_text", "text": "Your week"}}
+    if initial_mine:
+        initial = [o for o in _options(mine) if o["value"] == initial_mine]
+        if initial:
+            mine_element["initial_option"] = initial[0]
+    blocks: list[dict] = [
+        {"type": "input", "block_id": MINE_BLOCK, "label": {"type": "plain_text", "text": "Your week"},
+         "element": mine_element},
+        {"type": "input", "block_id": THEIRS_BLOCK,
+         "label": {"type": "plain_text", "text": "Their week (a swap) or a colleague to hand over to"},
+         "element": {"type": "static_select", "action_id": THEIRS_INPUT, "options": _options(theirs),
+                     "placeholder": {"type": "plain_text", "text": "Pick a week or a colleague"}}},
+        {"type": "input", "block_id": NOTE_BLOCK, "optional": True, "label": {"type": "plain_text", "text": "Note"},
+         "element": {"type": "plain_text_input", "action_id": NOTE_INPUT, "multiline": True}},
+    ]
+    return {"type": "modal", "callback_id": VIEW_SWAP_REQUEST, "title": {"type": "plain_text", "text": "Swap a week"},
+            "submit": {"type": "plain_text", "text": "Request"}, "blocks": blocks}
+
+
+ACTION_HOME_REASSIGN = "swap.home_reassign"  # App Home, approvers: reassign a week
+VIEW_SWAP_REASSIGN = "swap.reassign"
+WEEK_BLOCK, WEEK_INPUT = "week", "week_input"
+TO_BLOCK, TO_INPUT = "to", "to_input"
+
+
+def reassign_modal(weeks: list[tuple[str, str]], people: list[tuple[str, str]]) -> dict:
+    """An approver gives a week to someone: the week, the person, a required reason."""
+    return {"type": "modal", "callback_id": VIEW_SWAP_REASSIGN,
+            "title": {"type": "plain_text", "text": "Reassign a week"},
+            "submit": {"type": "plain_text", "text": "Reassign"}, "blocks": [
+                {"type": "input", "block_id": WEEK_BLOCK, "label": {"type": "plain_text", "text": "Week"},
+                 "element": {"type": "static_select", "action_id": WEEK_INPUT, "options": _options(weeks)}},
+                {"type": "input", "block_id": TO_BLOCK, "label": {"type": "plain_text", "text": "Give it to"},
+                 "element": {"type": "static_select", "action_id": TO_INPUT, "options": _options(people)}},
+                {"type": "input", "block_id": REASON_BLOCK, "label": {"type": "plain_text", "text": "Why (required)"},
+                 "element": {"type": "plain_text_input", "action_id": REASON_INPUT, "multiline": True}}]}

@@ -16,10 +16,11 @@ from ...domain.messages import (
     PagePayload,
     ReminderPayload,
     ReportPayload,
+    SwapPayload,
     ThreadPayload,
 )
 from ...errors import DeliveryFailed
-from .blocks import card_blocks, card_text, done_reminder_blocks
+from .blocks import card_blocks, card_text, done_reminder_blocks, swap_blocks
 
 SLACK_TIMEOUT_SECONDS = 10
 # Errors that retrying cannot fix: the configuration or the workspace must change.
@@ -67,6 +68,8 @@ class SlackNotifier:
                 return self._post(channel=message.person.slack_id, text=message.text,
                                   blocks=done_reminder_blocks(payload.card, message.text))
             return self._post(channel=message.person.slack_id, text=message.text)
+        if isinstance(payload, SwapPayload):
+            return self._swap(message, payload)
         if isinstance(payload, ChannelPayload):
             return self._post(channel=self._channel(payload.target), text=message.text)
         if isinstance(payload, CardPayload) and not payload.update:
@@ -89,6 +92,18 @@ class SlackNotifier:
                 return self._post(channel=card.slack_channel, thread_ts=card.slack_thread_ts, text=message.text)
             return self._post(channel=self._channel("support"), text=message.text)
         raise DeliveryFailed(f"Slack cannot carry a {message.kind} message", permanent=True)
+
+    def _swap(self, message: Outgoing, payload: SwapPayload) -> Delivered:
+        """A swap DM with this recipient's buttons, or the redraw of every DM already sent to them about it."""
+        if not payload.update:
+            if not (message.person and message.person.slack_id):
+                raise DeliveryFailed("no Slack user id for this person", permanent=True)
+            return self._post(channel=message.person.slack_id, text=message.text,
+                              blocks=swap_blocks(message.text, payload.card))
+        for sent in payload.sent:
+            self.client.chat_update(channel=sent.slack_channel, ts=sent.slack_ts, text=sent.text,
+                                    blocks=swap_blocks(sent.text, payload.card))
+        return Delivered(ref=payload.sent[-1].slack_ts if payload.sent else None)
 
     def _channel(self, target: str | None) -> str:
         channel = self.channels.get(target or "support")

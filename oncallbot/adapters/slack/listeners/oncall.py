@@ -17,7 +17,9 @@ from ..bolt import Ack, App, BoltContext, WebClient, members_only, person_of
 
 SLACK_PAGES_SHOWN = 20  # `/oncall pages`: one screen; the CLI and the API list the rest
 USAGE = ("Usage: `/oncall` (who is on call, before and next), `/oncall me` (your next weeks), "
-         "`/oncall pages` (the open pages), `/oncall help` (the on-call procedure).")
+         "`/oncall pages` (the open pages), `/oncall help` (the on-call procedure), "
+         "`/oncall swap` (swap a week with a colleague), `/oncall handover @colleague WEEK`, "
+         "`/oncall reassign WEEK @colleague reason` (approvers).")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class OncallDeps:
     procedure_file: Path  # the team's written procedure, for `/oncall help`
     oncall_text: Callable[[OnCallReport, Procedure], str]  # the rotation as people read it (the CLI's words)
     shift_line: Callable[[Shift, Procedure], str]
+    # More of the Home tab from other features (swaps: my weeks with a Swap button, what waits on me).
+    home_blocks: Callable[[Person, datetime], list[dict[str, Any]]] | None = None
 
 
 def register(app: App, deps: OncallDeps) -> None:
@@ -67,4 +71,7 @@ def register(app: App, deps: OncallDeps) -> None:
         now = clock.now()
         sections = [f"```{deps.oncall_text(who_is_on_call(store, procedure, now), procedure)}```",
                     my_weeks(person, now)]
-        client.views_publish(user_id=event["user"], view=home_view(sections))
+        view = home_view(sections)
+        if deps.home_blocks is not None:
+            view["blocks"] += deps.home_blocks(person, now)
+        client.views_publish(user_id=event["user"], view=view)
