@@ -8,7 +8,7 @@ from oncallbot.bootstrap import build_procedure, build_store
 from oncallbot.config import load_settings
 from oncallbot.domain.rotation import OverrideKind, RotationOverride
 from oncallbot.entrypoints.cli import main
-from oncallbot.services.rotation import apply_override
+from oncallbot.services.overrides import apply_override
 from tests.harness.clock import FakeClock
 from tests.harness.config import example_data, write_config
 from tests.harness.rotation import PAIR_ICS, ics, ics_series

@@ -10,7 +10,8 @@ from oncallbot.adapters.db.models import NotificationRow
 from oncallbot.bootstrap import Environment, build_deliverer, build_procedure, build_rotation_source
 from oncallbot.errors import BadInput
 from oncallbot.services.delivery import deliver_pending
-from oncallbot.services.rotation import queue_assignee_change, sync_rotation
+from oncallbot.services.overrides import queue_assignee_change
+from oncallbot.services.rotation import sync_rotation
 from tests.harness.config import example_settings
 from tests.harness.gcal import CALENDAR, event_id, seed_quarter, week_item
 

@@ -255,7 +255,7 @@ def test_an_approved_change_is_written_back_through_the_outbox(gcal, key_file, s
     from oncallbot.adapters.db.models import NotificationRow
     from oncallbot.bootstrap import build_deliverer
     from oncallbot.services.delivery import deliver_pending
-    from oncallbot.services.rotation import queue_assignee_change
+    from oncallbot.services.overrides import queue_assignee_change
 
     settings = example_settings(rotation={"source": "google", "google": {"calendar_id": CALENDAR}})
     env = Environment(google_credentials=key_file, google_api_url=gcal.url)

@@ -9,7 +9,8 @@ import pytest
 from oncallbot.bootstrap import Environment, build_deliverer, build_procedure, build_rotation_source
 from oncallbot.domain.rotation import OverrideKind, RotationOverride
 from oncallbot.services.delivery import deliver_pending
-from oncallbot.services.rotation import apply_override, sync_rotation, who_is_on_call
+from oncallbot.services.overrides import apply_override
+from oncallbot.services.rotation import sync_rotation, who_is_on_call
 from tests.harness.config import example_settings
 from tests.harness.gcal import CALENDAR, LA, event_id, seed_quarter
 

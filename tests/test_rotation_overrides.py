@@ -19,7 +19,8 @@ from oncallbot.domain.rotation import (
 )
 from oncallbot.errors import BadInput
 from oncallbot.services import paging
-from oncallbot.services.rotation import CalendarFetch, apply_override, rotation_history, sync_rotation, upcoming_shifts
+from oncallbot.services.overrides import apply_override, rotation_history
+from oncallbot.services.rotation import CalendarFetch, sync_rotation, upcoming_shifts
 from tests.harness.rotation import LA, PROCEDURE, night_of, on_call
 
 NOW = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)

@@ -12,9 +12,10 @@ from ..domain.audit import AuditSubject
 from ..errors import BadInput, ConfigError, IntegrationError
 from ..logs import configure_logging
 from ..services import paging, swaps
+from ..services.overrides import rotation_history
 from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
-from ..services.rotation import check_rotation, last_synced_at, rotation_history, sync_and_notify, who_is_on_call
+from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call
 from .formatters import (
     detail_weeks,
     local_iso,

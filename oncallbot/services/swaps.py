@@ -53,7 +53,8 @@ from ..domain.swaps import (
 from ..domain.vocabulary import Channel, MessageKind
 from ..ports import Store, StoreTx
 from .delivery import notify_approvers
-from .rotation import SYNC_HORIZON, apply_override_in
+from .overrides import apply_override_in
+from .rotation import SYNC_HORIZON
 
 HISTORY_LIMIT = 50
 _OVERRIDE_KIND = {SwapKind.SWAP: OverrideKind.SWAP, SwapKind.HANDOVER: OverrideKind.HANDOVER,
