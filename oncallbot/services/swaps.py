@@ -10,18 +10,15 @@ longer apply when approved (the rotation changed under it) is recorded as refuse
 changed, and the rotation stays as it is.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
 from ..domain import keys
-from ..domain.audit import AuditSubject
 from ..domain.procedure import Procedure
 from ..domain.rotation import OverrideKind, RotationChange, RotationOverride
 from ..domain.swap_flow import (
-    HistoryLine,
     approver_text,
-    history_lines,
     name_of,
     status_line,
     summary,
@@ -54,9 +51,17 @@ from ..domain.vocabulary import Channel, MessageKind
 from ..ports import Store, StoreTx
 from .delivery import notify_approvers
 from .overrides import apply_override_in
-from .rotation import SYNC_HORIZON
 
-HISTORY_LIMIT = 50
+# The reads, re-exported so callers find the whole workflow in services.swaps.
+from .swap_reads import HISTORY_LIMIT as HISTORY_LIMIT
+from .swap_reads import get_request as get_request
+from .swap_reads import history as history
+from .swap_reads import list_requests as list_requests
+from .swap_reads import pending_of as pending_of
+from .swap_reads import rotation_in_effect
+from .swap_reads import waiting_on as waiting_on
+from .swap_reads import weeks_of_person as weeks_of_person
+
 _OVERRIDE_KIND = {SwapKind.SWAP: OverrideKind.SWAP, SwapKind.HANDOVER: OverrideKind.HANDOVER,
                   SwapKind.REASSIGNMENT: OverrideKind.REASSIGNMENT}
 
@@ -70,46 +75,8 @@ class SwapOutcome:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def _rotation(tx: StoreTx, procedure: Procedure, now: datetime, through: date | None = None) -> dict[date, str | None]:
-    """Week start -> person, of the rotation in effect from the week before now to a year ahead."""
-    end = now + SYNC_HORIZON
-    if through is not None:
-        end = max(end, procedure.window.bounds(through)[1])
-    return {s.week_start: s.person_id for s in tx.shifts_between(now - timedelta(days=8), end)}
-
-
 def _notice(procedure: Procedure) -> Notice:
     return Notice.of(procedure.swap_notice)
-
-
-def get_request(store: Store, request_id: str) -> SwapRequest | None:
-    with store.reading() as tx:
-        request: SwapRequest | None = tx.swap_request(request_id)
-    return request
-
-
-def list_requests(store: Store, include_all: bool = False) -> list[SwapRequest]:
-    """Pending requests (all of them, every state, with `include_all`), oldest first."""
-    with store.reading() as tx:
-        requests: list[SwapRequest] = tx.swap_requests(None if include_all else sorted(PENDING_STATES))
-    return requests
-
-
-def waiting_on(store: Store, procedure: Procedure, person_id: str) -> list[SwapRequest]:
-    """Pending requests this person can move: accept, approve or cancel."""
-    return [r for r in list_requests(store)
-            if can_accept(r, person_id, procedure.team).allowed or can_approve(r, person_id, procedure.team).allowed
-            or can_cancel(r, person_id, procedure.team).allowed]
-
-
-def history(store: Store, since: datetime | None = None, limit: int | None = HISTORY_LIMIT,
-            subject: str | None = None) -> list[HistoryLine]:
-    """The rotation's changes and the swap requests' transitions, in one history, oldest first (of one
-    `subject` only, when given)."""
-    subjects = [subject] if subject else [AuditSubject.ROTATION, AuditSubject.SWAP]
-    with store.reading() as tx:
-        entries = tx.audit_entries_since(subjects, since, limit)
-    return history_lines(entries)
 
 
 # --- telling people --------------------------------------------------------------------------------------
@@ -176,12 +143,12 @@ def request_swap(store: Store, procedure: Procedure, requester_id: str, counterp
     team = procedure.team
     kind = kind or (SwapKind.SWAP if counterpart_week else SwapKind.HANDOVER)
     with store.transaction() as tx:
-        rotation = _rotation(tx, procedure, now)
+        rotation = rotation_in_effect(tx, procedure, now)
         mine = parse_week(requester_week, requester_id, rotation, procedure.window, now)
         theirs = (parse_week(counterpart_week, counterpart_id, rotation, procedure.window, now,
                              name=name_of(team, counterpart_id)) if counterpart_week else None)
         if max(mine, theirs or mine) not in rotation:  # a week beyond a year ahead: read it too
-            rotation = _rotation(tx, procedure, now, through=max(mine, theirs or mine))
+            rotation = rotation_in_effect(tx, procedure, now, through=max(mine, theirs or mine))
         pending = {w for r in tx.swap_requests(sorted(PENDING_STATES)) for w in r.weeks}
         weeks = validate_request(kind, requester_id, counterpart_id, mine, theirs, rotation, pending, team,
                                  procedure.window, _notice(procedure), now)
@@ -217,7 +184,7 @@ def accept(store: Store, procedure: Procedure, request_id: str, person_id: str, 
         approvers = _eligible_approvers(accepted, procedure)
         counterpart = name_of(team, person_id)
         if approvers:
-            before = _rotation(tx, procedure, now, through=max(accepted.weeks))
+            before = rotation_in_effect(tx, procedure, now, through=max(accepted.weeks))
             after = rotation_after(before, swapped_rotation(before, accepted, team)) \
                 if still_applicable(accepted, before, team) is None else before
             text = approver_text(accepted, team, before, after, procedure.holiday_on)
@@ -302,7 +269,7 @@ def approve(store: Store, procedure: Procedure, request_id: str, approver_id: st
             raise _refused(request, permission.message, procedure)
         for week in request.weeks:  # earliest first: every transaction locks weeks in the same order
             tx.shift_for_week(week, lock=True)
-        rotation = _rotation(tx, procedure, now, through=max(request.weeks))
+        rotation = rotation_in_effect(tx, procedure, now, through=max(request.weeks))
         changed = still_applicable(request, rotation, team)
         if changed is not None:
             refused = _transition(tx, procedure, request, SwapState.REFUSED_ON_APPLY, approver_id, now, surface,
@@ -339,10 +306,10 @@ def reassign_week(store: Store, procedure: Procedure, approver_id: str, week: st
     refused, saying what changed, if it is approved later."""
     team = procedure.team
     with store.transaction() as tx:
-        rotation = _rotation(tx, procedure, now)
+        rotation = rotation_in_effect(tx, procedure, now)
         day = parse_week(week, approver_id, rotation, procedure.window, now)
         shift = tx.shift_for_week(day, lock=True)
-        rotation = _rotation(tx, procedure, now, through=day)
+        rotation = rotation_in_effect(tx, procedure, now, through=day)
         validate_reassignment(approver_id, day, to_id, reason, rotation, team, procedure.window, now)
         if shift is None:
             raise SwapRefused(f"The week of {week_label(day)} is not in the rotation (nobody is assigned): "
@@ -391,16 +358,3 @@ def expire_due(store: Store, procedure: Procedure, now: datetime) -> list[SwapRe
                              f"Reminder: the {summary(request, team)} is waiting for {waits} and expires "
                              f"when the week of {week_label(min(request.weeks))} starts, in 48 hours.")
     return expired
-
-
-def weeks_of_person(store: Store, procedure: Procedure, now: datetime,
-                    running: bool = False) -> Mapping[date, str | None]:
-    """The rotation in effect from now on (for pickers: the modal, App Home); with `running`, the week under
-    way too (a reassignment may change it)."""
-    with store.reading() as tx:
-        return {w: p for w, p in _rotation(tx, procedure, now).items()
-                if procedure.window.bounds(w)[1 if running else 0] > now}
-
-
-def pending_of(requests: Sequence[SwapRequest]) -> list[SwapRequest]:
-    return [r for r in requests if r.state in PENDING_STATES]
