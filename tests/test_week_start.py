@@ -229,12 +229,18 @@ def test_the_scheduler_jobs_post_and_dm_through_slack(tmp_path, fake):
         [reminder] = fake.dms_to("U01AISHA00")
         assert reminder["text"].startswith("Aisha Khan, your on-call week starts in 1d: Mon 2026-11-23 18:01")
         assert "Before you: Diego Ramirez" in reminder["text"] and "After you: Tom Becker" in reminder["text"]
+        harness.clock.set(datetime(2026, 11, 20, 22, 0, tzinfo=LA))  # Diego's week: a ticket in the channel
+        ticket = harness.say("Customer ACME: the portal is down")
         harness.clock.set(datetime(2026, 11, 23, 18, 1, tzinfo=LA))
         handoff_job(container)
         handoff_job(container)
         [post] = [m for m in fake.messages(SUPPORT) if m["text"].startswith("On-call handoff")]
         assert "This week: Aisha Khan" in post["text"] and "Before: Diego Ramirez" in post["text"]
         assert "Next: Tom Becker" in post["text"]
+        page_id = harness.page_of(ticket).id
+        permalink = f"https://fake.slack.com/archives/{SUPPORT}/p{ticket['ts'].replace('.', '')}"
+        assert (f"Page #{page_id} (no On It! yet): Customer ACME: the portal is down <{permalink}|thread>"
+                in post["text"])
         assert [m["text"] for m in fake.dms_to("U01DIEGO00")] == [post["text"]]
         assert [m["text"] for m in fake.dms_to("U01AISHA00")][1:] == [post["text"]]
     finally:

@@ -53,11 +53,14 @@ def holder(shift: Shift | None, team: Team, tz: tzinfo) -> WeekHolder | None:
     return WeekHolder(person.name if person else shift.person_id, week_dates(shift, tz))
 
 
-def thread_link(channel: str | None, ts: str | None) -> str | None:
-    """A link that opens the page's Slack channel from anywhere (no workspace name needed), with the
-    thread's message named for Slack to find."""
+def thread_link(channel: str | None, ts: str | None, workspace_url: str | None = None) -> str | None:
+    """The permalink of the page's Slack thread (`https://<workspace>.slack.com/archives/<channel>/p<ts>`),
+    which needs the workspace's address; without it, a link that opens the page's channel from anywhere
+    (Slack's app_redirect), naming the thread's message."""
     if not channel or not ts:
         return None
+    if workspace_url:
+        return f"{workspace_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
     return "https://slack.com/app_redirect?" + urlencode({"channel": channel, "message_ts": ts})
 
 

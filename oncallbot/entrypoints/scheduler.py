@@ -71,7 +71,10 @@ def weekly_report_job(container: Container) -> None:
 
 def handoff_job(container: Container) -> None:
     """The week's handoff: once per week across replicas (a claim committed with its messages)."""
-    handoff = send_handoff(container.store, container.procedure, container.clock.now())
+    from ..adapters.slack.workspace import workspace_url  # the Slack SDK only where Slack is used
+
+    handoff = send_handoff(container.store, container.procedure, container.clock.now(),
+                           workspace_url(container.slack_client))
     if handoff is not None:
         container.deliver_now()
         log_event(log, "handoff sent", week=handoff.week.isoformat(), people=list(handoff.recipients),

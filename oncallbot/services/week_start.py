@@ -35,7 +35,7 @@ class Handoff:
     open_pages: tuple[int, ...]  # the pages listed as still open
 
 
-def _open_before(tx: StoreTx, team: Team, start_at: datetime) -> list[OpenPage]:
+def _open_before(tx: StoreTx, team: Team, start_at: datetime, workspace_url: str | None) -> list[OpenPage]:
     """The pages opened before `start_at` and not closed (done or dismissed) yet, oldest first; the weekly
     test pages are not support work and are left out."""
     pages = [p for p in tx.pages_listed((PageState.OPEN, PageState.ON_IT), None, OPEN_PAGES_READ)
@@ -45,13 +45,15 @@ def _open_before(tx: StoreTx, team: Team, start_at: datetime) -> list[OpenPage]:
         person = team.person(person_id)
         return person.name if person else person_id
 
-    return [OpenPage(p.id, p.summary, p.state, name(p.on_it_by), thread_link(p.slack_channel, p.slack_thread_ts))
+    return [OpenPage(p.id, p.summary, p.state, name(p.on_it_by), thread_link(p.slack_channel, p.slack_thread_ts, workspace_url))
             for p in sorted(pages, key=lambda p: p.id)]
 
 
-def send_handoff(store: Store, procedure: Procedure, now: datetime) -> Handoff | None:
+def send_handoff(store: Store, procedure: Procedure, now: datetime,
+                 workspace_url: str | None = None) -> Handoff | None:
     """Post the week's handoff in the support channel and DM it to the incoming and outgoing people:
-    once per week across replicas. None when this week's handoff was already made."""
+    once per week across replicas. None when this week's handoff was already made. `workspace_url`
+    (`https://<workspace>.slack.com/`) makes the links to the pages' threads permalinks."""
     window, team, tz = procedure.window, procedure.team, procedure.window.tz
     week = window.week_containing(now) or window.week_start_on_or_before(now.astimezone(tz).date())
     start_at, _ = window.bounds(week)
@@ -61,7 +63,7 @@ def send_handoff(store: Store, procedure: Procedure, now: datetime) -> Handoff |
         current = tx.shift_for_week(week)
         previous = tx.shift_for_week(week - timedelta(days=7))
         following = tx.shift_for_week(week + timedelta(days=7))
-        pages = _open_before(tx, team, start_at)
+        pages = _open_before(tx, team, start_at, workspace_url)
         shown = pages[:OPEN_PAGES_SHOWN]
         text = handoff_text(f"{week:%a %Y-%m-%d}", holder(current, team, tz), holder(previous, team, tz),
                             holder(following, team, tz), shown, more=len(pages) - len(shown))
