@@ -45,7 +45,8 @@ def _open_before(tx: StoreTx, team: Team, start_at: datetime, workspace_url: str
         person = team.person(person_id)
         return person.name if person else person_id
 
-    return [OpenPage(p.id, p.summary, p.state, name(p.on_it_by), thread_link(p.slack_channel, p.slack_thread_ts, workspace_url))
+    return [OpenPage(p.id, p.summary, p.state, name(p.on_it_by),
+                     thread_link(p.slack_channel, p.slack_thread_ts, workspace_url))
             for p in sorted(pages, key=lambda p: p.id)]
 
 
