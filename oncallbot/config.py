@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from .domain.handoff import DEFAULT_CHECKLIST
 from .domain.responsibility import BusinessHours
 from .domain.rotation import ShiftWindow
 from .domain.team import Person, Team
@@ -171,6 +172,26 @@ class TestPageSection(_Section):
     window: PositiveDuration = timedelta(minutes=15)
 
 
+class HandoffSection(_Section):
+    enabled: bool = True  # at the week's start: a post in slack.support_channel and DMs to the two people
+
+
+ChecklistItem = Annotated[str, Field(min_length=1, max_length=300)]
+
+
+class WeekReminderSection(_Section):
+    enabled: bool = True
+    before: PositiveDuration = timedelta(hours=24)  # how long before the person's week starts
+    checklist: tuple[ChecklistItem, ...] = DEFAULT_CHECKLIST
+
+    @field_validator("before")
+    @classmethod
+    def _within_a_week(cls, value: timedelta) -> timedelta:
+        if value > timedelta(days=7):
+            raise ValueError("must be at most 7d (a reminder before the week, not before the one before it)")
+        return value
+
+
 class GoogleSection(_Section):
     calendar_id: str = Field(min_length=1)
     delegated_subject: str | None = None  # domain-wide delegation: the user to act as
@@ -210,6 +231,8 @@ class Settings(_Section):
     acknowledgment: AcknowledgmentSection = AcknowledgmentSection()
     escalation: EscalationSection = EscalationSection()
     test_page: TestPageSection = TestPageSection()
+    handoff: HandoffSection = HandoffSection()
+    week_reminder: WeekReminderSection = WeekReminderSection()
     rotation: RotationSection = RotationSection()
     slack: SlackSection = SlackSection()
     server: ServerSection = ServerSection()

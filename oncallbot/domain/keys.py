@@ -106,3 +106,20 @@ def swap_update(request_id: str, person_id: str, step: str) -> str:
 def swap_reminder(request_id: str) -> str:
     """The approvers' one reminder, 48 h before a request expires (an approver_report subject)."""
     return f"swap-reminder:{request_id}"
+
+
+# --- the week's start -------------------------------------------------------------------------------
+
+def handoff_post(week: date) -> str:
+    """The handoff's post in the support channel, once per week."""
+    return f"handoff:{week}:channel"
+
+
+def handoff_dm(week: date, person_id: str) -> str:
+    """The handoff's DM to the incoming or outgoing person, once per week each."""
+    return f"handoff:{week}:{person_id}"
+
+
+def week_reminder(week: date, person_id: str) -> str:
+    """The reminder before a person's week, once per person and week."""
+    return f"week-reminder:{week}:{person_id}"

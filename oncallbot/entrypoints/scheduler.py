@@ -13,11 +13,13 @@ from ..services.paging import fire_due_done_reminders, fire_due_escalations, ope
 from ..services.reports import send_weekly_report
 from ..services.rotation import sync_and_notify
 from ..services.swaps import expire_due
+from ..services.week_start import send_handoff, send_week_reminders
 
 log = logging.getLogger("oncallbot.scheduler")
 FIRE_INTERVAL_SECONDS = 0.2  # a due step waits at most this long for a replica to look
 DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this catches the rest
 SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's start
+WEEK_REMINDER_INTERVAL_SECONDS = 60  # a week's reminder goes out within this of `week_reminder.before`
 
 
 def run_isolated(name: str, job) -> None:
@@ -67,6 +69,28 @@ def weekly_report_job(container: Container) -> None:
         container.deliver_now()
 
 
+def handoff_job(container: Container) -> None:
+    """The week's handoff: once per week across replicas (a claim committed with its messages)."""
+    from ..adapters.slack.workspace import workspace_url  # the Slack SDK only where Slack is used
+
+    handoff = send_handoff(container.store, container.procedure, container.clock.now(),
+                           workspace_url(container.slack_client))
+    if handoff is not None:
+        container.deliver_now()
+        log_event(log, "handoff sent", week=handoff.week.isoformat(), people=list(handoff.recipients),
+                  open_pages=list(handoff.open_pages))
+
+
+def week_reminder_job(container: Container) -> None:
+    """The reminder before each person's week: once per person and week across replicas."""
+    settings = container.settings.week_reminder
+    reminded = send_week_reminders(container.store, container.procedure, settings.before, settings.checklist,
+                                   container.clock.now())
+    if reminded:
+        container.deliver_now()
+        log_event(log, "week reminders sent", weeks=[f"{week}:{person}" for week, person in reminded])
+
+
 def create_scheduler(container: Container) -> BackgroundScheduler:
     tz = container.procedure.window.tz
     scheduler = BackgroundScheduler(timezone=tz, job_defaults={"coalesce": True, "max_instances": 1})
@@ -91,6 +115,16 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
         scheduler.add_job(run_isolated, "cron", day_of_week=start.weekday, hour=start.at.hour, minute=start.at.minute,
                           timezone=tz, id="test_page", replace_existing=True, misfire_grace_time=confirm,
                           args=["test_page", lambda: test_page_job(container)])
+    if container.settings.handoff.enabled:
+        start = container.procedure.window.start
+        scheduler.add_job(run_isolated, "cron", day_of_week=start.weekday, hour=start.at.hour, minute=start.at.minute,
+                          timezone=tz, id="handoff", replace_existing=True, misfire_grace_time=3600,
+                          args=["handoff", lambda: handoff_job(container)])
+    if container.settings.week_reminder.enabled:
+        # A run every minute: whichever replica looks first once a week is `before` away reminds its person.
+        scheduler.add_job(run_isolated, "interval", seconds=WEEK_REMINDER_INTERVAL_SECONDS, id="week_reminder",
+                          replace_existing=True, args=["week_reminder", lambda: week_reminder_job(container)],
+                          misfire_grace_time=WEEK_REMINDER_INTERVAL_SECONDS * 10)
     # Monday morning, after the week's handover; a run missed by a restart still happens within the day.
     scheduler.add_job(run_isolated, "cron", day_of_week="mon", hour=9, minute=0, timezone=tz, id="report.weekly",
                       replace_existing=True, args=["report.weekly", lambda: weekly_report_job(container)],
