@@ -13,7 +13,8 @@ from oncallbot.entrypoints.scheduler import create_scheduler, handoff_job, week_
 from oncallbot.errors import ConfigError
 from oncallbot.services import paging
 from oncallbot.services.delivery import deliver_pending
-from oncallbot.services.rotation import apply_override, sync_rotation
+from oncallbot.services.overrides import apply_override
+from oncallbot.services.rotation import sync_rotation
 from oncallbot.services.week_start import send_handoff, send_week_reminders
 from tests.harness.clock import FakeClock
 from tests.harness.config import example_settings
