@@ -169,6 +169,15 @@ class EscalationSection(_Section):
 class TestPageSection(_Section):
     enabled: bool = True
     window: PositiveDuration = timedelta(minutes=15)
+    # how late a replica that was down at the week's start still sends it; past it the approvers are told
+    grace: PositiveDuration = timedelta(hours=2)
+
+    @field_validator("grace")
+    @classmethod
+    def _within_the_week(cls, value: timedelta) -> timedelta:
+        if value >= timedelta(days=1):
+            raise ValueError(f'"{format_duration(value)}" is too long: the grace must be shorter than a day')
+        return value
 
 
 class GoogleSection(_Section):
