@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 from .domain.responsibility import BusinessHours
 from .domain.rotation import ShiftWindow
 from .domain.team import Person, Team
-from .domain.timelabels import WeeklyTime, parse_clock, parse_duration, parse_weekday
+from .domain.timelabels import WeeklyTime, format_duration, parse_clock, parse_duration, parse_weekday
 from .errors import ConfigError
 
 DEFAULT_PATHS = (Path("config/oncallbot.yaml"), Path("config/oncallbot.example.yaml"))
@@ -174,7 +174,7 @@ class TestPageSection(_Section):
 
     @field_validator("grace")
     @classmethod
-    def _within_the_week(cls, value: timedelta) -> timedelta:
+    def _shorter_than_a_day(cls, value: timedelta) -> timedelta:
         if value >= timedelta(days=1):
             raise ValueError(f'"{format_duration(value)}" is too long: the grace must be shorter than a day')
         return value
