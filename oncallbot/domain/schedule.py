@@ -80,7 +80,7 @@ def occasion_due(schedule: WeeklySchedule, last: date | None, now: datetime, gra
     return Occasion(day, at, Due.MISSED)
 
 
-def test_page_schedule(window: ShiftWindow) -> WeeklySchedule:
+def week_start_schedule(window: ShiftWindow) -> WeeklySchedule:
     """The test page goes out when the on-call week starts; its occasion's day is the week's start."""
     return WeeklySchedule(window.start, window.timezone)
 

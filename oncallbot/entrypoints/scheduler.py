@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..bootstrap import Container
-from ..domain.schedule import PeriodicJob, report_schedule, test_page_schedule
+from ..domain.schedule import PeriodicJob, report_schedule, week_start_schedule
 from ..logs import log_event
 from ..services.catchup import TEST_PAGE_JOB, WEEKLY_REPORT_JOB, catch_up_test_page, catch_up_weekly_report
 from ..services.delivery import reap_stale_sends
@@ -37,7 +37,7 @@ def periodic_jobs(container: Container) -> list[PeriodicJob]:
     ]
     if settings.test_page.enabled:
         jobs.append(PeriodicJob("test_page", "the weekly test page at the week's start",
-                                weekly=test_page_schedule(window), claim=TEST_PAGE_JOB,
+                                weekly=week_start_schedule(window), claim=TEST_PAGE_JOB,
                                 grace=settings.test_page.grace))
     jobs.append(PeriodicJob("report.weekly", "last week's report to the approvers", weekly=report_schedule(window),
                             claim=WEEKLY_REPORT_JOB))

@@ -20,7 +20,7 @@ from ..domain.schedule import (
     report_occasion,
     report_schedule,
     reported_week,
-    test_page_schedule,
+    week_start_schedule,
 )
 from ..domain.swaps import local_label
 from ..domain.timelabels import format_duration
@@ -73,7 +73,7 @@ def catch_up_test_page(store: Store, procedure: Procedure, confirm_window: timed
     grace, the approvers are told once that it was missed. The page opened, if any."""
     with store.reading() as tx:
         last = _last_test_page(tx)
-    occasion = occasion_due(test_page_schedule(procedure.window), last, now, grace)
+    occasion = occasion_due(week_start_schedule(procedure.window), last, now, grace)
     if occasion is None:
         return None
     if occasion.due is Due.MISSED:
