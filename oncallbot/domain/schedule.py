@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from .reports import report_week_start
 from .rotation import ShiftWindow
 from .timelabels import WEEKDAYS, WeeklyTime, format_duration
 
@@ -94,11 +95,7 @@ def report_schedule(window: ShiftWindow) -> WeeklySchedule:
 
 def reported_week(window: ShiftWindow, schedule: WeeklySchedule, day: date) -> date:
     """The week the report of occasion `day` covers: the latest week that has ended by then."""
-    at = schedule.occurrence(day)
-    week = window.week_start_on_or_before(at.astimezone(window.tz).date())
-    while window.bounds(week)[1] > at:
-        week -= timedelta(days=7)
-    return week
+    return report_week_start(window, schedule.occurrence(day))
 
 
 def report_occasion(window: ShiftWindow, schedule: WeeklySchedule, week: date) -> date:

@@ -220,8 +220,7 @@ def job_json(status: JobStatus, tz: ZoneInfo) -> dict:
         "schedule": job.schedule_text(),
         "every_seconds": job.every.total_seconds() if job.every is not None else None,
         "weekly": str(job.weekly.at) if job.weekly is not None else None,
-        "grace_seconds": (job.grace.total_seconds() if job.grace is not None else None)
-        if job.weekly is not None else None,
+        "grace_seconds": job.grace.total_seconds() if job.grace is not None else None,  # weekly: None = the day
         "last_run": None if run is None else {
             "occasion": run.occasion or None, "at": local_iso(run.ran_at, tz), "replica": run.replica,
             "outcome": run.outcome},
