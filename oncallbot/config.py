@@ -21,7 +21,7 @@ from .domain.handoff import DEFAULT_CHECKLIST
 from .domain.responsibility import BusinessHours
 from .domain.rotation import ShiftWindow
 from .domain.team import Person, Team
-from .domain.timelabels import WeeklyTime, parse_clock, parse_duration, parse_weekday
+from .domain.timelabels import WeeklyTime, format_duration, parse_clock, parse_duration, parse_weekday
 from .errors import ConfigError
 
 DEFAULT_PATHS = (Path("config/oncallbot.yaml"), Path("config/oncallbot.example.yaml"))
@@ -170,6 +170,15 @@ class EscalationSection(_Section):
 class TestPageSection(_Section):
     enabled: bool = True
     window: PositiveDuration = timedelta(minutes=15)
+    # how late a replica that was down at the week's start still sends it; past it the approvers are told
+    grace: PositiveDuration = timedelta(hours=2)
+
+    @field_validator("grace")
+    @classmethod
+    def _shorter_than_a_day(cls, value: timedelta) -> timedelta:
+        if value >= timedelta(days=1):
+            raise ValueError(f'"{format_duration(value)}" is too long: the grace must be shorter than a day')
+        return value
 
 
 class HandoffSection(_Section):

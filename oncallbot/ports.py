@@ -78,6 +78,18 @@ class NotificationRecord:
     reach_key: str | None
 
 
+@dataclass(frozen=True)
+class JobRun:
+    """One claimed run of a once-per-occasion job: which occasion, when, on which replica (hostname:pid), and
+    whether it ran or was skipped as missed past its grace."""
+
+    job: str
+    occasion: str
+    ran_at: datetime
+    replica: str | None
+    outcome: str
+
+
 class NewPageFields(TypedDict, total=False):
     summary: Required[str]
     source: Required[str]
@@ -234,7 +246,8 @@ class StoreTx(Protocol):
     def finish_sync(self, source: str, claim: str, sync_token: str | None, synced_at: datetime,
                     expanded_until: datetime | None) -> None: ...
     def release_sync_claim(self, source: str, claim: str) -> None: ...
-    def claim_job_run(self, job: str, occasion: str, at: datetime) -> bool: ...
+    def claim_job_run(self, job: str, occasion: str, at: datetime, outcome: str = "ran") -> bool: ...
+    def last_job_run(self, job: str) -> JobRun | None: ...
     def first_report_of(self, key: str, at: datetime, text: str | None = None,
                         ends_at: datetime | None = None) -> bool: ...
     def forget_reported_problems_except(self, keys: list[str]) -> list[ReportedProblem]: ...

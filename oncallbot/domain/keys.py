@@ -71,6 +71,11 @@ def test_page_nobody(week: date) -> str:
     return f"test-page-nobody:{week}"
 
 
+def job_missed(job: str, occasion: date) -> str:
+    """A once-per-occasion job (the test page, the weekly report) skipped past its grace after downtime."""
+    return f"job-missed:{job}:{occasion}"
+
+
 def test_page_unconfirmed(page_id: int) -> str:
     return f"test-page-unconfirmed:{page_id}"
 

@@ -101,6 +101,11 @@ def test_page_nobody_text(week_label: str) -> str:
     return f"No test page for the week of {week_label}: nobody is on call in the calendar."
 
 
+def job_missed_text(what: str, due_label: str, grace: str) -> str:
+    return (f"The {what} due {due_label} was not sent: no replica of the bot was running then, and it came back "
+            f"more than {grace} later. Check by hand that it is not needed.")
+
+
 def test_page_unconfirmed_text(page_id: int, name: str) -> str:
     return (f"Test page #{page_id} was not confirmed by {name}: calls may not be reaching the on-call "
             f"person.")

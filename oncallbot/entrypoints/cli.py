@@ -12,12 +12,15 @@ from ..domain.audit import AuditSubject
 from ..errors import BadInput, ConfigError, IntegrationError
 from ..logs import configure_logging
 from ..services import paging, swaps
+from ..services.catchup import jobs_status
 from ..services.overrides import rotation_history
 from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
 from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call
 from .formatters import (
     detail_weeks,
+    job_json,
+    job_text,
     local_iso,
     local_label,
     oncall_json,
@@ -165,6 +168,25 @@ def cmd_rotation_history(args) -> int:
 HISTORY_ALL = 1_000_000
 
 
+def cmd_jobs(args) -> int:
+    """Every periodic job of `serve`: its schedule, last run (and replica), next run, a missed run pending."""
+    from .scheduler import periodic_jobs
+
+    container = _container(args)
+    tz = container.procedure.window.tz
+    now = container.clock.now()
+    statuses = jobs_status(container.store, container.procedure, periodic_jobs(container), now,
+                           sync_source=container.rotation_source.key)
+    if args.json:
+        print(json.dumps({"at": local_iso(now, tz), "timezone": container.procedure.window.timezone,
+                          "jobs": [job_json(s, tz) for s in statuses]}, indent=2))
+        return 0
+    print(f"jobs at {local_label(now, tz)}")
+    for status in statuses:
+        print("\n".join(job_text(status, tz)))
+    return 0
+
+
 def cmd_swaps(args) -> int:
     """Pending swap requests (every request with --all), oldest first."""
     container = _container(args)
@@ -307,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     swaps_command.add_argument("--all", action="store_true", help="every request, whatever became of it")
     swaps_command.add_argument("--json", action="store_true", help="print the requests as JSON")
     swaps_command.set_defaults(func=cmd_swaps)
+
+    jobs = commands.add_parser("jobs", parents=[common],
+                               help="the periodic jobs: schedule, last run and replica, next run, missed runs pending")
+    jobs.add_argument("--json", action="store_true", help="print the jobs as JSON")
+    jobs.set_defaults(func=cmd_jobs)
 
     page = commands.add_parser("page", parents=[common], help="open a page (a voicemail or ticket) now")
     page.add_argument("summary", help="what the page is about, e.g. \"Voicemail from ACME: site down\"")

@@ -8,6 +8,7 @@ from ..domain.rotation import RotationProblem, Shift
 from ..domain.swap_flow import HistoryLine, status_line, summary
 from ..domain.swaps import SwapRequest, expires_at
 from ..domain.timelabels import WEEKDAYS
+from ..services.catchup import JobStatus
 from ..services.paging import PageList, PageSnapshot
 from ..services.presenting import age_label
 from ..services.rotation import OnCallReport
@@ -206,3 +207,43 @@ def swap_transition_line(line: HistoryLine, procedure: Procedure) -> str:
     via = f" via {line.surface}" if line.surface else ""
     return (f"{line.detail.get('kind')} request #{line.subject_id} ({weeks}): {line.kind}, "
             f"by {by['name'] if by else 'the bot'}{via}{why}")
+
+
+# --- `oncallbot jobs` -------------------------------------------------------------------------------------
+
+def job_json(status: JobStatus, tz: ZoneInfo) -> dict:
+    """One job of `oncallbot jobs --json` (the contract in the README's Commands table)."""
+    job, run = status.job, status.last_run
+    return {
+        "name": job.name,
+        "description": job.description,
+        "schedule": job.schedule_text(),
+        "every_seconds": job.every.total_seconds() if job.every is not None else None,
+        "weekly": str(job.weekly.at) if job.weekly is not None else None,
+        "grace_seconds": job.grace.total_seconds() if job.grace is not None else None,  # weekly: None = the day
+        "last_run": None if run is None else {
+            "occasion": run.occasion or None, "at": local_iso(run.ran_at, tz), "replica": run.replica,
+            "outcome": run.outcome},
+        "next_run": local_iso(status.next_run, tz) if status.next_run is not None else None,
+        "missed_pending": status.missed_pending,
+        "pending_occasion": local_iso(status.pending_occasion, tz) if status.pending_occasion else None,
+    }
+
+
+def job_text(status: JobStatus, tz: ZoneInfo) -> list[str]:
+    job, run = status.job, status.last_run
+    lines = [f"{job.name}: {job.description}", f"  schedule: {job.schedule_text()}"]
+    if run is None:
+        last = "never recorded" if job.weekly is not None or job.name == "rotation.sync" else "not recorded"
+    else:
+        last = local_label(run.ran_at, tz) + (f" on {run.replica}" if run.replica else "")
+        if run.outcome != "ran":
+            last += f" ({run.outcome})"
+        if run.occasion:
+            last += f", occasion {run.occasion}"
+    lines.append(f"  last run: {last}")
+    if status.next_run is not None:
+        lines.append(f"  next run: {local_label(status.next_run, tz)}")
+    if status.missed_pending and status.pending_occasion is not None:
+        lines.append(f"  MISSED RUN PENDING: due {local_label(status.pending_occasion, tz)}")
+    return lines

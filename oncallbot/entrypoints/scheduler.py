@@ -2,24 +2,54 @@
 (job, occasion) row first, so every replica can run the same schedule safely."""
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..bootstrap import Container
+from ..domain.schedule import PeriodicJob, report_schedule, week_start_schedule
 from ..logs import log_event
+from ..services.catchup import TEST_PAGE_JOB, WEEKLY_REPORT_JOB, catch_up_test_page, catch_up_weekly_report
 from ..services.delivery import reap_stale_sends
-from ..services.paging import fire_due_done_reminders, fire_due_escalations, open_test_page
-from ..services.reports import send_weekly_report
+from ..services.paging import fire_due_done_reminders, fire_due_escalations
 from ..services.rotation import sync_and_notify
 from ..services.swaps import expire_due
-from ..services.week_start import send_handoff, send_week_reminders
+from ..services.week_start import HANDOFF_JOB, send_handoff, send_week_reminders
 
 log = logging.getLogger("oncallbot.scheduler")
 FIRE_INTERVAL_SECONDS = 0.2  # a due step waits at most this long for a replica to look
 DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this catches the rest
 SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's start
 WEEK_REMINDER_INTERVAL_SECONDS = 60  # a week's reminder goes out within this of `week_reminder.before`
+CATCH_UP_INTERVAL_SECONDS = 30  # a week-start job owed after downtime runs within this (and once at start)
+
+
+def periodic_jobs(container: Container) -> list[PeriodicJob]:
+    """Every job `create_scheduler` runs, as `oncallbot jobs` describes it."""
+    settings, window = container.settings, container.procedure.window
+    jobs = [
+        PeriodicJob("rotation.sync", "sync the rotation calendar", every=settings.rotation.sync_interval),
+        PeriodicJob("escalations.fire", "fire due escalation steps",
+                    every=timedelta(seconds=FIRE_INTERVAL_SECONDS)),
+        PeriodicJob("done_reminders", "remind holders of pages left at On It! (with the escalation dispatcher)",
+                    every=timedelta(seconds=FIRE_INTERVAL_SECONDS)),
+        PeriodicJob("outbox.deliver", "send queued messages", every=timedelta(seconds=DELIVER_INTERVAL_SECONDS)),
+        PeriodicJob("swaps.expire", "expire undecided swap requests",
+                    every=timedelta(seconds=SWAP_EXPIRY_INTERVAL_SECONDS)),
+    ]
+    if settings.test_page.enabled:
+        jobs.append(PeriodicJob("test_page", "the weekly test page at the week's start",
+                                weekly=week_start_schedule(window), claim=TEST_PAGE_JOB,
+                                grace=settings.test_page.grace))
+    if settings.handoff.enabled:
+        jobs.append(PeriodicJob("handoff", "the week's handoff in the support channel and by DM",
+                                weekly=week_start_schedule(window), claim=HANDOFF_JOB, grace=timedelta(hours=1)))
+    if settings.week_reminder.enabled:
+        jobs.append(PeriodicJob("week_reminder", "the reminder before each person's week",
+                                every=timedelta(seconds=WEEK_REMINDER_INTERVAL_SECONDS)))
+    jobs.append(PeriodicJob("report.weekly", "last week's report to the approvers", weekly=report_schedule(window),
+                            claim=WEEKLY_REPORT_JOB))
+    return jobs
 
 
 def run_isolated(name: str, job) -> None:
@@ -48,9 +78,11 @@ def fire_job(container: Container) -> None:
 
 
 def test_page_job(container: Container) -> None:
-    page = open_test_page(container.store, container.procedure, container.settings.test_page.window,
-                          container.clock.now())
-    if page is not None:
+    """The week's test page if it is owed: at the week's start, or after downtime within test_page.grace."""
+    settings = container.settings.test_page
+    page = catch_up_test_page(container.store, container.procedure, settings.window, settings.grace,
+                              container.clock.now())
+    if page is not None:  # a missed one's message to the approvers goes with the outbox's next tick
         container.deliver_now(page.id)
         log_event(log, "test page sent", page=page.id, person=page.responsible)
 
@@ -65,7 +97,8 @@ def swap_expiry_job(container: Container) -> None:
 
 
 def weekly_report_job(container: Container) -> None:
-    if send_weekly_report(container.store, container.procedure, container.clock.now()):
+    """Last week's report if it is owed (within the day it is due); missed later on, and the approvers told."""
+    if catch_up_weekly_report(container.store, container.procedure, container.clock.now()):
         container.deliver_now()
 
 
@@ -89,6 +122,13 @@ def week_reminder_job(container: Container) -> None:
     if reminded:
         container.deliver_now()
         log_event(log, "week reminders sent", weeks=[f"{week}:{person}" for week, person in reminded])
+
+
+def catch_up_job(container: Container) -> None:
+    """On start and every CATCH_UP_INTERVAL_SECONDS: whatever week-start job is owed and not yet claimed."""
+    if container.settings.test_page.enabled:
+        run_isolated("test_page", lambda: test_page_job(container))
+    run_isolated("report.weekly", lambda: weekly_report_job(container))
 
 
 def create_scheduler(container: Container) -> BackgroundScheduler:
@@ -125,8 +165,12 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
         scheduler.add_job(run_isolated, "interval", seconds=WEEK_REMINDER_INTERVAL_SECONDS, id="week_reminder",
                           replace_existing=True, args=["week_reminder", lambda: week_reminder_job(container)],
                           misfire_grace_time=WEEK_REMINDER_INTERVAL_SECONDS * 10)
-    # Monday morning, after the week's handover; a run missed by a restart still happens within the day.
+    # Monday morning, after the week's handover; a run missed by a restart still happens within the day
+    # (the catch-up job below: APScheduler's in-memory store forgets a run missed while no replica was up).
     scheduler.add_job(run_isolated, "cron", day_of_week="mon", hour=9, minute=0, timezone=tz, id="report.weekly",
                       replace_existing=True, args=["report.weekly", lambda: weekly_report_job(container)],
                       misfire_grace_time=12 * 3600)
+    scheduler.add_job(catch_up_job, "interval", seconds=CATCH_UP_INTERVAL_SECONDS, id="catch_up",
+                      replace_existing=True, args=[container], misfire_grace_time=CATCH_UP_INTERVAL_SECONDS,
+                      next_run_time=datetime.now(tz))
     return scheduler

@@ -88,6 +88,8 @@ class JobRunRow(Base):
     job: Mapped[str] = mapped_column(String(64), primary_key=True)
     occasion: Mapped[str] = mapped_column(String(64), primary_key=True)
     ran_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    replica: Mapped[str | None] = mapped_column(String(128))  # hostname:pid of the replica that claimed it
+    outcome: Mapped[str] = mapped_column(String(16), server_default="ran")  # "ran", or "missed" past the grace
 
 
 Index("ix_shifts_person_start", ShiftRow.person_id, ShiftRow.start_at)

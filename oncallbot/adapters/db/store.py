@@ -1,6 +1,8 @@
 """Unit of work over SQLAlchemy: `with store.transaction() as tx:` is one database transaction."""
 
 import hashlib
+import os
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
@@ -18,7 +20,7 @@ from ...domain.audit import AuditEntry, AuditSubject, PageEvent, page_event_entr
 from ...domain.rotation import CalendarEvent, OverrideKind, ReportedProblem, RotationOverride, Shift, lay_overrides
 from ...domain.swaps import SwapKind, SwapRequest, SwapState
 from ...errors import ConfigError
-from ...ports import NotificationRecord, PageRecord
+from ...ports import JobRun, NotificationRecord, PageRecord
 from .models import (
     AuditEntryRow,
     CalendarEventRow,
@@ -83,8 +85,9 @@ def _make_engine(url: str) -> Engine:
 
 
 class Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, replica: str | None = None):
         self.url = url
+        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"  # recorded with each claimed job run
         self.engine = _make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -128,14 +131,14 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator["StoreTx"]:
         with self._sessions.begin() as session:
-            yield StoreTx(session)
+            yield StoreTx(session, self.replica)
 
     @contextmanager
     def reading(self) -> Iterator["StoreTx"]:
         """A transaction that only reads: on SQLite it does not wait for the write lock."""
         readonly = self.engine.execution_options(oncallbot_readonly=True)
         with Session(readonly, expire_on_commit=False) as session, session.begin():
-            yield StoreTx(session)
+            yield StoreTx(session, self.replica)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -188,8 +191,9 @@ class StoreTx:
     """The operations of ports.StoreTx. Pages and outbox rows leave as frozen records and change only through
     the explicit updates below."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, replica: str | None = None):
         self.session = session
+        self.replica = replica
 
     def flush(self) -> None:
         self.session.flush()
@@ -395,11 +399,18 @@ class StoreTx:
         self.session.execute(update(SyncStateRow).where(SyncStateRow.source == source, SyncStateRow.claimed_by == claim)
                              .values(claimed_by=None, claimed_until=None))
 
-    def claim_job_run(self, job: str, occasion: str, at: datetime) -> bool:
-        """True for exactly one caller per (job, occasion), across processes."""
-        statement = (self._insert(JobRunRow).values(job=job, occasion=occasion, ran_at=at)
+    def claim_job_run(self, job: str, occasion: str, at: datetime, outcome: str = "ran") -> bool:
+        """True for exactly one caller per (job, occasion), across processes; the run records this replica."""
+        statement = (self._insert(JobRunRow).values(job=job, occasion=occasion, ran_at=at, replica=self.replica,
+                                                    outcome=outcome)
                      .on_conflict_do_nothing().returning(JobRunRow.job))
         return self.session.execute(statement).first() is not None
+
+    def last_job_run(self, job: str) -> JobRun | None:
+        """The latest claimed run of `job` (occasions of the weekly jobs are ISO dates, so they sort)."""
+        row = self.session.scalars(select(JobRunRow).where(JobRunRow.job == job)
+                                   .order_by(JobRunRow.occasion.desc()).limit(1)).first()
+        return JobRun(row.job, row.occasion, row.ran_at, row.replica, row.outcome) if row is not None else None
 
     # --- pages ----------------------------------------------------------------------------------
 
