@@ -20,6 +20,7 @@ ANSWERED_BY_VALUES = ("human", "machine_start", "machine_end_beep", "machine_end
 DELIVERED_STATUSES = ("delivered", "read", "in-progress", "answered", "completed")  # reached the device
 FAILED_STATUSES = ("undelivered", "failed", "busy", "no-answer", "canceled")
 CONFIRMING_EVENTS = ("on_it", "done")
+CHANNEL_ORDER = ("voice", "sms", "slack")  # how an alert lists them: the call first, it is what the test is about
 
 
 def answered(answered_by: str) -> Answered:
@@ -78,13 +79,20 @@ class ChannelOutcome:
 
 
 def channel_outcomes(sends: Iterable[Send], timeline: Iterable[Seen]) -> tuple[ChannelOutcome, ...]:
-    """One outcome per person and channel, in the order the page first went out on them."""
+    """One outcome per person and channel: the people in the order the page first went out to them, their
+    channels call, SMS, Slack."""
     seen = list(timeline)
     latest: dict[tuple[str, str], Send] = {}
     for send in sends:
         latest[(send.person_id, send.channel)] = send
     outcomes = []
-    for (person_id, channel), send in latest.items():
+    people = list(dict.fromkeys(person_id for person_id, _ in latest))
+
+    def order(key: tuple[str, str]) -> tuple[int, int]:
+        channel = key[1]
+        return people.index(key[0]), CHANNEL_ORDER.index(channel) if channel in CHANNEL_ORDER else len(CHANNEL_ORDER)
+
+    for (person_id, channel), send in sorted(latest.items(), key=lambda item: order(item[0])):
         mine = [e for e in seen if e.person_id == person_id and e.channel == channel]
         delivered = next((e.at for e in mine if e.kind == "delivered"), None)
         answer = next((e for e in reversed(mine) if e.kind == "answered"), None)
