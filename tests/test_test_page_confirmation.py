@@ -229,3 +229,14 @@ def test_channel_outcomes_in_words():
     assert [answered(v) for v in ("human", "machine_start", "machine_end_beep", "machine_end_silence",
                                   "machine_end_other", "fax", "unknown", "")] == \
         ["human", "machine", "machine", "machine", "machine", "machine", "unknown", "unknown"]
+
+
+@pytest.mark.parametrize(("answered_by", "recorded"), [("unknown", "unknown (unknown)"), ("fax", "machine (fax)")])
+def test_unknown_and_fax_leave_no_voicemail_and_the_keypress_still_decides(make_bot, sqlite_url, answered_by, recorded):
+    bot = make_bot(sqlite_url, at=WEEK_START)
+    page_id = start_test_page(bot)
+    assert bot.answered_by(answered_by).status_code == 204
+    assert bot.twilio.calls_to(AISHA)[0]["twiml_updates"] == []
+    assert [e["detail"] for e in bot.page(page_id)["timeline"] if e["event"] == "answered"] == [recorded]
+    bot.keypress(page_id, "1")
+    assert bot.page(page_id)["state"] == "on_it"
