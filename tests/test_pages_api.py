@@ -24,7 +24,7 @@ from tests.harness.config import LITERAL_HOLIDAYS
 
 LA = ZoneInfo("America/Los_Angeles")
 CONTRACT = {"id", "summary", "source", "external_id", "state", "responsible", "created_at", "deadline", "on_it_by",
-            "on_it_at", "done_at", "escalation_steps", "timeline"}
+            "on_it_at", "done_at", "escalation_steps", "timeline", "channels"}
 
 
 def kinds(page_body):

@@ -8,6 +8,7 @@ from ..domain.messages import (
     Outgoing,
     PagePayload,
     ThreadPayload,
+    VoicemailPayload,
     WritebackPayload,
 )
 from ..errors import DeliveryFailed, EditConflict, IntegrationError
@@ -54,9 +55,17 @@ class NotificationRouter:
         if message.channel == "voice" and isinstance(message.payload, PagePayload):
             from .twilio.twiml import page_call_twiml
 
-            gather_url = f"{self.public_url}/twilio/voice?page={message.payload.page_id}"
+            page_id = message.payload.page_id
+            gather_url = f"{self.public_url}/twilio/voice?page={page_id}"
+            # Asynchronous answering machine detection: a person hears the page at once; who picked up
+            # (human or machine) arrives at /twilio/amd, and only the keypress confirms.
+            amd_url = f"{self.public_url}/twilio/amd?page={page_id}"
             return Delivered(ref=self.twilio.place_call(message.person.phone, page_call_twiml(message.text, gather_url),
-                                                        status_url))
+                                                        status_url, amd_callback=amd_url))
+        if message.channel == "voice" and isinstance(message.payload, VoicemailPayload):
+            from .twilio.twiml import voicemail_twiml
+
+            return Delivered(ref=self.twilio.update_call(message.payload.call_sid, voicemail_twiml(message.text)))
         raise DeliveryFailed(f"unknown channel {message.channel}", permanent=True)
 
     def _console(self, message: Outgoing) -> Delivered:

@@ -5,9 +5,10 @@ decision (load -> decide -> apply).
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from . import keys, wording
+from .confirmation import ChannelOutcome
 from .messages import QueuedMessage, RecordedEvent
 from .paging import EscalationPolicy, PlannedStep, digest_slot, voice_calls_allowed
 from .team import Person
@@ -22,6 +23,9 @@ class StepPage:
     summary: str
     responsible: str  # for an alert: the name (or id) of whoever should have answered
     escalation: str | None = None  # wording.escalation_note, for a page sent up the chain
+    # For an alert: what happened so far on each channel the responsible person was paged on.
+    outcomes: tuple[ChannelOutcome, ...] = ()
+    tz: tzinfo | None = None  # the team's zone, for the times an alert names
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,8 @@ def decide_step(page: StepPage, step: PlannedStep, number: int, planned_steps: i
         messages.extend(_paged(page, key, person.id, c) for c in channels)
         if channels:
             reached.append(wording.reached_text(person.name, step.notify, channels))
-    alert = wording.test_page_unconfirmed_text(page.id, page.responsible) if step.alert else None
+    alert = wording.test_page_unconfirmed_text(page.id, page.responsible, page.outcomes, page.tz) \
+        if step.alert else None
     line = wording.step_line(number, planned_steps, reached)
     events.append(RecordedEvent(PageEventKind.STEP, detail=line))
     return StepDecision(tuple(messages), tuple(events), line, alert)

@@ -80,6 +80,16 @@ def test_page_unconfirmed(page_id: int) -> str:
     return f"test-page-unconfirmed:{page_id}"
 
 
+def test_page_resolved(page_id: int) -> str:
+    """The approvers were alerted about the test page, then it was confirmed: told once."""
+    return f"test-page-resolved:{page_id}"
+
+
+def voicemail(call_sid: str) -> str:
+    """The one voicemail left on a call a machine answered."""
+    return f"voicemail:{call_sid}"
+
+
 def opted_out(person_id: str, channel: str, day: date | None = None) -> str:
     return f"optout:{person_id}:{channel}" + (f":{day}" if day else "")
 

@@ -57,6 +57,14 @@ class PagePayload:
 
     page_id: int
     digest: bool = False
+    confirm: bool = False  # the weekly test page's Slack DM: a Confirm button answers it
+
+
+@dataclass(frozen=True)
+class VoicemailPayload:
+    """Words left on the live call `call_sid`, which a machine answered."""
+
+    call_sid: str
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ class SwapPayload:
 
 
 Payload = CardPayload | ThreadPayload | ChannelPayload | PagePayload | ReportPayload | ReminderPayload \
-    | WritebackPayload | SwapPayload
+    | WritebackPayload | SwapPayload | VoicemailPayload
 
 
 @dataclass(frozen=True)

@@ -313,9 +313,10 @@ def digest_slot(now: datetime, policy: EscalationPolicy) -> str:
 
 
 def plan_test_page(person_id: str, team: Team, confirm_window: timedelta, now: datetime) -> EscalationPlan:
-    """The week's first evening: call and text the on-call person now; the approvers if nobody confirms."""
+    """The week's first evening: call, text and DM (with a Confirm button) the on-call person now; the
+    approvers if nobody confirms (the alert step names what happened on each channel)."""
     approvers = tuple(p.id for p in team.approvers)
-    return EscalationPlan(now, (PlannedStep("oncall", (person_id,), ("sms", "voice"), timedelta(0)),
+    return EscalationPlan(now, (PlannedStep("oncall", (person_id,), ("sms", "voice", "slack"), timedelta(0)),
                                 PlannedStep("approvers", approvers, ("sms", "slack"), confirm_window, alert=True)),
                           timedelta(minutes=15), 0)
 

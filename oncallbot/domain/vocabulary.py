@@ -24,6 +24,7 @@ class MessageKind(StrEnum):
     WRITEBACK = "writeback"  # an approved change written to the rotation calendar
     SWAP = "swap"  # a DM about a swap request, with the buttons this recipient may press
     SWAP_UPDATE = "swap_update"  # the DMs already sent about a request, redrawn after a transition
+    VOICEMAIL = "voicemail"  # words left on a page call a machine answered (the live call's TwiML replaced)
 
 
 class Channel(StrEnum):
@@ -66,6 +67,9 @@ class PageEventKind(StrEnum):
     DISMISSED = "dismissed"
     REMINDED = "reminded"
     REMINDER_SKIPPED = "reminder_skipped"
+    DELIVERED = "delivered"  # Twilio's status: a text delivered, a call picked up (detail: the status)
+    VOICEMAIL = "voicemail"  # words left on a call a machine answered
+    ANSWERED = "answered"  # who picked up a call: human, machine or unknown (detail; Twilio's AnsweredBy after)
 
 
 class SlackTarget(StrEnum):

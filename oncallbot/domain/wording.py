@@ -3,7 +3,9 @@ in the outbox says exactly what its recipient gets. (The Slack card's blocks are
 adapter from the card; its plain-text fallback is `card_text`.)"""
 
 from collections.abc import Sequence
+from datetime import datetime, tzinfo
 
+from .confirmation import ChannelOutcome
 from .vocabulary import Channel
 
 CHANNEL_WORDS = {"sms": "SMS", "voice": "call", "slack": "Slack"}
@@ -91,8 +93,8 @@ def dismissed_line(name: str) -> str:
 
 
 def test_page_summary(name: str) -> str:
-    return (f"Test page for {name}'s on-call week: press 1 on the call or reply 1 to confirm that pages reach "
-            f"you")
+    return (f"Test page for {name}'s on-call week: press 1 on the call, reply 1 to the text or press Confirm in "
+            f"Slack to confirm that pages reach you")
 
 
 # --- reports to the approvers ------------------------------------------------------------------------
@@ -106,9 +108,59 @@ def job_missed_text(what: str, due_label: str, grace: str) -> str:
             f"more than {grace} later. Check by hand that it is not needed.")
 
 
-def test_page_unconfirmed_text(page_id: int, name: str) -> str:
-    return (f"Test page #{page_id} was not confirmed by {name}: calls may not be reaching the on-call "
-            f"person.")
+def test_page_unconfirmed_text(page_id: int, name: str, outcomes: Sequence[ChannelOutcome] = (),
+                               tz: tzinfo | None = None) -> str:
+    """The alert to the approvers: who did not confirm, and what happened on each channel."""
+    detail = "; ".join(channel_outcome_text(o, tz) for o in outcomes)
+    return (f"Test page #{page_id} was not confirmed by {name}" + (f" ({detail})" if detail else "")
+            + ": calls may not be reaching the on-call person.")
+
+
+def test_page_resolved_text(page_id: int, name: str, at: str, channel: str) -> str:
+    """After the alert, a confirmation came: `at` the local time, "18:31"."""
+    return (f"Resolved: test page #{page_id} was confirmed by {name} at {at} "
+            f"(via {CHANNEL_WORDS.get(channel, channel)}), after you were alerted.")
+
+
+def _at(at: datetime | None, tz: tzinfo | None) -> str:
+    return f"{at.astimezone(tz):%H:%M}" if at else ""
+
+
+def channel_outcome_text(outcome: ChannelOutcome, tz: tzinfo | None = None) -> str:
+    """"call answered by voicemail at 18:02, no keypress", "SMS delivered, no reply", "Slack DM sent, no Confirm"."""
+    confirmed = f"confirmed at {_at(outcome.confirmed_at, tz)}" if outcome.confirmed_at else None
+    status = outcome.delivery_status
+    if outcome.channel == Channel.VOICE:
+        if outcome.sent_at is None:
+            return "call not placed"
+        if outcome.answered is not None and outcome.answered_at is not None:
+            who = {"human": "a person", "machine": "voicemail", "unknown": "someone or something (not told apart)"}
+            text = f"call answered by {who[outcome.answered]} at {_at(outcome.answered_at, tz)}"
+        elif outcome.delivered:
+            text = "call picked up"
+        elif status:
+            text = f"call not answered ({status})" if status not in ("queued", "initiated", "ringing") \
+                else f"call {status}"
+        else:
+            text = "call placed"
+        return f"{text}, {confirmed or 'no keypress'}"
+    if outcome.channel == Channel.SMS:
+        if outcome.sent_at is None:
+            return "SMS not sent"
+        text = "SMS delivered" if outcome.delivered else (f"SMS not delivered ({status})" if status in (
+            "undelivered", "failed") else "SMS sent")
+        return f"{text}, {confirmed or 'no reply'}"
+    if outcome.sent_at is None:
+        return "Slack DM not sent"
+    return f"Slack DM sent, {confirmed or 'no Confirm pressed'}"
+
+
+def voicemail_text(page_id: int, test_page: bool) -> str:
+    """Left on a page call a machine answered: a voicemail never confirms a page."""
+    if test_page:
+        return ("This is the on-call bot's weekly test page. A voicemail does not confirm it: reply 1 to the text, "
+                "or press Confirm in Slack.")
+    return f"This is the on-call bot. Page number {page_id} is waiting for you. Please check Slack."
 
 
 def opted_out_text(name: str, channel: str) -> str:

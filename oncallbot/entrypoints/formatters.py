@@ -107,6 +107,13 @@ def page_json(page: PageSnapshot, procedure: Procedure) -> dict:
         "timeline": [
             {"at": _iso(e.at, tz), "event": e.kind, "who": e.person_id, "channel": e.channel, "detail": e.detail}
             for e in page.timeline],
+        # Per person and channel: sent, delivered (Twilio's status), answered by human/machine, confirmed.
+        "channels": [
+            {"who": o.person_id, "channel": o.channel, "sent_at": _iso(o.sent_at, tz),
+             "delivery_status": o.delivery_status, "delivered": o.delivered, "answered_by": o.answered,
+             "answered_at": _iso(o.answered_at, tz), "confirmed": o.confirmed_at is not None,
+             "confirmed_at": _iso(o.confirmed_at, tz)}
+            for o in page.channels],
     }
 
 

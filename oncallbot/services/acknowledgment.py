@@ -34,6 +34,7 @@ from .pages import (
     AckResult,
     PageSnapshot,
     member,
+    plan_from_json,
     queue_card_update,
     queue_thread_line,
     reachable,
@@ -68,8 +69,12 @@ def acknowledge_locked(tx: StoreTx, procedure: Procedure, page: PageRecord, pers
         changes["on_it_by"], changes["on_it_at"] = person.id, now
     if kind == "done":
         changes["done_by"], changes["done_at"] = person.id, now
+    alerted = any(plan_from_json(page.plan).step(n).alert for n in range(page.fired))
     page = tx.update_page(page.id, **changes)
     tx.add_event(page.id, now, PageEventKind(decision.state), person.id, channel)
+    if alerted:  # the approvers heard it was unconfirmed: they hear, once, that it resolved
+        notify_approvers(tx, procedure, keys.test_page_resolved(page.id), now,
+                         wording.test_page_resolved_text(page.id, person.name, f"{now.astimezone(tz):%H:%M}", channel))
     queue_thread_line(tx, page, keys.acknowledged(page.id, decision.state), now,
                        wording.ack_line(kind, person.name, f"{now.astimezone(tz):%H:%M}", channel))
     queue_card_update(tx, page, now)

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from ..domain import keys, wording
+from ..domain.confirmation import DELIVERED_STATUSES, answered, leaves_voicemail
 from ..domain.delivery import (
     FALLBACK_ORDER,
     FailedMessage,
@@ -38,8 +39,10 @@ from ..domain.messages import (
     SentSwapMessage,
     SwapPayload,
     ThreadPayload,
+    VoicemailPayload,
     WritebackPayload,
 )
+from ..domain.paging import TEST_PAGE_SOURCE
 from ..domain.procedure import Procedure
 from ..domain.swap_flow import swap_card
 from ..domain.vocabulary import (
@@ -70,6 +73,7 @@ __all__ = [
     "deliver_pending",
     "notify_approvers",
     "reap_stale_sends",
+    "record_answered_by",
     "record_delivery_status",
 ]
 
@@ -102,7 +106,12 @@ def _payload(row: NotificationRecord, page: PageRecord | None, procedure: Proced
     if kind == MessageKind.REMINDER and page:
         return ReminderPayload(_card(page, procedure))
     if kind in (MessageKind.PAGE, MessageKind.DIGEST) and row.page_id:
-        return PagePayload(row.page_id, digest=kind == MessageKind.DIGEST)
+        # The test page's DM carries a Confirm button: pressing it is one of the deliberate answers.
+        confirm = kind == MessageKind.PAGE and row.channel == Channel.SLACK and page is not None \
+            and page.source == TEST_PAGE_SOURCE
+        return PagePayload(row.page_id, digest=kind == MessageKind.DIGEST, confirm=confirm)
+    if kind == MessageKind.VOICEMAIL:
+        return VoicemailPayload(row.target or "")
     if kind in (MessageKind.CHANNEL, MessageKind.THREAD):
         return ChannelPayload(SlackTarget(row.target or SlackTarget.SUPPORT))
     if kind == MessageKind.WRITEBACK:
@@ -211,6 +220,9 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
                                 result.slack_ts, message.text)
         if message.page_id and message.kind in (MessageKind.PAGE, MessageKind.DIGEST) and message.person:
             tx.add_event(message.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel)
+        if message.page_id and message.kind == MessageKind.VOICEMAIL and message.person:
+            tx.add_event(message.page_id, now, PageEventKind.VOICEMAIL, message.person.id, message.channel,
+                         "voicemail left: a page is waiting, check Slack (a voicemail does not confirm)")
     return 1
 
 
@@ -292,9 +304,36 @@ def record_delivery_status(store: Store, procedure: Procedure, provider_ref: str
             return False
         decision = decide_status_failure(_failed(tx, procedure, row, row.attempts), status, error_code,
                                          row.state == NotificationState.FAILED)
+        if (row.page_id and row.person_id and row.kind == MessageKind.PAGE and status in DELIVERED_STATUSES
+                and row.delivery_status not in DELIVERED_STATUSES):  # the first word that it reached the device
+            tx.add_event(row.page_id, now, PageEventKind.DELIVERED, row.person_id, row.channel, status)
         if decision is None:
             tx.update_notification(row.id, delivery_status=status)
         else:
             _apply_failure(tx, procedure, row, decision, now,
                            {"delivery_status": status, "error": status_error(status, error_code)})
+        return True
+
+
+def record_answered_by(store: Store, procedure: Procedure, call_sid: str, answered_by: str, now: datetime) -> bool:
+    """Twilio's answering machine detection on a page call: who picked up (human, machine, unknown) goes on
+    the page's timeline. A machine never confirms anything; a voicemail box is left the words that a page is
+    waiting (the live call's TwiML is replaced). Once per call, however often Twilio repeats the callback.
+
+    Returns whether something was recorded (False for a call not ours, or a repeat)."""
+    with store.transaction() as tx:
+        row = tx.notification_by_ref(call_sid)
+        if row is None or row.page_id is None or row.person_id is None or row.kind != MessageKind.PAGE:
+            return False
+        if not tx.first_time_seen(f"twilio-amd:{call_sid}", now):
+            return False
+        page = tx.page(row.page_id)
+        if page is None:
+            return False
+        tx.add_event(page.id, now, PageEventKind.ANSWERED, row.person_id, row.channel,
+                     f"{answered(answered_by)} ({answered_by})")
+        if leaves_voicemail(answered_by):
+            tx.add_notification(keys.voicemail(call_sid), now, page_id=page.id, kind=MessageKind.VOICEMAIL,
+                                channel=Channel.VOICE, person_id=row.person_id, target=call_sid,
+                                text=wording.voicemail_text(page.id, page.source == TEST_PAGE_SOURCE))
         return True

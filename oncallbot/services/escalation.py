@@ -27,6 +27,7 @@ from .delivery import escalation_note, notify_approvers
 from .pages import (
     AckResult,
     member,
+    outcomes_of,
     plan_from_json,
     plan_to_json,
     queue_card_update,
@@ -116,8 +117,9 @@ def _fire_step(tx: StoreTx, page: PageRecord, plan: EscalationPlan, number: int,
         calls = tuple(tx.recent_calls(person.id, since)) if Channel.VOICE in step.channels else ()
         people[person_id] = Reach(person, open_channels, waiting, calls)
     responsible = team.person(page.responsible)
+    outcomes = outcomes_of(tx, page, page.responsible) if step.alert else ()
     decision = decide_step(StepPage(page.id, page.summary, responsible.name if responsible else page.responsible,
-                                    escalation_note(tx, page, procedure)),
+                                    escalation_note(tx, page, procedure), outcomes, procedure.window.tz),
                            step, number, len(plan.steps), people, policy, now)
     for message in decision.messages:
         tx.add_notification(message.key, now, page_id=page.id, kind=message.kind, channel=message.channel,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain import keys, wording
+from ..domain.confirmation import ChannelOutcome, Seen, Send, channel_outcomes
 from ..domain.paging import (
     CLOSED_STATES,
     EscalationPlan,
@@ -65,6 +66,7 @@ class PageSnapshot:
     done_at: datetime | None
     steps: tuple[StepView, ...]
     timeline: tuple[TimelineEntry, ...] = field(default=())
+    channels: tuple[ChannelOutcome, ...] = field(default=())  # per person and channel: sent, delivered, ...
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,16 @@ def snapshot(tx: StoreTx, page: PageRecord, with_timeline: bool = True) -> PageS
         if with_timeline else ()
     return PageSnapshot(page.id, page.summary, page.source, page.external_id, page.details, page.state,
                         page.responsible, page.created_at, page.deadline_at, page.on_it_by, page.on_it_at,
-                        page.done_by, page.done_at, tuple(steps), timeline)
+                        page.done_by, page.done_at, tuple(steps), timeline,
+                        outcomes_of(tx, page) if with_timeline else ())
+
+
+def outcomes_of(tx: StoreTx, page: PageRecord, person_id: str | None = None) -> tuple[ChannelOutcome, ...]:
+    """What happened to the page on each channel it was sent on (for one person, or everyone)."""
+    sends = [Send(n.person_id, n.channel, n.state, n.sent_at, n.delivery_status) for n in tx.notifications_of(page.id)
+             if n.kind == MessageKind.PAGE and n.person_id and person_id in (None, n.person_id)]
+    seen = [Seen(e.kind, e.person_id, e.channel, e.at, e.detail) for e in tx.events_of(page.id)]
+    return channel_outcomes(sends, seen)
 
 
 def get_page(store: Store, page_id: int) -> PageSnapshot:

@@ -66,6 +66,21 @@ class FakeTwilio(FakeServer):
         with self._lock:
             return [copy.deepcopy(c) for c in self._calls.values() if c["to"] == number]
 
+    def amd_callback(self, call_sid: str, answered_by: str, duration_ms: int = 4200) -> tuple[str, dict[str, str], str]:
+        """What Twilio posts to a call's AsyncAmdStatusCallback once it knows who picked up: the URL, the form
+        (CallSid, AnsweredBy: human, machine_start, machine_end_beep, machine_end_silence, machine_end_other,
+        fax or unknown, MachineDetectionDuration) and its X-Twilio-Signature over that URL."""
+        from twilio.request_validator import RequestValidator
+
+        with self._lock:
+            call = self._calls[call_sid]
+            url = call["async_amd_status_callback"]
+            if not url:
+                raise AssertionError("the call was placed without answering machine detection")
+            params = {"AccountSid": self.account_sid, "CallSid": call_sid, "AnsweredBy": answered_by,
+                      "MachineDetectionDuration": str(duration_ms)}
+        return url, params, RequestValidator(self.auth_token).compute_signature(url, params)
+
     # -- the API ----------------------------------------------------------------------------
     def error_body(self, status: int) -> Any:
         return _error_body(status, _CODE_FOR_STATUS.get(status, status))
@@ -83,6 +98,8 @@ class FakeTwilio(FakeServer):
                 return _error(404, 20404)
             if request.method == "POST" and "Status" in request.form:  # calls(sid).update(status="completed")
                 resource["status"] = request.form["Status"]
+            if request.method == "POST" and "Twiml" in request.form:  # calls(sid).update(twiml=...): a live call
+                resource["twiml_updates"].append(request.form["Twiml"])
             return Response(200, resource)
         if request.method != "POST":
             return _error(404, 20404)
@@ -133,6 +150,12 @@ class FakeTwilio(FakeServer):
             "status_callback": form.get("StatusCallback"),
             "status_callback_event": form_lists.get("StatusCallbackEvent", []),
             "timeout": form.get("Timeout"),
+            # Answering machine detection, as sent (None when off)
+            "machine_detection": form.get("MachineDetection"),
+            "async_amd": form.get("AsyncAmd"),
+            "async_amd_status_callback": form.get("AsyncAmdStatusCallback"),
+            "async_amd_status_callback_method": form.get("AsyncAmdStatusCallbackMethod"),
+            "twiml_updates": [],  # each TwiML that replaced what the live call plays
         }
         self._calls[call["sid"]] = call
         return Response(201, call)

@@ -105,6 +105,14 @@ class Bot:
             params["Digits"] = digits
         return self.twilio_post(f"/twilio/voice?page={page_id}", params)
 
+    def answered_by(self, answered_by: str, callee: str = AISHA, call: int = -1):
+        """Twilio's answering machine detection says who picked up the call to `callee`: it posts, signed,
+        to the AsyncAmdStatusCallback the call was placed with."""
+        sid = self.twilio.calls_to(callee)[call]["sid"]
+        url, params, signature = self.twilio.amd_callback(sid, answered_by)
+        assert url.startswith(PUBLIC_URL)
+        return self.twilio_post(url[len(PUBLIC_URL):], params, signature=signature)
+
     def close(self) -> None:
         self.client.__exit__(None, None, None)
         self.store.dispose()

@@ -9,6 +9,7 @@ ACTION_ON_IT = "page.on_it"
 ACTION_DONE = "page.done"
 ACTION_ESCALATE = "page.escalate"
 ACTION_NOT_A_TICKET = "page.not_a_ticket"
+ACTION_CONFIRM = "page.confirm"  # the weekly test page's DM: I am here, pages reach me
 VIEW_ESCALATE_REASON = "page.escalate_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
 SUMMARY_SHOWN = 120  # a list line stays one line
@@ -66,6 +67,16 @@ def done_reminder_blocks(card: PageCard, text: str) -> list[dict]:
         {"type": "actions", "block_id": f"page-{card.id}-reminder", "elements": [
             {"type": "button", "action_id": ACTION_DONE, "style": "primary", "value": str(card.id),
              "text": {"type": "plain_text", "text": "Done"}}]},
+    ]
+
+
+def confirm_blocks(page_id: int, text: str) -> list[dict]:
+    """The test page's DM to the on-call person, with the Confirm button that answers it."""
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "actions", "block_id": f"page-{page_id}-confirm", "elements": [
+            {"type": "button", "action_id": ACTION_CONFIRM, "style": "primary", "value": str(page_id),
+             "text": {"type": "plain_text", "text": "Confirm"}}]},
     ]
 
 

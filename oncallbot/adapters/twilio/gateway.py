@@ -26,6 +26,10 @@ _log = logging.getLogger(__name__)
 SMS_VALIDITY_PERIOD = 600  # seconds in Twilio's queue; a page older than that is dropped, not delivered late
 CALL_RING_TIMEOUT = 25  # seconds of ringing before Twilio gives up (and voicemail would pick up)
 CALL_STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+# Answering machine detection, asynchronous: a person hears the page at once while Twilio listens, then posts
+# AnsweredBy to the AMD callback. DetectMessageEnd waits for the greeting's end (machine_end_beep/silence/other),
+# so a voicemail left then is recorded whole.
+MACHINE_DETECTION = "DetectMessageEnd"
 
 _TWILIO_ORIGIN = re.compile(r"^https://[^/]+\.twilio\.com(?=/|$)")
 
@@ -85,7 +89,11 @@ class TwilioGateway:
         log_event(_log, "twilio.sms.sent", sid=message.sid, to=_masked(to))
         return message.sid
 
-    def place_call(self, to: str, twiml: str, status_callback: str | None = None) -> str:
+    def place_call(self, to: str, twiml: str, status_callback: str | None = None,
+                   amd_callback: str | None = None) -> str:
+        """Place a call; with `amd_callback`, with asynchronous answering machine detection posting there."""
+        amd = {"machine_detection": MACHINE_DETECTION, "async_amd": "true", "async_amd_status_callback": amd_callback,
+               "async_amd_status_callback_method": "POST"} if amd_callback else {}
         with self._delivery("Call", to):
             call = self._client.calls.create(
                 to=to,
@@ -94,8 +102,16 @@ class TwilioGateway:
                 status_callback=status_callback or values.unset,
                 status_callback_event=CALL_STATUS_EVENTS,
                 timeout=CALL_RING_TIMEOUT,
+                **amd,
             )
         log_event(_log, "twilio.call.placed", sid=call.sid, to=_masked(to))
+        return call.sid
+
+    def update_call(self, call_sid: str, twiml: str) -> str:
+        """Replace what a live call plays (a voicemail after the beep); returns the call's SID."""
+        with self._delivery("Call update", ""):
+            call = self._client.calls(call_sid).update(twiml=twiml)
+        log_event(_log, "twilio.call.updated", sid=call.sid)
         return call.sid
 
     @contextmanager

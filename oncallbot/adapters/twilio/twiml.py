@@ -23,6 +23,14 @@ def page_call_twiml(text: str, gather_url: str) -> str:
     return str(VoiceResponse().append(gather))
 
 
+def voicemail_twiml(text: str) -> str:
+    """What a call answered by a machine leaves after the beep, then hangs up."""
+    response = VoiceResponse()
+    response.say(text)
+    response.hangup()
+    return str(response)
+
+
 def gather_reply_twiml(message: str) -> str:
     """The answer to the Gather POST: say how the keypress was taken, then end the call."""
     response = VoiceResponse()

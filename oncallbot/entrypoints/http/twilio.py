@@ -1,4 +1,5 @@
-"""Twilio's webhooks: SMS replies, call keypresses and delivery status, each signed by Twilio."""
+"""Twilio's webhooks: SMS replies, call keypresses, delivery status and answering machine detection (who
+picked up a page call), each signed by Twilio."""
 
 import logging
 from urllib.parse import parse_qsl
@@ -14,7 +15,7 @@ from ...domain.paging import parse_ack_text
 from ...errors import BadInput, NotAuthorized
 from ...logs import log_event, mask
 from ...services import inbound, paging
-from ...services.delivery import record_delivery_status
+from ...services.delivery import record_answered_by, record_delivery_status
 from .limits import MAX_PAGE_ID
 
 log = logging.getLogger("oncallbot.http")
@@ -92,10 +93,27 @@ def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> li
         state = form.get("MessageStatus") or form.get("CallStatus") or ""
         # Idempotent by itself (a row already failed is not failed again), so a repeat does nothing, and a
         # callback that beats our own record of the send is not remembered as handled.
-        if await run_in_threadpool(record_delivery_status, store, procedure, sid, state, form.get("ErrorCode"),
-                                   clock.now()):
+        recorded = await run_in_threadpool(record_delivery_status, store, procedure, sid, state,
+                                           form.get("ErrorCode"), clock.now())
+        if form.get("CallSid") and form.get("AnsweredBy"):  # a status callback may carry the AMD result too
+            recorded = await run_in_threadpool(record_answered_by, store, procedure, form["CallSid"],
+                                               form["AnsweredBy"], clock.now()) or recorded
+        if recorded:
+            await run_in_threadpool(container.deliver_now)
+        return Response(status_code=204)
+
+    async def amd(request: Request) -> Response:
+        """AsyncAmdStatusCallback: CallSid, AnsweredBy (human, machine_start, machine_end_beep, ...,
+        fax, unknown) and MachineDetectionDuration."""
+        form = await verified_form(request)
+        if form is None:
+            return forbidden()
+        sid, answered_by = form.get("CallSid", ""), form.get("AnsweredBy", "")
+        if not sid or not answered_by:
+            return Response("CallSid and AnsweredBy are required", status_code=400)
+        if await run_in_threadpool(record_answered_by, store, procedure, sid, answered_by, clock.now()):
             await run_in_threadpool(container.deliver_now)
         return Response(status_code=204)
 
     return [Route("/twilio/sms", sms, methods=["POST"]), Route("/twilio/voice", voice, methods=["POST"]),
-            Route("/twilio/status", status, methods=["POST"])]
+            Route("/twilio/status", status, methods=["POST"]), Route("/twilio/amd", amd, methods=["POST"])]

@@ -14,6 +14,7 @@ from ....logs import log_event
 from ....ports import Clock, Store
 from ....services import inbound, paging
 from ..blocks import (
+    ACTION_CONFIRM,
     ACTION_DONE,
     ACTION_ESCALATE,
     ACTION_NOT_A_TICKET,
@@ -149,6 +150,12 @@ def register(app: App, deps: PagingDeps) -> None:
     def done_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
         clicked(body, respond, member(context), "done")
+
+    @app.action(ACTION_CONFIRM, middleware=[members])
+    def confirm_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        """The test page's DM: a deliberate answer, taken as its On It! (it stops the alert to the approvers)."""
+        ack()
+        clicked(body, respond, member(context), "on_it")
 
     @app.action(ACTION_NOT_A_TICKET, middleware=[members])
     def not_a_ticket_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
