@@ -10,7 +10,7 @@ longer apply when approved (the rotation changed under it) is recorded as refuse
 changed, and the rotation stays as it is.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -27,6 +27,7 @@ from ..domain.swap_flow import (
 from ..domain.swaps import (
     PENDING_STATES,
     Notice,
+    Permission,
     SwapKind,
     SwapRefused,
     SwapRequest,
@@ -47,6 +48,7 @@ from ..domain.swaps import (
     validate_request,
     week_label,
 )
+from ..domain.team import Team
 from ..domain.vocabulary import Channel, MessageKind
 from ..ports import Store, StoreTx
 from .delivery import notify_approvers
@@ -135,6 +137,20 @@ def _expire_if_due(tx: StoreTx, procedure: Procedure, request: SwapRequest, now:
 # --- the verbs -------------------------------------------------------------------------------------------
 
 
+def _decidable(tx: StoreTx, procedure: Procedure, request_id: str, person_id: str,
+               may: Callable[[SwapRequest, str, Team], Permission],
+               now: datetime) -> tuple[SwapRequest, SwapOutcome | None]:
+    """The request locked, as it stands: expired (the outcome says so), or open to this person's step
+    (else SwapRefused, saying why)."""
+    request = _locked(tx, request_id)
+    expired = _expire_if_due(tx, procedure, request, now)
+    if expired is None:
+        permission = may(request, person_id, procedure.team)
+        if not permission.allowed:
+            raise _refused(request, permission.message, procedure)
+    return request, expired
+
+
 def request_swap(store: Store, procedure: Procedure, requester_id: str, counterpart_id: str, requester_week: str,
                  counterpart_week: str | None, now: datetime, *, note: str = "", surface: str = "slack",
                  kind: SwapKind | None = None) -> SwapOutcome:
@@ -174,12 +190,9 @@ def accept(store: Store, procedure: Procedure, request_id: str, person_id: str, 
     """The counterpart's yes: every approver who is not part of it is asked (Approve / Reject)."""
     team = procedure.team
     with store.transaction() as tx:
-        request = _locked(tx, request_id)
-        if (expired := _expire_if_due(tx, procedure, request, now)) is not None:
+        request, expired = _decidable(tx, procedure, request_id, person_id, can_accept, now)
+        if expired is not None:
             return expired
-        permission = can_accept(request, person_id, team)
-        if not permission.allowed:
-            raise _refused(request, permission.message, procedure)
         accepted = _transition(tx, procedure, request, SwapState.ACCEPTED, person_id, now, surface)
         approvers = _eligible_approvers(accepted, procedure)
         counterpart = name_of(team, person_id)
@@ -202,12 +215,9 @@ def decline(store: Store, procedure: Procedure, request_id: str, person_id: str,
             surface: str = "slack") -> SwapOutcome:
     team = procedure.team
     with store.transaction() as tx:
-        request = _locked(tx, request_id)
-        if (expired := _expire_if_due(tx, procedure, request, now)) is not None:
+        request, expired = _decidable(tx, procedure, request_id, person_id, can_decline, now)
+        if expired is not None:
             return expired
-        permission = can_decline(request, person_id, team)
-        if not permission.allowed:
-            raise _refused(request, permission.message, procedure)
         declined = _transition(tx, procedure, request, SwapState.DECLINED, person_id, now, surface, reason.strip())
         why = f": {declined.reason}" if declined.reason else ""
         _dm(tx, declined, declined.requester_id, "declined",
@@ -219,12 +229,9 @@ def reject(store: Store, procedure: Procedure, request_id: str, approver_id: str
            surface: str = "slack") -> SwapOutcome:
     team = procedure.team
     with store.transaction() as tx:
-        request = _locked(tx, request_id)
-        if (expired := _expire_if_due(tx, procedure, request, now)) is not None:
+        request, expired = _decidable(tx, procedure, request_id, approver_id, can_reject, now)
+        if expired is not None:
             return expired
-        permission = can_reject(request, approver_id, team)
-        if not permission.allowed:
-            raise _refused(request, permission.message, procedure)
         rejected = _transition(tx, procedure, request, SwapState.REJECTED, approver_id, now, surface, reason.strip())
         why = f": {rejected.reason}" if rejected.reason else ""
         text = f"{name_of(team, approver_id)} rejected the {summary(rejected, team)}{why}."
@@ -237,12 +244,9 @@ def cancel(store: Store, procedure: Procedure, request_id: str, person_id: str, 
            surface: str = "slack") -> SwapOutcome:
     team = procedure.team
     with store.transaction() as tx:
-        request = _locked(tx, request_id)
-        if (expired := _expire_if_due(tx, procedure, request, now)) is not None:
+        request, expired = _decidable(tx, procedure, request_id, person_id, can_cancel, now)
+        if expired is not None:
             return expired
-        permission = can_cancel(request, person_id, team)
-        if not permission.allowed:
-            raise _refused(request, permission.message, procedure)
         cancelled = _transition(tx, procedure, request, SwapState.CANCELLED, person_id, now, surface)
         text = f"{name_of(team, person_id)} cancelled the {summary(cancelled, team)}."
         _dm(tx, cancelled, cancelled.counterpart_id, "cancelled", text, now)
@@ -261,12 +265,9 @@ def approve(store: Store, procedure: Procedure, request_id: str, approver_id: st
     week changed. Never half applied: both overrides commit together or neither does."""
     team = procedure.team
     with store.transaction() as tx:
-        request = _locked(tx, request_id)
-        if (expired := _expire_if_due(tx, procedure, request, now)) is not None:
+        request, expired = _decidable(tx, procedure, request_id, approver_id, can_approve, now)
+        if expired is not None:
             return expired
-        permission = can_approve(request, approver_id, team)
-        if not permission.allowed:
-            raise _refused(request, permission.message, procedure)
         for week in request.weeks:  # earliest first: every transaction locks weeks in the same order
             tx.shift_for_week(week, lock=True)
         rotation = rotation_in_effect(tx, procedure, now, through=max(request.weeks))
