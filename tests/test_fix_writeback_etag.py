@@ -7,13 +7,10 @@ from datetime import UTC, date, datetime
 import pytest
 
 from oncallbot.adapters.db.models import NotificationRow
-from oncallbot.bootstrap import Environment, build_deliverer, build_procedure, build_rotation_source
 from oncallbot.errors import BadInput
 from oncallbot.services.delivery import deliver_pending
 from oncallbot.services.overrides import queue_assignee_change
-from oncallbot.services.rotation import sync_rotation
-from tests.harness.config import example_settings
-from tests.harness.gcal import CALENDAR, event_id, seed_quarter, week_item
+from tests.harness.gcal import CALENDAR, event_id, google_rotation, seed_quarter, week_item
 
 pytestmark = pytest.mark.usefixtures("backoff_sleeps")  # googleapiclient's retries record their sleeps
 
@@ -30,15 +27,11 @@ def gcal(gcal):
 
 @pytest.fixture
 def bot(gcal, key_file, store):
-    settings = example_settings(rotation={"source": "google", "google": {"calendar_id": CALENDAR}})
-    env = Environment(google_credentials=key_file, google_api_url=gcal.url)
-    source = build_rotation_source(settings, env)
-    procedure = build_procedure(settings)
-    sync_rotation(store, source, procedure, NOW)
-    return procedure, build_deliverer(settings, env, rotation_source=source)
+    rotation = google_rotation(gcal, key_file, store, NOW)
+    return rotation.procedure, rotation.deliverer
 
 
-def calendar_event(gcal, week: date) -> dict:  # noqa: F811
+def calendar_event(gcal, week: date) -> dict:
     return next(e for e in gcal.events(CALENDAR) if e["id"] == event_id(week))
 
 
@@ -47,7 +40,7 @@ def approver_reports(store) -> list[str]:
         return [n.text for n in tx.session.query(NotificationRow) if n.kind == "report" and n.person_id == "dana"]
 
 
-def test_the_write_back_names_the_version_the_sync_saw(gcal, store, bot):  # noqa: F811
+def test_the_write_back_names_the_version_the_sync_saw(gcal, store, bot):
     procedure, deliverer = bot
     synced_etag = calendar_event(gcal, WEEK)["etag"]
 
@@ -60,7 +53,7 @@ def test_the_write_back_names_the_version_the_sync_saw(gcal, store, bot):  # noq
     assert approver_reports(store) == []
 
 
-def test_a_human_edit_after_our_sync_is_not_overwritten_and_the_approvers_hear(gcal, store, bot):  # noqa: F811
+def test_a_human_edit_after_our_sync_is_not_overwritten_and_the_approvers_hear(gcal, store, bot):
     procedure, deliverer = bot
     queue_assignee_change(store, procedure, event_id(WEEK), "tom", NOW)
     gcal.put_event(CALENDAR, week_item(WEEK, "priya"))  # someone edits the week in Google Calendar meanwhile
@@ -85,7 +78,7 @@ def test_a_write_back_for_an_event_we_never_synced_is_refused(store, bot):
         assert tx.session.query(NotificationRow).count() == 0
 
 
-def test_a_write_back_queued_before_etags_were_stored_is_not_written_blind(gcal, store, bot):  # noqa: F811
+def test_a_write_back_queued_before_etags_were_stored_is_not_written_blind(gcal, store, bot):
     procedure, deliverer = bot
     with store.transaction() as tx:  # as an outbox row from before the upgrade looks: no etag
         tx.add_notification("writeback:legacy", NOW, kind="writeback", channel="calendar", person_id="tom",

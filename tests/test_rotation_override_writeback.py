@@ -6,13 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from oncallbot.bootstrap import Environment, build_deliverer, build_procedure, build_rotation_source
 from oncallbot.domain.rotation import OverrideKind, RotationOverride
 from oncallbot.services.delivery import deliver_pending
 from oncallbot.services.overrides import apply_override
 from oncallbot.services.rotation import sync_rotation, who_is_on_call
-from tests.harness.config import example_settings
-from tests.harness.gcal import CALENDAR, LA, event_id, seed_quarter
+from tests.harness.gcal import CALENDAR, LA, event_id, google_rotation, seed_quarter
 
 pytestmark = pytest.mark.usefixtures("backoff_sleeps")  # googleapiclient's retries record their sleeps
 
@@ -30,12 +28,8 @@ def gcal(gcal):
 
 @pytest.fixture
 def bot(gcal, key_file, store):
-    settings = example_settings(rotation={"source": "google", "google": {"calendar_id": CALENDAR}})
-    env = Environment(google_credentials=key_file, google_api_url=gcal.url)
-    source = build_rotation_source(settings, env)
-    procedure = build_procedure(settings)
-    sync_rotation(store, source, procedure, NOW)
-    return procedure, source, build_deliverer(settings, env, rotation_source=source)
+    rotation = google_rotation(gcal, key_file, store, NOW)
+    return rotation.procedure, rotation.source, rotation.deliverer
 
 
 def test_an_override_is_written_back_and_survives_the_syncs_around_it(gcal, store, bot):

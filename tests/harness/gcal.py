@@ -2,6 +2,7 @@
 exchange goes to the fake."""
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,7 +10,10 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from oncallbot.bootstrap import build_procedure
+from oncallbot.bootstrap import Environment, build_deliverer, build_procedure, build_rotation_source
+from oncallbot.domain.procedure import Procedure
+from oncallbot.ports import Deliverer, RotationSource
+from oncallbot.services.rotation import sync_rotation
 
 from .config import example_settings
 
@@ -64,3 +68,21 @@ def write_key_file(path: Path, token_uri: str, pem: str | None = None,
 
 def service_account_file(tmp_path: Path, token_uri: str) -> str:
     return write_key_file(tmp_path / "service-account.json", token_uri)
+
+
+@dataclass(frozen=True)
+class GoogleRotation:
+    """The example team on a Google Calendar rotation served by the fake, synced once into `store`."""
+
+    procedure: Procedure
+    source: RotationSource
+    deliverer: Deliverer  # the real router: write-backs reach the fake calendar, the rest the console
+
+
+def google_rotation(gcal, key_file: str, store, now: datetime) -> GoogleRotation:
+    settings = example_settings(rotation={"source": "google", "google": {"calendar_id": CALENDAR}})
+    env = Environment(google_credentials=key_file, google_api_url=gcal.url)
+    source = build_rotation_source(settings, env)
+    procedure = build_procedure(settings)
+    sync_rotation(store, source, procedure, now)
+    return GoogleRotation(procedure, source, build_deliverer(settings, env, rotation_source=source))
