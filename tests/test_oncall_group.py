@@ -106,7 +106,7 @@ def test_each_refusal_tells_the_approvers_once_and_a_fix_makes_it_work(store, fa
     reports = group.reports()
     assert sorted(p for p, _ in reports) == ["dana", "omar"]  # one message each, not one per run
     assert all(says in text and GROUP in text for _, text in reports)
-    assert "U01SOMEONE" == fake.usergroup_members(GROUP)[0]
+    assert fake.usergroup_members(GROUP) == ["U01SOMEONE"]
     del fake.usergroup_errors[method]  # fixed
     assert group.update().outcome == GroupOutcome.UPDATED
     assert fake.usergroup_members(GROUP) == [KELLY]

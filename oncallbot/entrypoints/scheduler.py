@@ -11,8 +11,8 @@ from ..domain.schedule import PeriodicJob, report_schedule, week_start_schedule
 from ..logs import log_event
 from ..services.catchup import TEST_PAGE_JOB, WEEKLY_REPORT_JOB, catch_up_test_page, catch_up_weekly_report
 from ..services.delivery import reap_stale_sends
-from ..services.paging import fire_due_done_reminders, fire_due_escalations
 from ..services.oncall_group import update_oncall_group
+from ..services.paging import fire_due_done_reminders, fire_due_escalations
 from ..services.rotation import sync_and_notify
 from ..services.swaps import expire_due
 from ..services.week_start import HANDOFF_JOB, send_handoff, send_week_reminders
