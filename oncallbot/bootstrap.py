@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load whe
     from .adapters.slack.bolt import App as SlackApp
     from .adapters.slack.bolt import WebClient as SlackClient
     from .adapters.twilio import TwilioSignatureVerifier
+    from .ports import UserGroups
 
 
 @dataclass(frozen=True)
@@ -228,3 +229,12 @@ def build_twilio_verifier(container: Container) -> "TwilioSignatureVerifier | No
     from .adapters.twilio import TwilioSignatureVerifier
 
     return TwilioSignatureVerifier(container.env.twilio_auth_token, container.settings.server.public_url)
+
+
+def build_user_groups(container: Container) -> "UserGroups | None":
+    """The on-call user group's adapter, when slack.oncall_usergroup is set and Slack is configured."""
+    if container.slack_client is None or not container.settings.slack.oncall_usergroup:
+        return None
+    from .adapters.slack.usergroup import SlackUserGroups
+
+    return SlackUserGroups(container.slack_client)

@@ -218,6 +218,9 @@ class SlackSection(_Section):
     office_channel: str | None = None  # pages inside business hours go here
     procedure_file: str = "procedure.md"  # what `/oncall help` shows; relative to this file
     intake: Literal["all", "apps_and_bots", "people"] = "all"  # whose new support-channel messages become pages
+    # A user group (its id, e.g. S0123ABCD: not the @handle) whose one member is the person on call now;
+    # unset, nothing touches user groups. Needs the `usergroups:write` scope (and user groups, a paid plan).
+    oncall_usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
 
 
 class ServerSection(_Section):

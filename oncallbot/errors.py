@@ -10,6 +10,7 @@
             ├── ChannelOptedOut   the person opted out of this channel (SMS STOP, Twilio 21610)
             ├── InvalidAddress    the number or id is not reachable at all (Twilio 21211, 21614)
             └── EditConflict      a calendar write-back met an edit made since (HTTP 412): not overwritten
+        └── UserGroupRefused   Slack refused a user group call (`code`: missing_scope, no_such_subteam, ...)
 """
 
 
@@ -75,3 +76,11 @@ class EditConflict(DeliveryFailed):
 
     def __init__(self, message: str):
         super().__init__(message, permanent=True)
+
+
+class UserGroupRefused(IntegrationError):
+    """Slack answered a user group call with an error; `code` is Slack's error string."""
+
+    def __init__(self, code: str):
+        super().__init__(f"Slack {code}")
+        self.code = code

@@ -141,6 +141,14 @@ class Clock(Protocol):
         ...
 
 
+class UserGroups(Protocol):
+    """A Slack user group's members (Slack user ids). Both raise UserGroupRefused when Slack says no, and
+    IntegrationError when it cannot be reached."""
+
+    def members(self, group_id: str) -> list[str]: ...
+    def set_members(self, group_id: str, user_ids: list[str]) -> None: ...
+
+
 class RotationSource(Protocol):
     key: str  # identifies the calendar, for its sync state
 

@@ -410,6 +410,7 @@ def test_the_manifest_declares_what_the_app_listens_to_and_nothing_is_unheard(sl
                     for a in ("page.on_it", "page.done", "page.escalate")):
         assert heard(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
     assert "chat:write" in scopes
+    assert {"usergroups:read", "usergroups:write"} <= set(scopes)  # the on-call user group (slack.oncall_usergroup)
 
     urls = [c["url"] for c in commands] + [settings["event_subscriptions"]["request_url"],
                                            settings["interactivity"]["request_url"]]

@@ -138,3 +138,14 @@ def handoff_dm(week: date, person_id: str) -> str:
 def week_reminder(week: date, person_id: str) -> str:
     """The reminder before a person's week, once per person and week."""
     return f"week-reminder:{week}:{person_id}"
+
+
+def oncall_group_problem(group_id: str, problem: str) -> str:
+    """The on-call user group cannot be kept (a missing scope, no user groups on the plan, an unknown group):
+    told once per problem."""
+    return f"oncall-group:{group_id}:{problem}"
+
+
+def oncall_group_nobody(group_id: str, week: date) -> str:
+    """Nobody (or nobody with a Slack id) is on call in a week: the group keeps its last member, told once."""
+    return f"oncall-group-nobody:{group_id}:{week}"

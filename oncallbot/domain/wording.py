@@ -189,3 +189,28 @@ def writeback_conflict_text(change: str, event_id: str | None, error: str) -> st
 def writeback_failed_text(change: str, event_id: str | None, attempts: int, error: str) -> str:
     return (f"Could not write an approved change to the rotation calendar ({change}, event {event_id}) "
             f"after {attempts} attempt(s): {error}. Please change the calendar by hand.")
+
+
+# Why the on-call user group could not be updated, by problem (services.oncall_group names them).
+_GROUP_PROBLEMS = {
+    "missing_scope": "the Slack app lacks the usergroups:write scope: add it in the app's settings "
+                     "(config/slack-app-manifest.yaml has it) and reinstall the app",
+    "no_user_groups": "this Slack workspace has no user groups (a paid plan is needed) or the bot's token "
+                      "may not manage them: upgrade, or remove slack.oncall_usergroup",
+    "no_such_subteam": "Slack does not know this user group: check slack.oncall_usergroup (the group's id, "
+                       "S..., not its @handle)",
+    "restricted": "the workspace restricts who may change user groups: allow the app to, in the workspace's "
+                  "settings",
+}
+
+
+def oncall_group_problem_text(group_id: str, problem: str) -> str:
+    why = _GROUP_PROBLEMS.get(problem, f"Slack answered {problem}")
+    return (f"The on-call user group {group_id} cannot be kept to the person on call: {why}. "
+            "oncallbot keeps trying quietly and updates the group once this is fixed.")
+
+
+def oncall_group_nobody_text(group_id: str, week_label: str, name: str | None) -> str:
+    who = f"{name} has no Slack user id in the config" if name else "nobody is on call"
+    return (f"The on-call user group {group_id} keeps its last member for the week of {week_label}: {who} "
+            "(a Slack user group cannot be empty).")

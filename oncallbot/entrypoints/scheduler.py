@@ -6,11 +6,12 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from ..bootstrap import Container
+from ..bootstrap import Container, build_user_groups
 from ..domain.schedule import PeriodicJob, report_schedule, week_start_schedule
 from ..logs import log_event
 from ..services.catchup import TEST_PAGE_JOB, WEEKLY_REPORT_JOB, catch_up_test_page, catch_up_weekly_report
 from ..services.delivery import reap_stale_sends
+from ..services.oncall_group import update_oncall_group
 from ..services.paging import fire_due_done_reminders, fire_due_escalations
 from ..services.rotation import sync_and_notify
 from ..services.swaps import expire_due
@@ -22,6 +23,7 @@ DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this 
 SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's start
 WEEK_REMINDER_INTERVAL_SECONDS = 60  # a week's reminder goes out within this of `week_reminder.before`
 CATCH_UP_INTERVAL_SECONDS = 30  # a week-start job owed after downtime runs within this (and once at start)
+ONCALL_GROUP_INTERVAL_SECONDS = 60  # the on-call user group follows a week start, sync or swap within this
 
 
 def periodic_jobs(container: Container) -> list[PeriodicJob]:
@@ -49,6 +51,9 @@ def periodic_jobs(container: Container) -> list[PeriodicJob]:
                                 every=timedelta(seconds=WEEK_REMINDER_INTERVAL_SECONDS)))
     jobs.append(PeriodicJob("report.weekly", "last week's report to the approvers", weekly=report_schedule(window),
                             claim=WEEKLY_REPORT_JOB))
+    if settings.slack.oncall_usergroup:
+        jobs.append(PeriodicJob("slack.oncall_group", "keep the on-call Slack user group to the person on call",
+                                every=timedelta(seconds=ONCALL_GROUP_INTERVAL_SECONDS)))
     return jobs
 
 
@@ -131,6 +136,18 @@ def catch_up_job(container: Container) -> None:
     run_isolated("report.weekly", lambda: weekly_report_job(container))
 
 
+def oncall_group_job(container: Container) -> None:
+    """The on-call user group's member = the person on call now; Slack is written only when it differs.
+    Once at start and every minute: a week's start, a sync or a swap shows within a minute (see
+    services.oncall_group for why polling beats a hook in each of them)."""
+    groups, group_id = build_user_groups(container), container.settings.slack.oncall_usergroup
+    if groups is None or group_id is None:
+        return
+    update = update_oncall_group(container.store, container.procedure, groups, group_id, container.clock.now())
+    if update.outcome in ("refused", "nobody"):
+        container.deliver_now()  # the approvers' one message about it, if it is new
+
+
 def create_scheduler(container: Container) -> BackgroundScheduler:
     tz = container.procedure.window.tz
     scheduler = BackgroundScheduler(timezone=tz, job_defaults={"coalesce": True, "max_instances": 1})
@@ -173,4 +190,8 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     scheduler.add_job(catch_up_job, "interval", seconds=CATCH_UP_INTERVAL_SECONDS, id="catch_up",
                       replace_existing=True, args=[container], misfire_grace_time=CATCH_UP_INTERVAL_SECONDS,
                       next_run_time=datetime.now(tz))
+    if container.settings.slack.oncall_usergroup and container.slack_client is not None:
+        scheduler.add_job(run_isolated, "interval", seconds=ONCALL_GROUP_INTERVAL_SECONDS, id="slack.oncall_group",
+                          replace_existing=True, args=["slack.oncall_group", lambda: oncall_group_job(container)],
+                          misfire_grace_time=ONCALL_GROUP_INTERVAL_SECONDS, next_run_time=datetime.now(tz))
     return scheduler

@@ -25,6 +25,9 @@ class FakeSlack(FakeServer):
         self._messages: list[dict[str, Any]] = []
         self._users: dict[str, dict[str, Any]] = {}
         self._sent = 0  # message counter, makes ts unique and increasing
+        self._usergroups: dict[str, list[str]] = {}  # user group id -> its members
+        self.usergroup_errors: dict[str, str] = {}  # method -> the error it answers (until removed)
+        self.usergroup_calls: list[tuple[str, dict[str, Any]]] = []  # (method, args) of usergroups.users.*
         self._methods = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
@@ -35,6 +38,8 @@ class FakeSlack(FakeServer):
             "conversations.open": self._conversations_open,
             "users.info": self._users_info,
             "apps.connections.open": self._apps_connections_open,
+            "usergroups.users.list": self._usergroups_users_list,
+            "usergroups.users.update": self._usergroups_users_update,
         }
 
     # -- seeding and inspection -------------------------------------------------------------
@@ -42,6 +47,20 @@ class FakeSlack(FakeServer):
         """What `users.info` returns for user["id"] (unknown ids get a generated user)."""
         with self._lock:
             self._users[user["id"]] = user
+
+    def put_usergroup(self, group_id: str, members: list[str]) -> None:
+        """A user group that exists (unknown ids answer `no_such_subteam`)."""
+        with self._lock:
+            self._usergroups[group_id] = list(members)
+
+    def usergroup_members(self, group_id: str) -> list[str] | None:
+        with self._lock:
+            members = self._usergroups.get(group_id)
+            return list(members) if members is not None else None
+
+    def usergroup_updates(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(args) for method, args in self.usergroup_calls if method == "update"]
 
     def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
         """Posted messages, oldest first, as {channel, text, blocks, thread_ts, ts} (edits applied)."""
@@ -70,6 +89,29 @@ class FakeSlack(FakeServer):
             return _error("invalid_auth")
         handler = self._methods.get(method)
         return Response(200, handler(args) if handler else {"ok": True})
+
+    def _usergroup_call(self, method: str, args: dict) -> dict | None:
+        self.usergroup_calls.append((method, dict(args)))
+        error = self.usergroup_errors.get(method)
+        if error is not None:
+            return {"ok": False, "error": error}
+        if args.get("usergroup") not in self._usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return None
+
+    def _usergroups_users_list(self, args: dict) -> dict:
+        refused = self._usergroup_call("list", args)
+        return refused or {"ok": True, "users": list(self._usergroups[args["usergroup"]])}
+
+    def _usergroups_users_update(self, args: dict) -> dict:
+        refused = self._usergroup_call("update", args)
+        if refused:
+            return refused
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users:
+            return {"ok": False, "error": "invalid_users"}
+        self._usergroups[args["usergroup"]] = users
+        return {"ok": True, "usergroup": {"id": args["usergroup"], "users": users}}
 
     def _auth_test(self, args: dict) -> dict:
         return {"ok": True, "url": "https://fake.slack.com/", **BOT}
