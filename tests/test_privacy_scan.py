@@ -52,7 +52,7 @@ def test_sms_bodies_and_call_twiml_are_scanned_but_not_their_recipient():
         assert leaks(twilio) == []
         client.messages.create(to="+14155550101", from_="+14155550000", body="Marcus: 415 555 0102")
         client.calls.create(to="+14155550102", from_="+14155550000",
-                            twiml="<Response><Say>Call Kelly at 4 1 5</Say><Say>kelly.nguyen@example.com</Say></Response>")
+                            twiml="<Response><Say>Kelly: kelly.nguyen@example.com</Say></Response>")
     found = leaks(twilio)
     assert len(found) == 2 and "marcus's phone" in found[0] and "kelly's email" in found[1]
 
@@ -60,3 +60,17 @@ def test_sms_bodies_and_call_twiml_are_scanned_but_not_their_recipient():
 def test_log_lines_are_scanned_for_everyone():
     assert log_leaks('{"event": "sms sent", "to": "+***01"}') == []
     assert len(log_leaks('{"event": "sms sent", "to": "4155550105"}')) == 1
+
+
+def test_a_page_escalated_by_sms_and_call_then_stop_is_scanned_and_clean(make_bot, database_url):
+    """The flow the conftest scan runs after every test, checked here to see what it covers: the thread, the
+    approvers' opt-out news, the SMS body and the call TwiML, none naming a number or an email."""
+    bot = make_bot(database_url)
+    page_id = bot.escalated_page()
+    bot.text_in("STOP")
+    assert bot.opted_out("aisha")
+    slack_posts = [r for r in bot.slack.all_requests if r.path == "/api/chat.postMessage"]
+    sms = [r for r in bot.twilio.all_requests if r.form.get("Body")]
+    calls = [r for r in bot.twilio.all_requests if r.form.get("Twiml")]
+    assert slack_posts and sms and calls and bot.thread(page_id)
+    assert leaks(bot.slack) == [] and leaks(bot.twilio) == []

@@ -12,7 +12,6 @@ import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from urllib.parse import unquote_plus
 
 import yaml
 
@@ -65,14 +64,12 @@ def _own(contacts: tuple[Contact, ...], *, slack_target: str | None = None, phon
 
 
 def _slack_args(request: RecordedRequest) -> tuple[str, str | None]:
-    """The request's arguments as text, and the DM's person (channel, users, user_id) when there is one."""
-    if isinstance(request.json, dict):
-        args = request.json
-    else:
-        args = dict(request.form)
+    """The request's arguments as text (the form already decoded), and the DM's person (channel, users,
+    user_id) when there is one."""
+    args = request.json if isinstance(request.json, dict) else dict(request.form)
     target = args.get("channel") or args.get("user_id") or args.get("users") or None
     text = json.dumps(args, ensure_ascii=False, default=str) if args else request.body.decode(errors="replace")
-    return unquote_plus(text) if not isinstance(request.json, dict) else text, target if isinstance(target, str) else None
+    return text, target if isinstance(target, str) else None
 
 
 def scan_text(text: str, where: str, own: str | None = None) -> list[str]:
@@ -83,8 +80,8 @@ def scan_text(text: str, where: str, own: str | None = None) -> list[str]:
         for kind, pattern in contact.patterns():
             match = pattern.search(text)
             if match:
-                start = max(match.start() - 60, 0)
-                found.append(f"{where}: {contact.person_id}'s {kind} ({match[0]!r}) in ...{text[start:match.end() + 60]}...")
+                around = text[max(match.start() - 60, 0):match.end() + 60]
+                found.append(f"{where}: {contact.person_id}'s {kind} ({match[0]!r}) in ...{around}...")
     return found
 
 
