@@ -10,10 +10,13 @@ from sqlalchemy.engine import make_url
 
 from oncallbot.adapters.db import Store
 from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
+from tests.fakes.base import FakeServer
 from tests.harness import database
 from tests.harness.api import build_api
 from tests.harness.gcal import private_key_pem as new_private_key_pem
 from tests.harness.gcal import write_key_file
+from tests.harness.privacy import leaks, log_leaks
+from tests.harness.serve import ServeProcess
 from tests.harness.slack import SlackHarness
 from tests.harness.twilio import build_bot
 
@@ -42,6 +45,36 @@ def clean_env(monkeypatch, tmp_path):
         if name.startswith(("ONCALLBOT_", "SLACK_", "TWILIO_", "GOOGLE_")) and name != "ONCALLBOT_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # the embedded SQLite default lands in tmp_path/var
+
+
+@pytest.fixture(autouse=True)
+def no_contact_leaks(monkeypatch, request):
+    """Issue 10, item 10: after every test, scan what each loopback fake received (and what each `serve` logged)
+    for the team's phone numbers and emails outside messages to the person themselves (tests/harness/privacy.py).
+    Every fake and `serve` a test starts is registered here, however it was made. A leak fails the test: fix the
+    code, never the scan. A test that sends one on purpose (the scan's own tests) marks itself `contact_leak_ok`."""
+    fakes: list = []
+    serves: list = []
+    real_start, real_serve_init = FakeServer.start, ServeProcess.__init__
+
+    def start(self):
+        fakes.append(self)
+        return real_start(self)
+
+    def serve_init(self, *args, **kw):
+        serves.append(self)
+        real_serve_init(self, *args, **kw)
+
+    monkeypatch.setattr(FakeServer, "start", start)
+    monkeypatch.setattr(ServeProcess, "__init__", serve_init)
+    yield
+    if request.node.get_closest_marker("contact_leak_ok"):
+        return
+    found = [leak for fake in fakes for leak in leaks(fake)]
+    for serve in serves:
+        found += log_leaks(serve.output(), f"serve log {serve.log_path.name}")
+    if found:
+        pytest.fail("contact details leaked:\n  " + "\n  ".join(found), pytrace=False)
 
 
 # -- databases: migrated once per session ------------------------------------------------------------

@@ -13,11 +13,14 @@ from ..errors import BadInput, ConfigError, IntegrationError
 from ..logs import configure_logging
 from ..services import paging, swaps
 from ..services.catchup import jobs_status
+from ..services.contacts import contacts
 from ..services.overrides import rotation_history
 from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
 from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call
 from .formatters import (
+    contact_json,
+    contact_text,
     detail_weeks,
     job_json,
     job_text,
@@ -187,6 +190,21 @@ def cmd_jobs(args) -> int:
     return 0
 
 
+def cmd_contacts(args) -> int:
+    """Each person's channels, opt-outs and masked contact details (for the approvers)."""
+    container = _container(args)
+    views = contacts(container.store, container.procedure.team)
+    if args.json:
+        print(json.dumps({"team": container.procedure.team.name, "verification": "not_built",
+                          "people": [contact_json(v) for v in views]}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"contacts of {container.procedure.team.name} ({len(views)} people; phone verification is not built yet: "
+          "numbers are not checked)")
+    for view in views:
+        print("\n".join(contact_text(view)))
+    return 0
+
+
 def cmd_swaps(args) -> int:
     """Pending swap requests (every request with --all), oldest first."""
     container = _container(args)
@@ -334,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
                                help="the periodic jobs: schedule, last run and replica, next run, missed runs pending")
     jobs.add_argument("--json", action="store_true", help="print the jobs as JSON")
     jobs.set_defaults(func=cmd_jobs)
+
+    contacts_command = commands.add_parser(
+        "contacts", parents=[common],
+        help="each person: channels, opt-outs (SMS STOP), verification, phone and email masked")
+    contacts_command.add_argument("--json", action="store_true", help="print the contacts as JSON")
+    contacts_command.set_defaults(func=cmd_contacts)
 
     page = commands.add_parser("page", parents=[common], help="open a page (a voicemail or ticket) now")
     page.add_argument("summary", help="what the page is about, e.g. \"Voicemail from ACME: site down\"")

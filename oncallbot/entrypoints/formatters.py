@@ -9,6 +9,7 @@ from ..domain.swap_flow import HistoryLine, status_line, summary
 from ..domain.swaps import SwapRequest, expires_at
 from ..domain.timelabels import WEEKDAYS
 from ..services.catchup import JobStatus
+from ..services.contacts import ContactView
 from ..services.paging import PageList, PageSnapshot
 from ..services.presenting import age_label
 from ..services.rotation import OnCallReport
@@ -253,4 +254,38 @@ def job_text(status: JobStatus, tz: ZoneInfo) -> list[str]:
         lines.append(f"  next run: {local_label(status.next_run, tz)}")
     if status.missed_pending and status.pending_occasion is not None:
         lines.append(f"  MISSED RUN PENDING: due {local_label(status.pending_occasion, tz)}")
+    return lines
+
+
+# --- `oncallbot contacts` ---------------------------------------------------------------------------------
+
+def contact_json(view: ContactView) -> dict:
+    """One person of `oncallbot contacts --json` (the contract in the README's Commands table)."""
+    return {
+        "id": view.person_id,
+        "name": view.name,
+        "roles": list(view.roles),
+        "channels": list(view.channels),
+        "opted_out": list(view.opted_out),
+        "phone": view.phone,
+        "email": view.email,
+        "slack_id": view.slack_id,
+        "verified": view.verified,
+    }
+
+
+def contact_text(view: ContactView) -> list[str]:
+    roles = f" ({', '.join(view.roles)})" if view.roles else ""
+    channels = ", ".join(f"{c} (opted out)" if c in view.opted_out else c for c in view.channels) or "none"
+    verified = "not checked" if view.verified is None else ("verified" if view.verified else "UNVERIFIED")
+    lines = [f"{view.name} [{view.person_id}]{roles}", f"  channels: {channels}"]
+    if view.phone:
+        lines.append(f"  phone: {view.phone} ({verified})")
+    if view.email:
+        lines.append(f"  email: {view.email}")
+    if view.slack_id:
+        lines.append(f"  slack: {view.slack_id}")
+    stray = [c for c in view.opted_out if c not in view.channels]
+    if stray:
+        lines.append(f"  opted out: {', '.join(stray)}")
     return lines

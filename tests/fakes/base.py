@@ -60,6 +60,7 @@ class FakeServer:
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._requests: list[RecordedRequest] = []
+        self._all_requests: list[RecordedRequest] = []  # never cleared: the privacy scan (tests/harness/privacy.py)
         self._faults: list[_Fault] = []
         self._server: ThreadingHTTPServer | None = None
 
@@ -95,6 +96,12 @@ class FakeServer:
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._requests)
+
+    @property
+    def all_requests(self) -> list[RecordedRequest]:
+        """Every request received, even those a `clear()` forgot."""
+        with self._lock:
+            return list(self._all_requests)
 
     def requests_to(self, path_suffix: str, method: str | None = None) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith(path_suffix) and method in (None, r.method)]
@@ -184,6 +191,7 @@ class FakeServer:
                 except Exception:  # a bug in the fake: make it visible to the test, not a hang
                     response = Response(500, traceback.format_exc())
             self._requests.append(replace(request, status=response.status))
+            self._all_requests.append(self._requests[-1])
             self._changed.notify_all()
             payload, content_type = _encode(response.body)
         headers = {"Content-Type": content_type, **response.headers} if payload else response.headers
