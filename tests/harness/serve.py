@@ -68,9 +68,11 @@ class ServeProcess:
             output = self.output()
             if any(t in output for t in texts):
                 return output
-            if self.process.poll() is not None:
+            try:  # wakes at once if serve exits; otherwise look at its log again shortly
+                self.process.wait(timeout=0.05)
                 break
-            time.sleep(0.05)
+            except subprocess.TimeoutExpired:
+                continue
         raise AssertionError(f"serve did not log {texts} within {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
