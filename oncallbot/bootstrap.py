@@ -2,8 +2,9 @@
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,15 +16,18 @@ from .adapters.ical.source import ICalendarSource
 from .config import Settings
 from .domain.paging import ChainStep, EscalationPolicy
 from .domain.procedure import Procedure
+from .domain.watch import Check, Vitals, failing_checks
 from .errors import ConfigError
-from .ports import Clock, Deliverer, RotationSource, Store
+from .ports import Clock, Deliverer, Heartbeat, RotationSource, Store
 
 if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load when `build` needs them
+    from .adapters.metrics import Metrics
     from .adapters.router import NotificationRouter
     from .adapters.slack.bolt import App as SlackApp
     from .adapters.slack.bolt import WebClient as SlackClient
     from .adapters.twilio import TwilioSignatureVerifier
     from .ports import UserGroups
+    from .services.watch import DispatcherLiveness
 
 
 @dataclass(frozen=True)
@@ -114,9 +118,24 @@ class Container:
     slack_client: "SlackClient | None" = None  # a slack_sdk WebClient when Slack is configured
     notes: list[str] = field(default_factory=list)  # what the operator should know at start
     stopping: threading.Event = field(default_factory=threading.Event)  # set when serve shuts down
+    heartbeat: Heartbeat | None = None  # heartbeat.url: called every minute while the checks pass
+    metrics: "Metrics | None" = None  # server.metrics: true
+    dispatcher: "DispatcherLiveness | None" = None  # set by the scheduler: its dispatcher's last run
+    # The mailbox's wiring sets this to a reader of its last successful check (the metrics' age gauge).
+    mailbox_checked_at: Callable[[], datetime | None] | None = None
 
     def running(self) -> bool:
         return not self.stopping.is_set()
+
+    def health(self) -> tuple[Vitals, tuple[Check, ...]]:
+        """The bot's own checks, as /healthz, /metrics and the heartbeat see them."""
+        from .services.watch import read_vitals
+
+        vitals = read_vitals(self.store, self.rotation_source.key, self.dispatcher)
+        return vitals, failing_checks(vitals, self.clock.now(), self.settings.rotation.sync_interval)
+
+    def last_mailbox_check(self) -> datetime | None:
+        return self.mailbox_checked_at() if self.mailbox_checked_at is not None else None
 
     def deliver_now(self, page_id: int | None = None) -> int:
         """Send what the outbox holds now (for one page, or all) instead of waiting for the next tick."""
@@ -188,12 +207,24 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         slack_client = build_web_client(env.slack_bot_token, env.slack_api_url)
     rotation_source = build_rotation_source(settings, env)
     store = build_store(settings, env)
-    return Container(
+    container = Container(
         settings=settings, env=env, clock=clock or SystemClock(), store=store, database=store,
         procedure=build_procedure(settings), rotation_source=rotation_source,
         deliverer=build_deliverer(settings, env, slack_client, rotation_source), slack_client=slack_client,
         notes=missing_credentials(env),
     )
+    if settings.heartbeat.url:
+        from .adapters.heartbeat import HttpHeartbeat
+
+        container.heartbeat = HttpHeartbeat(settings.heartbeat.url, settings.heartbeat.method,
+                                            settings.heartbeat.timeout.total_seconds())
+    if settings.server.metrics:
+        from .adapters.metrics import Metrics
+
+        container.metrics = Metrics(container.clock, container.health, container.last_mailbox_check)
+        store.observer = container.metrics
+        container.deliverer = container.metrics.counting(container.deliverer)
+    return container
 
 
 def build_slack_app(container: Container) -> "SlackApp | None":

@@ -227,6 +227,22 @@ class ServerSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"  # what Twilio signs its webhooks against
+    metrics: bool = False  # GET /metrics (Prometheus text format)
+
+
+class HeartbeatSection(_Section):
+    """A dead-man's switch outside the bot (healthchecks-style), called every minute while its checks pass."""
+
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+\S*$")
+    method: Literal["get", "post"] = "get"
+    timeout: PositiveDuration = timedelta(seconds=10)
+
+    @field_validator("timeout")
+    @classmethod
+    def _under_a_minute(cls, value: timedelta) -> timedelta:
+        if value >= timedelta(minutes=1):
+            raise ValueError("must be under 1m (the heartbeat is called every minute)")
+        return value
 
 
 class StorageSection(_Section):
@@ -248,6 +264,7 @@ class Settings(_Section):
     rotation: RotationSection = RotationSection()
     slack: SlackSection = SlackSection()
     server: ServerSection = ServerSection()
+    heartbeat: HeartbeatSection = HeartbeatSection()
     storage: StorageSection = StorageSection()
     base_dir: Path = Path(".")  # the config file's folder; relative paths are read from there
 

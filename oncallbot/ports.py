@@ -7,18 +7,21 @@
 - `Clock`: the one source of "now" (`adapters.clock.SystemClock`; tests use a fake).
 - `RotationSource`: where the rotation is published (Google Calendar, an iCalendar file or URL).
 - `Deliverer`: sends one outbox message (`adapters.router.NotificationRouter`).
+- `StoreObserver`: told what each committed transaction did (`adapters.metrics`); `Heartbeat`: the
+  dead-man's switch outside the bot (`adapters.heartbeat`).
 """
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, Required, TypedDict, Unpack
 
 from .domain.audit import AuditEntry, PageEvent
 from .domain.messages import Delivered, Outgoing
 from .domain.rotation import CalendarEvent, ReportedProblem, RotationOverride, Shift
 from .domain.swaps import SwapRequest
+from .domain.watch import OutboxState
 
 if TYPE_CHECKING:  # services.rotation defines the fetch result; imported for types only (no cycle)
     from .services.rotation import CalendarFetch
@@ -149,6 +152,25 @@ class UserGroups(Protocol):
     def set_members(self, group_id: str, user_ids: list[str]) -> None: ...
 
 
+class StoreObserver(Protocol):
+    """Told, after each commit, what the transaction did that the metrics count (per process)."""
+
+    def page_opened(self, source: str) -> None: ...
+    def page_taken(self, after: timedelta) -> None:
+        """The first On It! of a page, `after` it was opened."""
+        ...
+
+    def step_fired(self, due_at: datetime) -> None:
+        """An escalation step due at `due_at` was fired (and its messages queued) just now."""
+        ...
+
+
+class Heartbeat(Protocol):
+    def beat(self) -> None:
+        """Call the dead-man's switch outside the bot; raises IntegrationError when it cannot."""
+        ...
+
+
 class RotationSource(Protocol):
     key: str  # identifies the calendar, for its sync state
 
@@ -199,11 +221,13 @@ class StoreTx(Protocol):
     def notifications_of(self, page_id: int) -> list[NotificationRecord]: ...
     def notification_by_ref(self, provider_ref: str) -> NotificationRecord | None: ...
     def claim_pending_notifications(self, now: datetime, claim_until: datetime, limit: int,
-                                    page_id: int | None = None) -> list[NotificationRecord]: ...
+                                    page_id: int | None = None,
+                                    keys: Sequence[str] | None = None) -> list[NotificationRecord]: ...
     def stale_sending(self, now: datetime) -> list[NotificationRecord]: ...
     def update_notification(self, notification_id: int, **changes: Unpack[NotificationUpdate]) -> None: ...
     def mark_sent(self, notification_id: int, at: datetime, provider_ref: str | None) -> None: ...
     def recent_calls(self, person_id: str, since: datetime) -> list[datetime]: ...
+    def outbox_state(self) -> OutboxState: ...
 
     # --- inbound dedupe and opt-outs
     def first_time_seen(self, key: str, at: datetime) -> bool: ...

@@ -122,6 +122,28 @@ def test_page_resolved_text(page_id: int, name: str, at: str, channel: str) -> s
             f"(via {CHANNEL_WORDS.get(channel, channel)}), after you were alerted.")
 
 
+def outbox_stuck_text(waiting: int, oldest_age: str, last_sent: str | None) -> str:
+    """The bot's own alert: nothing leaves the outbox. `oldest_age` "7 min"; `last_sent` a local time."""
+    since = f"since {last_sent}" if last_sent else "yet"
+    return (f"oncallbot: nothing was sent {since}, and {waiting} message{'s' if waiting != 1 else ''} "
+            f"{'are' if waiting != 1 else 'is'} waiting (the oldest for {oldest_age}). Pages may not be reaching "
+            "anyone: check the bot's log, and Slack's and Twilio's status.")
+
+
+def outbox_moving_text(at: str) -> str:
+    return f"oncallbot: resolved: messages are being sent again (checked at {at})."
+
+
+def sync_failing_text(last_sync: str | None, failing_for: str) -> str:
+    last = f"the last good sync was at {last_sync}" if last_sync else "it has never synced"
+    return (f"oncallbot: the rotation calendar has not synced for over {failing_for} ({last}). Paging goes on "
+            "from the stored rotation, but calendar changes are not seen: run `oncallbot sync` to see why.")
+
+
+def sync_recovered_text(at: str) -> str:
+    return f"oncallbot: resolved: the rotation calendar synced again at {at}."
+
+
 def _at(at: datetime | None, tz: tzinfo | None) -> str:
     return f"{at.astimezone(tz):%H:%M}" if at else ""
 

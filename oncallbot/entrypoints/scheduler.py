@@ -10,11 +10,12 @@ from ..bootstrap import Container, build_user_groups
 from ..domain.schedule import PeriodicJob, report_schedule, week_start_schedule
 from ..logs import log_event
 from ..services.catchup import TEST_PAGE_JOB, WEEKLY_REPORT_JOB, catch_up_test_page, catch_up_weekly_report
-from ..services.delivery import reap_stale_sends
+from ..services.delivery import deliver_pending, reap_stale_sends
 from ..services.oncall_group import update_oncall_group
 from ..services.paging import fire_due_done_reminders, fire_due_escalations
 from ..services.rotation import sync_and_notify
 from ..services.swaps import expire_due
+from ..services.watch import DispatcherLiveness, beat, watch_bot
 from ..services.week_start import HANDOFF_JOB, send_handoff, send_week_reminders
 
 log = logging.getLogger("oncallbot.scheduler")
@@ -24,6 +25,7 @@ SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's
 WEEK_REMINDER_INTERVAL_SECONDS = 60  # a week's reminder goes out within this of `week_reminder.before`
 CATCH_UP_INTERVAL_SECONDS = 30  # a week-start job owed after downtime runs within this (and once at start)
 ONCALL_GROUP_INTERVAL_SECONDS = 60  # the on-call user group follows a week start, sync or swap within this
+WATCH_INTERVAL_SECONDS = 60  # the heartbeat's period: a dead-man's switch expects a call every minute
 
 
 def periodic_jobs(container: Container) -> list[PeriodicJob]:
@@ -51,6 +53,9 @@ def periodic_jobs(container: Container) -> list[PeriodicJob]:
                                 every=timedelta(seconds=WEEK_REMINDER_INTERVAL_SECONDS)))
     jobs.append(PeriodicJob("report.weekly", "last week's report to the approvers", weekly=report_schedule(window),
                             claim=WEEKLY_REPORT_JOB))
+    jobs.append(PeriodicJob("watch", "check the bot itself: tell the approvers of a stuck outbox or a failing sync"
+                            + ("; call the heartbeat while all is well" if settings.heartbeat.url else ""),
+                            every=timedelta(seconds=WATCH_INTERVAL_SECONDS)))
     if settings.slack.oncall_usergroup:
         jobs.append(PeriodicJob("slack.oncall_group", "keep the on-call Slack user group to the person on call",
                                 every=timedelta(seconds=ONCALL_GROUP_INTERVAL_SECONDS)))
@@ -80,6 +85,20 @@ def fire_job(container: Container) -> None:
     reap_stale_sends(container.store, container.procedure, now)
     fire_due_escalations(container.store, container.procedure, now, keep_going=container.running)
     fire_due_done_reminders(container.store, container.procedure, now, keep_going=container.running)
+    if container.dispatcher is not None:  # a run that raised or hangs never gets here: the heartbeat stops
+        container.dispatcher.ran(container.clock.now())
+
+
+def watch_job(container: Container) -> None:
+    """Every minute: the heartbeat while every check passes; the approvers told of a stuck outbox or a failing
+    sync, sent at once (not left to the outbox job, which may be the part that is stuck)."""
+    vitals, failing = container.health()
+    now = container.clock.now()
+    beat(container.heartbeat, failing)
+    result = watch_bot(container.store, container.procedure, vitals, container.settings.rotation.sync_interval, now)
+    if result.keys:
+        deliver_pending(container.store, container.procedure, container.deliverer, now, keys=result.keys,
+                        keep_going=container.running)
 
 
 def test_page_job(container: Container) -> None:
@@ -151,6 +170,7 @@ def oncall_group_job(container: Container) -> None:
 def create_scheduler(container: Container) -> BackgroundScheduler:
     tz = container.procedure.window.tz
     scheduler = BackgroundScheduler(timezone=tz, job_defaults={"coalesce": True, "max_instances": 1})
+    container.dispatcher = DispatcherLiveness(container.clock.now())
     interval = container.settings.rotation.sync_interval.total_seconds()
     # The first sync runs at once, in the background: a slow or unreachable calendar never delays escalation,
     # which serves from the stored rotation meanwhile.
@@ -190,6 +210,8 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     scheduler.add_job(catch_up_job, "interval", seconds=CATCH_UP_INTERVAL_SECONDS, id="catch_up",
                       replace_existing=True, args=[container], misfire_grace_time=CATCH_UP_INTERVAL_SECONDS,
                       next_run_time=datetime.now(tz))
+    scheduler.add_job(run_isolated, "interval", seconds=WATCH_INTERVAL_SECONDS, id="watch", replace_existing=True,
+                      args=["watch", lambda: watch_job(container)], misfire_grace_time=WATCH_INTERVAL_SECONDS)
     if container.settings.slack.oncall_usergroup and container.slack_client is not None:
         scheduler.add_job(run_isolated, "interval", seconds=ONCALL_GROUP_INTERVAL_SECONDS, id="slack.oncall_group",
                           replace_existing=True, args=["slack.oncall_group", lambda: oncall_group_job(container)],

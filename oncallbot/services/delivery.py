@@ -10,7 +10,7 @@ this module loads the facts and applies the decision.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -155,8 +155,9 @@ Batch = list[tuple[Outgoing, bool]]  # each message, and whether its person opte
 
 def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, now: datetime,
                     page_id: int | None = None, batch: int = 100,
-                    keep_going: Callable[[], bool] = lambda: True) -> int:
-    """Send every pending notification (of one page, or all). Returns how many were sent.
+                    keep_going: Callable[[], bool] = lambda: True, keys: Sequence[str] | None = None) -> int:
+    """Send every pending notification (of one page, those queued under `keys`, or all). Returns how many
+    were sent.
 
     Different pages are sent in parallel; one page's messages go in order (its card before its thread).
     `keep_going` is asked between batches, so a shutdown does not wait for a whole backlog."""
@@ -164,7 +165,7 @@ def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, no
     with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="send") as pool:
         while keep_going():
             with store.transaction() as tx:
-                rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id)
+                rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id, keys)
                 messages = [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows]
             if not messages:  # failures may have queued fallbacks, so stop only when nothing is left
                 return sent

@@ -1,6 +1,7 @@
 """Unit of work over SQLAlchemy: `with store.transaction() as tx:` is one database transaction."""
 
 import hashlib
+import logging
 import os
 import socket
 from collections.abc import Iterator, Sequence
@@ -19,8 +20,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from ...domain.audit import AuditEntry, AuditSubject, PageEvent, page_event_entry, page_event_of
 from ...domain.rotation import CalendarEvent, OverrideKind, ReportedProblem, RotationOverride, Shift, lay_overrides
 from ...domain.swaps import SwapKind, SwapRequest, SwapState
+from ...domain.watch import OutboxState
 from ...errors import ConfigError
-from ...ports import JobRun, NotificationRecord, PageRecord
+from ...ports import JobRun, NotificationRecord, PageRecord, StoreObserver
 from .models import (
     AuditEntryRow,
     CalendarEventRow,
@@ -90,6 +92,7 @@ class Store:
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"  # recorded with each claimed job run
         self.engine = _make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.observer: StoreObserver | None = None  # told what each transaction did, once it has committed
 
     @property
     def dialect(self) -> str:
@@ -131,7 +134,11 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator["StoreTx"]:
         with self._sessions.begin() as session:
-            yield StoreTx(session, self.replica)
+            tx = StoreTx(session, self.replica)
+            yield tx
+        # After the commit: a rolled-back transaction opened nothing and fired nothing.
+        if self.observer is not None and tx.observed:
+            _tell(self.observer, tx.observed)
 
     @contextmanager
     def reading(self) -> Iterator["StoreTx"]:
@@ -142,6 +149,23 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+Observed = tuple[str, Any]  # ("opened", source) | ("taken", timedelta) | ("fired", due_at)
+
+
+def _tell(observer: StoreObserver, observed: list[Observed]) -> None:
+    """Counting must never fail the work it counts."""
+    try:
+        for what, value in observed:
+            if what == "opened":
+                observer.page_opened(value)
+            elif what == "taken":
+                observer.page_taken(value)
+            else:
+                observer.step_fired(value)
+    except Exception:
+        logging.getLogger("oncallbot.store").exception("the store's observer failed")
 
 
 def _shift(row: ShiftRow) -> Shift:
@@ -194,6 +218,7 @@ class StoreTx:
     def __init__(self, session: Session, replica: str | None = None):
         self.session = session
         self.replica = replica
+        self.observed: list[Observed] = []
 
     def flush(self) -> None:
         self.session.flush()
@@ -423,12 +448,17 @@ class StoreTx:
                 self.session.add(page)
         except IntegrityError:
             return None
+        self.observed.append(("opened", page.source))
         return _page(page)
 
     def update_page(self, page_id: int, **changes) -> PageRecord:
         """Change the given fields of a page (which the transaction has read); the page as it now is."""
         row = self.session.get(PageRow, page_id)
         assert row is not None  # the transaction has read the page
+        if changes.get("on_it_at") is not None and row.on_it_at is None:
+            self.observed.append(("taken", changes["on_it_at"] - row.created_at))
+        if changes.get("fired", row.fired) > row.fired and row.next_due_at is not None:
+            self.observed.append(("fired", row.next_due_at))
         for name, value in changes.items():
             setattr(row, name, value)
         return _pages([row])[0]
@@ -552,13 +582,17 @@ class StoreTx:
             NotificationRow.created_at >= since)))
 
     def claim_pending_notifications(self, now: datetime, claim_until: datetime, limit: int,
-                                    page_id: int | None = None) -> list[NotificationRecord]:
+                                    page_id: int | None = None,
+                                    keys: Sequence[str] | None = None) -> list[NotificationRecord]:
         statement = (select(NotificationRow).where(NotificationRow.state == "pending",
                                                    (NotificationRow.claimed_until.is_(None))
                                                    | (NotificationRow.claimed_until <= now))
                      .order_by(NotificationRow.id).limit(limit).with_for_update(skip_locked=True))
         if page_id is not None:
             statement = statement.where(NotificationRow.page_id == page_id)
+        if keys is not None:
+            column = NotificationRow.__table__.c.key
+            statement = statement.where(NotificationRow.key.in_([bounded_key(key, column) for key in keys]))
         rows = list(self.session.scalars(statement))
         for row in rows:
             row.state, row.claimed_until = "sending", claim_until
@@ -576,6 +610,14 @@ class StoreTx:
                                                    .where(NotificationRow.state == "sending",
                                                           NotificationRow.claimed_until < now)
                                                    .with_for_update(skip_locked=True)))
+
+    def outbox_state(self) -> OutboxState:
+        waiting = NotificationRow.state.in_(("pending", "sending"))
+        count, oldest = self.session.execute(select(func.count(), func.min(NotificationRow.created_at))
+                                             .where(waiting)).one()
+        last_sent = self.session.scalar(select(func.max(NotificationRow.sent_at))
+                                        .where(NotificationRow.state == "sent"))
+        return OutboxState(count, oldest, last_sent)
 
     def update_notification(self, notification_id: int, **changes) -> None:
         row = self.session.get(NotificationRow, notification_id)

@@ -6,10 +6,11 @@ import json
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ...bootstrap import Container
+from ...domain.watch import Check, process_failing
 from ...errors import BadInput
 from ...services import paging
 from ...services.rotation import who_is_on_call
@@ -34,12 +35,16 @@ def api_routes(container: Container) -> list[Route]:
     api_token = container.env.api_token
 
     def healthz(request: Request) -> JSONResponse:
-        try:
-            with store.transaction() as tx:
-                tx.seen("healthz")
-        except Exception:
-            return error(503, "database unreachable")
-        return JSONResponse({"status": "ok"})
+        """The checks the heartbeat waits for. 503 when the process itself is broken (its database, its
+        dispatcher: what a restart may fix); 200 "degraded" when the outbox or the sync is failing."""
+        _, failing = container.health()
+        if not failing:
+            return JSONResponse({"status": "ok"})
+        if failing == (Check.DATABASE,):
+            return JSONResponse({"error": "database unreachable", "failing": ["database"]}, status_code=503)
+        broken = process_failing(failing)
+        return JSONResponse({"status": "failing" if broken else "degraded", "failing": [str(c) for c in failing]},
+                            status_code=503 if broken else 200)
 
     def oncall(request: Request) -> JSONResponse:
         at_text = request.query_params.get("at")
@@ -115,10 +120,19 @@ def api_routes(container: Container) -> list[Route]:
             return error(400, str(exc))
         return JSONResponse(page_list_json(listing, procedure, state))
 
-    return [
+    routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/v1/oncall", oncall, methods=["GET"]),
         Route("/api/v1/pages", create_page, methods=["POST"]),
         Route("/api/v1/pages", list_pages, methods=["GET"]),
         Route("/api/v1/pages/{page_id}", show_page, methods=["GET"]),
     ]
+    if container.metrics is not None:  # server.metrics: true
+        metrics = container.metrics
+
+        def scrape(request: Request) -> Response:
+            body, content_type = metrics.exposition()
+            return Response(body, media_type=content_type)
+
+        routes.append(Route("/metrics", scrape, methods=["GET"]))
+    return routes
