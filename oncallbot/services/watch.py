@@ -46,7 +46,7 @@ def read_vitals(store: Store, calendar_key: str, dispatcher: DispatcherLiveness 
     ran_at, since = (dispatcher.ran_at, dispatcher.started_at) if dispatcher else (None, None)
     try:
         with store.reading() as tx:
-            outbox = tx.outbox_state()
+            outbox = tx.outbox_state(ignoring_prefix=keys.WATCH_PREFIX)  # its own alarms are not "moving"
             _, synced_at = tx.sync_state(calendar_key)
     except Exception as exc:  # whatever the driver raises: the database does not answer
         log_event(log, "database check failed", level=logging.WARNING, error=str(exc)[:300])

@@ -2,7 +2,9 @@
 
 from .base import FakeServer, RecordedRequest, Response
 from .gcal import FakeGoogleCalendar
+from .heartbeat import FakeHeartbeat
 from .slack import FakeSlack
 from .twilio import FakeTwilio
 
-__all__ = ["FakeGoogleCalendar", "FakeServer", "FakeSlack", "FakeTwilio", "RecordedRequest", "Response"]
+__all__ = ["FakeGoogleCalendar", "FakeHeartbeat", "FakeServer", "FakeSlack", "FakeTwilio", "RecordedRequest",
+           "Response"]

@@ -611,12 +611,13 @@ class StoreTx:
                                                           NotificationRow.claimed_until < now)
                                                    .with_for_update(skip_locked=True)))
 
-    def outbox_state(self) -> OutboxState:
+    def outbox_state(self, ignoring_prefix: str | None = None) -> OutboxState:
         waiting = NotificationRow.state.in_(("pending", "sending"))
+        ours = NotificationRow.key.startswith(ignoring_prefix, autoescape=True) if ignoring_prefix else None
         count, oldest = self.session.execute(select(func.count(), func.min(NotificationRow.created_at))
-                                             .where(waiting)).one()
+                                             .where(waiting, *([~ours] if ours is not None else []))).one()
         last_sent = self.session.scalar(select(func.max(NotificationRow.sent_at))
-                                        .where(NotificationRow.state == "sent"))
+                                        .where(NotificationRow.state == "sent", *([~ours] if ours is not None else [])))
         return OutboxState(count, oldest, last_sent)
 
     def update_notification(self, notification_id: int, **changes) -> None:
