@@ -221,3 +221,17 @@ def test_every_job_listed_includes_the_watch(tmp_path):
     [watch] = [job for job in scheduler.periodic_jobs(container) if job.name == "watch"]
     assert watch.every == MINUTE and "heartbeat" in watch.description
     assert example_data()["swaps"]["approvers"] == ["dana", "omar"]
+
+
+def test_a_second_replica_does_not_tell_the_same_stuck_outbox_again(bot):
+    bot.open_page()
+    for _ in range(5):
+        bot.minute(outbox=False)
+    assert len(bot.told(DANA_PHONE)) == 1
+    replica = bootstrap.build(bot.container.settings, bot.container.env, clock=bot.clock)
+    scheduler.create_scheduler(replica)
+    try:
+        scheduler.watch_job(replica)
+    finally:
+        replica.store.dispose()
+    assert len(bot.told(DANA_PHONE)) == 1 and len(bot.dms(OMAR_SLACK)) == 1

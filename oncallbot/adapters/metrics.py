@@ -11,8 +11,9 @@ import math
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from ..domain.messages import Delivered, Outgoing
@@ -57,8 +58,10 @@ class Metrics:
     def counting(self, deliverer: Deliverer) -> Deliverer:
         return _CountingDeliverer(deliverer, self.sends)
 
-    def exposition(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """The scrape's body and content type: the text format (0.0.4), or OpenMetrics when the scraper asks."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
 
 
 class _CountingDeliverer:

@@ -131,7 +131,7 @@ def api_routes(container: Container) -> list[Route]:
         metrics = container.metrics
 
         def scrape(request: Request) -> Response:
-            body, content_type = metrics.exposition()
+            body, content_type = metrics.exposition(request.headers.get("accept", ""))
             return Response(body, media_type=content_type)
 
         routes.append(Route("/metrics", scrape, methods=["GET"]))
