@@ -13,6 +13,7 @@ from oncallbot import bootstrap
 from oncallbot.domain.watch import Check, OutboxState, Vitals, failing_checks, outbox_stalled, sync_failing
 from oncallbot.entrypoints import scheduler
 from oncallbot.entrypoints.http import create_app
+from oncallbot.errors import ConfigError
 from oncallbot.services import paging
 from oncallbot.services.rotation import sync_rotation
 from tests.fakes import FakeHeartbeat, FakeSlack, FakeTwilio
@@ -235,3 +236,14 @@ def test_a_second_replica_does_not_tell_the_same_stuck_outbox_again(bot):
     finally:
         replica.store.dispose()
     assert len(bot.told(DANA_PHONE)) == 1 and len(bot.dms(OMAR_SLACK)) == 1
+
+
+@pytest.mark.parametrize("heartbeat, problem", [
+    ({"url": "hc-ping.com/abc"}, "heartbeat.url"),
+    ({"url": "https://hc-ping.com/abc", "timeout": "2m"}, "heartbeat.timeout: must be under 1m"),
+    ({"url": "https://hc-ping.com/abc", "method": "put"}, "heartbeat.method"),
+])
+def test_a_bad_heartbeat_setting_is_refused_naming_its_key(heartbeat, problem):
+    with pytest.raises(ConfigError) as caught:
+        example_settings(heartbeat=heartbeat)
+    assert any(line.startswith(problem) for line in caught.value.problems), caught.value.problems
