@@ -7,34 +7,16 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from starlette.testclient import TestClient
 
-from oncallbot import bootstrap
 from oncallbot.entrypoints import scheduler
-from oncallbot.entrypoints.http import create_app
-from oncallbot.entrypoints.serve import build_twilio_verifier
 from oncallbot.services import paging
-from oncallbot.services.rotation import sync_rotation
-from tests.harness.clock import FakeClock
-from tests.harness.config import example_data, example_settings
-from tests.harness.twilio import AISHA, NIGHT, OUR_NUMBER, PUBLIC_URL, Bot
+from tests.harness.twilio import AISHA, Bot, build_bot
 
 WINDOW = timedelta(minutes=15)
 
 
 def build(database_url, twilio, slack, metrics: bool = True) -> Bot:
-    settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL, "metrics": metrics})
-    env = bootstrap.Environment(
-        database_url=database_url, api_token="test-api-token",
-        twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
-        twilio_from_number=OUR_NUMBER, twilio_api_url=twilio.url,
-        slack_bot_token="xoxb-test-token", slack_signing_secret="test-signing-secret", slack_api_url=slack.url)
-    container = bootstrap.build(settings, env, clock=FakeClock(NIGHT))
-    container.store.upgrade()
-    sync_rotation(container.store, container.rotation_source, container.procedure, container.clock.now())
-    client = TestClient(create_app(container, twilio_verifier=build_twilio_verifier(container)))
-    client.__enter__()
-    return Bot(container, client, twilio, slack)
+    return build_bot(database_url, twilio, slack, server={"metrics": metrics})
 
 
 @pytest.fixture

@@ -4,50 +4,39 @@ once, and once when they end. The bot as `serve` wires it (its scheduler's jobs,
 clock), the real slack_sdk and twilio clients talking to the loopback fakes."""
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from starlette.testclient import TestClient
 
 from oncallbot import bootstrap
 from oncallbot.domain.watch import Check, OutboxState, Vitals, failing_checks, outbox_stalled, sync_failing
 from oncallbot.entrypoints import scheduler
-from oncallbot.entrypoints.http import create_app
 from oncallbot.errors import ConfigError
 from oncallbot.services import paging
-from oncallbot.services.rotation import sync_rotation
 from tests.fakes import FakeHeartbeat, FakeSlack, FakeTwilio
 from tests.fakes.heartbeat import PING_PATH
 from tests.harness.clock import FakeClock
 from tests.harness.config import EXAMPLE_CONFIG, example_data, example_settings
+from tests.harness.twilio import NIGHT, build_bot
 
-NIGHT = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)  # Monday 22:00 PST: Aisha is on call
 DANA_PHONE, OMAR_PHONE = "+14155550110", "+14155550111"  # the approvers
 DANA_SLACK, OMAR_SLACK = "U01DANA000", "U01OMAR000"
 MINUTE = timedelta(minutes=1)
 
 
 class Bot:
+    """The harness's bot with a heartbeat, its calendar a file of its own, and the scheduler `serve` starts."""
+
     def __init__(self, database_url: str, slack: FakeSlack, twilio: FakeTwilio, heartbeat: FakeHeartbeat,
-                 tmp_path, **sections):
+                 tmp_path):
         self.slack, self.twilio, self.heartbeat = slack, twilio, heartbeat
-        shutil.copy(EXAMPLE_CONFIG.parent / "rotation.example.ics", tmp_path / "rotation.ics")
         self.calendar = tmp_path / "rotation.ics"
-        settings = example_settings(heartbeat={"url": heartbeat.ping_url},
-                                    rotation={"source": "ical", "ical": str(self.calendar)}, **sections)
-        env = bootstrap.Environment(
-            database_url=database_url, api_token="test-api-token",
-            twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
-            twilio_from_number="+14155550199", twilio_api_url=twilio.url,
-            slack_bot_token="xoxb-test-token", slack_signing_secret="test-signing-secret", slack_api_url=slack.url)
-        self.clock = FakeClock(NIGHT)
-        self.container = bootstrap.build(settings, env, clock=self.clock)
-        self.store = self.container.store
-        self.store.upgrade()
-        sync_rotation(self.store, self.container.rotation_source, self.container.procedure, self.clock.now())
-        # The scheduler `serve` starts (not started here: its jobs are run by hand on the fake clock).
-        self.jobs = scheduler.create_scheduler(self.container)
-        self.http = TestClient(create_app(self.container))
+        shutil.copy(EXAMPLE_CONFIG.parent / "rotation.example.ics", self.calendar)
+        self.served = build_bot(database_url, twilio, slack, heartbeat={"url": heartbeat.ping_url},
+                                rotation={"source": "ical", "ical": str(self.calendar)})
+        self.container, self.clock, self.store = self.served.container, self.served.clock, self.served.store
+        self.http = self.served.client
+        self.jobs = scheduler.create_scheduler(self.container)  # not started: its jobs are run by hand
 
     def minute(self, dispatcher: bool = True, outbox: bool = True) -> None:
         """One minute of `serve`: the dispatcher and the outbox job (unless stopped), then the watch job."""
@@ -74,7 +63,7 @@ class Bot:
         return self.slack.messages(self.container.settings.slack.support_channel)
 
     def close(self) -> None:
-        self.store.dispose()
+        self.served.close()
 
 
 @pytest.fixture

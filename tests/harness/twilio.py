@@ -118,9 +118,12 @@ class Bot:
         self.store.dispose()
 
 
-def build_bot(database_url: str, twilio: FakeTwilio, slack: FakeSlack, at: datetime = NIGHT) -> Bot:
-    """The container, its HTTP app (entered: call `close()`), and the rotation synced."""
-    settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL})
+def build_bot(database_url: str, twilio: FakeTwilio, slack: FakeSlack, at: datetime = NIGHT,
+              server: dict | None = None, **sections) -> Bot:
+    """The container, its HTTP app (entered: call `close()`), and the rotation synced; `server` keys and other
+    sections over the example's."""
+    settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL, **(server or {})},
+                                **sections)
     env = bootstrap.Environment(
         database_url=database_url, api_token="test-api-token",
         twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
