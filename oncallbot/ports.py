@@ -156,8 +156,8 @@ class StoreObserver(Protocol):
     """Told, after each commit, what the transaction did that the metrics count (per process)."""
 
     def page_opened(self, source: str) -> None: ...
-    def page_taken(self, after: timedelta) -> None:
-        """The first On It! of a page, `after` it was opened."""
+    def page_taken(self, source: str, after: timedelta) -> None:
+        """A page was taken (On It!, or Done straight away), `after` it was opened."""
         ...
 
     def step_fired(self, due_at: datetime) -> None:

@@ -54,9 +54,10 @@ def test_metrics_count_a_page_its_late_step_its_sends_and_its_on_it(bot):
     assert metrics[("oncallbot_escalation_lateness_seconds_sum", ())] == pytest.approx(0.3)
     assert metrics[("oncallbot_escalation_lateness_seconds_bucket", (("le", "0.25"),))] == 0
     assert metrics[("oncallbot_escalation_lateness_seconds_bucket", (("le", "0.5"),))] == 1
-    assert metrics[("oncallbot_time_to_on_it_seconds_count", ())] == 1
-    assert metrics[("oncallbot_time_to_on_it_seconds_sum", ())] == pytest.approx(17 * 60 + 20.3)
-    assert metrics[("oncallbot_time_to_on_it_seconds_bucket", (("le", "900.0"),))] == 0  # outside the window
+    api = (("source", "api"),)
+    assert metrics[("oncallbot_time_to_on_it_seconds_count", api)] == 1
+    assert metrics[("oncallbot_time_to_on_it_seconds_sum", api)] == pytest.approx(17 * 60 + 20.3)
+    assert metrics[("oncallbot_time_to_on_it_seconds_bucket", (("le", "900.0"), *api))] == 0  # outside the window
     sends = {labels: value for (name, labels), value in metrics.items() if name == "oncallbot_sends_total"}
     assert sends[(("channel", "sms"), ("outcome", "retried"))] == 1
     assert sends[(("channel", "sms"), ("outcome", "sent"))] >= 1

@@ -36,8 +36,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.pages_opened = Counter("oncallbot_pages_opened", "Pages opened in this process, by source",
                                     ["source"], registry=self.registry)
-        self.time_to_on_it = Histogram("oncallbot_time_to_on_it_seconds", "From a page's opening to its first On It!",
-                                       buckets=TIME_TO_ON_IT_BUCKETS, registry=self.registry)
+        self.time_to_on_it = Histogram("oncallbot_time_to_on_it_seconds",
+                                       "From a page's opening to its On It!, by source (the test page: test)",
+                                       ["source"], buckets=TIME_TO_ON_IT_BUCKETS, registry=self.registry)
         self.lateness = Histogram("oncallbot_escalation_lateness_seconds",
                                   "How long after its due time an escalation step was fired (committed)",
                                   buckets=LATENESS_BUCKETS, registry=self.registry)
@@ -49,8 +50,8 @@ class Metrics:
     def page_opened(self, source: str) -> None:
         self.pages_opened.labels(source).inc()
 
-    def page_taken(self, after: timedelta) -> None:
-        self.time_to_on_it.observe(max(after.total_seconds(), 0.0))
+    def page_taken(self, source: str, after: timedelta) -> None:
+        self.time_to_on_it.labels(source).observe(max(after.total_seconds(), 0.0))
 
     def step_fired(self, due_at: datetime) -> None:
         self.lateness.observe(max((self.clock.now() - due_at).total_seconds(), 0.0))

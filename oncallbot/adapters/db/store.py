@@ -151,17 +151,17 @@ class Store:
         self.engine.dispose()
 
 
-Observed = tuple[str, Any]  # ("opened", source) | ("taken", timedelta) | ("fired", due_at)
+Observed = tuple[str, Any, Any]  # ("opened", source, None) | ("taken", source, after) | ("fired", due_at, None)
 
 
 def _tell(observer: StoreObserver, observed: list[Observed]) -> None:
     """Counting must never fail the work it counts."""
     try:
-        for what, value in observed:
+        for what, value, after in observed:
             if what == "opened":
                 observer.page_opened(value)
             elif what == "taken":
-                observer.page_taken(value)
+                observer.page_taken(value, after)
             else:
                 observer.step_fired(value)
     except Exception:
@@ -448,7 +448,7 @@ class StoreTx:
                 self.session.add(page)
         except IntegrityError:
             return None
-        self.observed.append(("opened", page.source))
+        self.observed.append(("opened", page.source, None))
         return _page(page)
 
     def update_page(self, page_id: int, **changes) -> PageRecord:
@@ -456,9 +456,9 @@ class StoreTx:
         row = self.session.get(PageRow, page_id)
         assert row is not None  # the transaction has read the page
         if changes.get("on_it_at") is not None and row.on_it_at is None:
-            self.observed.append(("taken", changes["on_it_at"] - row.created_at))
+            self.observed.append(("taken", row.source, changes["on_it_at"] - row.created_at))
         if changes.get("fired", row.fired) > row.fired and row.next_due_at is not None:
-            self.observed.append(("fired", row.next_due_at))
+            self.observed.append(("fired", row.next_due_at, None))
         for name, value in changes.items():
             setattr(row, name, value)
         return _pages([row])[0]
@@ -612,12 +612,12 @@ class StoreTx:
                                                    .with_for_update(skip_locked=True)))
 
     def outbox_state(self, ignoring_prefix: str | None = None) -> OutboxState:
-        waiting = NotificationRow.state.in_(("pending", "sending"))
-        ours = NotificationRow.key.startswith(ignoring_prefix, autoescape=True) if ignoring_prefix else None
-        count, oldest = self.session.execute(select(func.count(), func.min(NotificationRow.created_at))
-                                             .where(waiting, *([~ours] if ours is not None else []))).one()
+        counted = [~NotificationRow.key.startswith(ignoring_prefix, autoescape=True)] if ignoring_prefix else []
+        count, oldest = self.session.execute(
+            select(func.count(), func.min(NotificationRow.created_at))
+            .where(NotificationRow.state.in_(("pending", "sending")), *counted)).one()
         last_sent = self.session.scalar(select(func.max(NotificationRow.sent_at))
-                                        .where(NotificationRow.state == "sent", *([~ours] if ours is not None else [])))
+                                        .where(NotificationRow.state == "sent", *counted))
         return OutboxState(count, oldest, last_sent)
 
     def update_notification(self, notification_id: int, **changes) -> None:
