@@ -7,10 +7,12 @@ import shutil
 from datetime import timedelta
 
 import pytest
+from starlette.testclient import TestClient
 
 from oncallbot import bootstrap
 from oncallbot.domain.watch import Check, OutboxState, Vitals, failing_checks, outbox_stalled, sync_failing
 from oncallbot.entrypoints import scheduler
+from oncallbot.entrypoints.http import create_app
 from oncallbot.errors import ConfigError
 from oncallbot.services import paging
 from tests.fakes import FakeHeartbeat, FakeSlack, FakeTwilio
@@ -236,3 +238,17 @@ def test_a_bad_heartbeat_setting_is_refused_naming_its_key(heartbeat, problem):
     with pytest.raises(ConfigError) as caught:
         example_settings(heartbeat=heartbeat)
     assert any(line.startswith(problem) for line in caught.value.problems), caught.value.problems
+
+
+def test_when_the_database_does_not_answer_healthz_says_so_and_the_heartbeat_is_withheld():
+    with FakeHeartbeat() as heartbeat:
+        closed_port = bootstrap.Environment(database_url="postgresql+psycopg://postgres@127.0.0.1:1/none")
+        container = bootstrap.build(example_settings(heartbeat={"url": heartbeat.ping_url}), closed_port,
+                                    clock=FakeClock(NIGHT))
+        scheduler.create_scheduler(container)
+        scheduler.watch_job(container)
+        assert heartbeat.beats() == []
+        response = TestClient(create_app(container)).get("/healthz")
+        assert response.status_code == 503
+        assert response.json() == {"error": "database unreachable", "failing": ["database"]}
+        container.store.dispose()
