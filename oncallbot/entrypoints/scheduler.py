@@ -9,13 +9,19 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ..bootstrap import Container, build_user_groups
 from ..domain.schedule import PeriodicJob, report_schedule, week_start_schedule
 from ..logs import log_event
-from ..services.catchup import TEST_PAGE_JOB, WEEKLY_REPORT_JOB, catch_up_test_page, catch_up_weekly_report
+from ..services.catchup import (
+    TEST_PAGE_JOB,
+    WEEKLY_REPORT_JOB,
+    catch_up_handoff,
+    catch_up_test_page,
+    catch_up_weekly_report,
+)
 from ..services.delivery import reap_stale_sends
 from ..services.oncall_group import update_oncall_group
 from ..services.paging import fire_due_done_reminders, fire_due_escalations
 from ..services.rotation import sync_and_notify
 from ..services.swaps import expire_due
-from ..services.week_start import HANDOFF_JOB, send_handoff, send_week_reminders
+from ..services.week_start import HANDOFF_JOB, send_week_reminders
 
 log = logging.getLogger("oncallbot.scheduler")
 FIRE_INTERVAL_SECONDS = 0.2  # a due step waits at most this long for a replica to look
@@ -45,7 +51,7 @@ def periodic_jobs(container: Container) -> list[PeriodicJob]:
                                 grace=settings.test_page.grace))
     if settings.handoff.enabled:
         jobs.append(PeriodicJob("handoff", "the week's handoff in the support channel and by DM",
-                                weekly=week_start_schedule(window), claim=HANDOFF_JOB, grace=timedelta(hours=1)))
+                                weekly=week_start_schedule(window), claim=HANDOFF_JOB, grace=settings.test_page.grace))
     if settings.week_reminder.enabled:
         jobs.append(PeriodicJob("week_reminder", "the reminder before each person's week",
                                 every=timedelta(seconds=WEEK_REMINDER_INTERVAL_SECONDS)))
@@ -108,11 +114,13 @@ def weekly_report_job(container: Container) -> None:
 
 
 def handoff_job(container: Container) -> None:
-    """The week's handoff: once per week across replicas (a claim committed with its messages)."""
+    """The week's handoff if it is owed: at the week's start, or after downtime within test_page.grace; once
+    per week across replicas (a claim committed with its messages)."""
     from ..adapters.slack.workspace import workspace_url  # the Slack SDK only where Slack is used
 
-    handoff = send_handoff(container.store, container.procedure, container.clock.now(),
-                           workspace_url(container.slack_client))
+    now = container.clock.now()
+    handoff = catch_up_handoff(container.store, container.procedure, container.settings.test_page.grace, now,
+                               workspace_url(container.slack_client))
     if handoff is not None:
         container.deliver_now()
         log_event(log, "handoff sent", week=handoff.week.isoformat(), people=list(handoff.recipients),
@@ -133,6 +141,8 @@ def catch_up_job(container: Container) -> None:
     """On start and every CATCH_UP_INTERVAL_SECONDS: whatever week-start job is owed and not yet claimed."""
     if container.settings.test_page.enabled:
         run_isolated("test_page", lambda: test_page_job(container))
+    if container.settings.handoff.enabled:
+        run_isolated("handoff", lambda: handoff_job(container))
     run_isolated("report.weekly", lambda: weekly_report_job(container))
 
 
@@ -175,7 +185,8 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     if container.settings.handoff.enabled:
         start = container.procedure.window.start
         scheduler.add_job(run_isolated, "cron", day_of_week=start.weekday, hour=start.at.hour, minute=start.at.minute,
-                          timezone=tz, id="handoff", replace_existing=True, misfire_grace_time=3600,
+                          timezone=tz, id="handoff", replace_existing=True,
+                          misfire_grace_time=int(container.settings.test_page.grace.total_seconds()),
                           args=["handoff", lambda: handoff_job(container)])
     if container.settings.week_reminder.enabled:
         # A run every minute: whichever replica looks first once a week is `before` away reminds its person.
