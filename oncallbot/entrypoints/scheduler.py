@@ -16,6 +16,7 @@ from ..services.catchup import (
     catch_up_test_page,
     catch_up_weekly_report,
 )
+from ..services.contacts import remind_unverified, request_verifications
 from ..services.delivery import reap_stale_sends
 from ..services.oncall_group import update_oncall_group
 from ..services.paging import fire_due_done_reminders, fire_due_escalations
@@ -30,6 +31,7 @@ SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's
 WEEK_REMINDER_INTERVAL_SECONDS = 60  # a week's reminder goes out within this of `week_reminder.before`
 CATCH_UP_INTERVAL_SECONDS = 30  # a week-start job owed after downtime runs within this (and once at start)
 ONCALL_GROUP_INTERVAL_SECONDS = 60  # the on-call user group follows a week start, sync or swap within this
+VERIFY_INTERVAL_SECONDS = 60  # a new number gets its code, an unverified one its 48-hour reminder, within this
 
 
 def periodic_jobs(container: Container) -> list[PeriodicJob]:
@@ -57,6 +59,8 @@ def periodic_jobs(container: Container) -> list[PeriodicJob]:
                                 every=timedelta(seconds=WEEK_REMINDER_INTERVAL_SECONDS)))
     jobs.append(PeriodicJob("report.weekly", "last week's report to the approvers", weekly=report_schedule(window),
                             claim=WEEKLY_REPORT_JOB))
+    jobs.append(PeriodicJob("contacts.verify", "text a code to new or changed phone numbers; remind once of a "
+                            "number unverified after 48 hours", every=timedelta(seconds=VERIFY_INTERVAL_SECONDS)))
     if settings.slack.oncall_usergroup:
         jobs.append(PeriodicJob("slack.oncall_group", "keep the on-call Slack user group to the person on call",
                                 every=timedelta(seconds=ONCALL_GROUP_INTERVAL_SECONDS)))
@@ -146,6 +150,17 @@ def catch_up_job(container: Container) -> None:
     run_isolated("report.weekly", lambda: weekly_report_job(container))
 
 
+def verify_contacts_job(container: Container) -> None:
+    """Codes to numbers new to the bot (the config's, after a restart with a changed `people`), and the
+    one reminder of a number still unverified after 48 hours; once across replicas (claims on the rows)."""
+    now = container.clock.now()
+    texted = request_verifications(container.store, container.procedure, now)
+    reminded = remind_unverified(container.store, container.procedure, now)
+    if texted or reminded:
+        container.deliver_now()
+        log_event(log, "phone verification", texted=texted, reminded=reminded)
+
+
 def oncall_group_job(container: Container) -> None:
     """The on-call user group's member = the person on call now; Slack is written only when it differs.
     Once at start and every minute: a week's start, a sync or a swap shows within a minute (see
@@ -201,6 +216,9 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     scheduler.add_job(catch_up_job, "interval", seconds=CATCH_UP_INTERVAL_SECONDS, id="catch_up",
                       replace_existing=True, args=[container], misfire_grace_time=CATCH_UP_INTERVAL_SECONDS,
                       next_run_time=datetime.now(tz))
+    scheduler.add_job(run_isolated, "interval", seconds=VERIFY_INTERVAL_SECONDS, id="contacts.verify",
+                      replace_existing=True, args=["contacts.verify", lambda: verify_contacts_job(container)],
+                      misfire_grace_time=VERIFY_INTERVAL_SECONDS * 10)
     if container.settings.slack.oncall_usergroup and container.slack_client is not None:
         scheduler.add_job(run_isolated, "interval", seconds=ONCALL_GROUP_INTERVAL_SECONDS, id="slack.oncall_group",
                           replace_existing=True, args=["slack.oncall_group", lambda: oncall_group_job(container)],
