@@ -1,6 +1,7 @@
 """Catching up after downtime: the week-start test page and handoff, and the weekly report, run once per
 occasion even when no replica was up at the minute they were due; past their grace they are skipped and the
-approvers told once. And what `oncallbot jobs` shows: every periodic job, its last claimed run, its next run, a missed run pending.
+approvers told once. And what `oncallbot jobs` shows: every periodic job, its last claimed run, its next run,
+a missed run pending.
 
 A replica calls the catch-ups on start and at every tick; `domain.schedule.occasion_due` decides, the claim in
 job_runs (one row per job and occasion) makes it once across replicas."""
