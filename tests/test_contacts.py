@@ -291,6 +291,29 @@ def test_app_home_verify_button_opens_a_modal_where_the_code_verifies_the_number
     assert "Phone +1 ••• ••• 0105: verified" in json.dumps(view, ensure_ascii=False)
 
 
+def test_the_code_goes_with_a_slack_dm_whose_button_opens_the_code_form(slack_db):
+    slack = slack_db
+    contacts.request_verifications(slack.store, slack.container.procedure, slack.clock.now(),
+                                   make_code=lambda: "314159")
+    slack.container.deliver_now()
+    [dm] = [m for m in slack.fake.dms_to(AISHA_SLACK_ID) if m["blocks"]]
+    assert dm["text"] == wording.verification_dm_text("+1 ••• ••• 0105")
+    assert "314159" not in json.dumps(dm)  # the code itself goes only to the phone
+    assert button_ids(dm["blocks"]) == ["contacts.verify_open"]
+    slack.interact({"type": "block_actions", "user": {"id": AISHA_SLACK_ID, "username": "aisha", "team_id": "T1"},
+                    "trigger_id": "4.1.trigger", "response_url": f"{slack.fake.url}/response/x",
+                    "container": {"type": "message", "message_ts": dm["ts"], "channel_id": dm["channel"],
+                                  "is_ephemeral": False},
+                    "channel": {"id": dm["channel"], "name": "directmessage"},
+                    "message": {"ts": dm["ts"], "text": dm["text"]},
+                    "actions": [{"type": "button", "action_id": "contacts.verify_open", "block_id": "contacts-verify",
+                                 "action_ts": "1.000002"}]})
+    [opened] = slack.calls("views.open")
+    assert opened["trigger_id"] == "4.1.trigger" and opened["view"]["callback_id"] == "contacts.verify"
+    assert submit_code(slack, " 314159 ").status_code == 200
+    assert verified(slack.store, slack.container.procedure) is True
+
+
 def test_an_expired_code_typed_in_slack_is_refused_and_a_new_one_is_texted(slack_db):
     slack = slack_db
     contacts.request_verifications(slack.store, slack.container.procedure, slack.clock.now(),

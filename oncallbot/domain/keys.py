@@ -156,6 +156,11 @@ def verification_code(person_id: str, number_tag: str, code_number: int) -> str:
     return f"verify:{person_id}:{number_tag}:code:{code_number}"
 
 
+def verification_dm(person_id: str, number_tag: str, code_number: int) -> str:
+    """The Slack DM that goes with a code's SMS, with the button to type it in Slack."""
+    return f"verify:{person_id}:{number_tag}:dm:{code_number}"
+
+
 def verification_reminder(person_id: str, number_tag: str) -> str:
     """The person's one reminder that their number is still unverified after 48 hours."""
     return f"verify:{person_id}:{number_tag}:reminder"

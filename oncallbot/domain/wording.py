@@ -236,6 +236,11 @@ def verification_sms(team: str, code: str, minutes: int) -> str:
             f"Slack (the bot's Home tab, Verify my number). It expires in {minutes} minutes.")
 
 
+def verification_dm_text(masked_phone: str) -> str:
+    return (f"We texted a code to your phone number {masked_phone} to check that on-call texts and calls reach you. "
+            "Reply to the text with it, or press Verify my number and type it here.")
+
+
 VERIFIED_REPLY = "Thank you: this number is verified for on-call texts and calls."
 ALREADY_VERIFIED_REPLY = "This number is already verified; nothing changed."
 WRONG_CODE_REPLY = "That is not the code we sent. Check the text and try again."

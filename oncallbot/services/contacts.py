@@ -79,6 +79,10 @@ def _send_code(tx: StoreTx, procedure: Procedure, person: Person, phone: str, co
                         kind=MessageKind.REPORT, channel=Channel.SMS, person_id=person.id,
                         text=wording.verification_sms(procedure.team.name, code,
                                                       int(CODE_WINDOW.total_seconds() // 60)))
+    if person.slack_id:
+        tx.add_notification(keys.verification_dm(person.id, number_tag(phone), codes_sent), now,
+                            kind=MessageKind.VERIFY, channel=Channel.SLACK, person_id=person.id,
+                            text=wording.verification_dm_text(mask_phone(phone) or ""))
 
 
 def request_verifications(store: Store, procedure: Procedure, now: datetime,

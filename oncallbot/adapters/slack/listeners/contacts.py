@@ -15,9 +15,9 @@ from ....domain.team import Person
 from ....errors import BadInput
 from ....ports import Clock, Store
 from ....services import contacts
+from ..blocks import ACTION_VERIFY
 from ..bolt import Ack, App, BoltContext, WebClient, members_only, person_of
 
-ACTION_VERIFY = "contacts.verify_open"  # App Home: Verify my number
 ACTION_ORDER = "contacts.order_open"  # App Home: Change the order
 VIEW_VERIFY = "contacts.verify"
 VIEW_ORDER = "contacts.channel_order"
