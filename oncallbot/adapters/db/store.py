@@ -676,11 +676,9 @@ class StoreTx:
         return tuple(c for c in row.channels.split(",") if c) if row else ()
 
     def set_channel_order(self, person_id: str, channels: Sequence[str], at: datetime) -> None:
-        row = self.session.get(ChannelOrderRow, person_id)
-        if row is None:
-            self.session.add(ChannelOrderRow(person_id=person_id, channels=",".join(channels), updated_at=at))
-        else:
-            row.channels, row.updated_at = ",".join(channels), at
+        values = {"channels": ",".join(channels), "updated_at": at}
+        statement = self._insert(ChannelOrderRow).values(person_id=person_id, **values)
+        self.session.execute(statement.on_conflict_do_update(index_elements=[ChannelOrderRow.person_id], set_=values))
 
     # --- swap requests (issue 9): frozen domain records in and out, never rows ----------------------------
 
