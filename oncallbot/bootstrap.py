@@ -233,7 +233,7 @@ def build_slack_app(container: Container) -> "SlackApp | None":
     if container.slack_client is None:
         return None
     from .adapters.slack import bolt
-    from .adapters.slack.listeners import oncall, paging, swaps
+    from .adapters.slack.listeners import contacts, oncall, paging, swaps
     from .entrypoints.formatters import oncall_text, shift_line  # the words the CLI uses, in Slack too
     from .services import inbound
 
@@ -244,10 +244,15 @@ def build_slack_app(container: Container) -> "SlackApp | None":
     # Before oncall: its `/oncall swap | handover | reassign` listener must match first.
     swap_deps = swaps.SwapsDeps(store=store, procedure=procedure, clock=clock, deliver_now=container.deliver_now)
     swaps.register(app, swap_deps)
+    contact_deps = contacts.ContactsDeps(store=store, procedure=procedure, clock=clock,
+                                         deliver_now=container.deliver_now)
+    contacts.register(app, contact_deps)
+    contact_blocks, swap_blocks = contacts.home_blocks(contact_deps), swaps.home_blocks(swap_deps)
     oncall.register(app, oncall.OncallDeps(
         store=store, procedure=procedure, clock=clock,
         procedure_file=Path(settings.resolve_path(settings.slack.procedure_file)),
-        oncall_text=oncall_text, shift_line=shift_line, home_blocks=swaps.home_blocks(swap_deps)))
+        oncall_text=oncall_text, shift_line=shift_line,
+        home_blocks=lambda person, now: swap_blocks(person, now) + contact_blocks(person, now)))
     paging.register(app, paging.PagingDeps(
         store=store, procedure=procedure, clock=clock, support_channel=settings.slack.support_channel,
         intake=settings.slack.intake, deliver_now=container.deliver_now))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -26,6 +27,7 @@ from .errors import ConfigError
 
 DEFAULT_PATHS = (Path("config/oncallbot.yaml"), Path("config/oncallbot.example.yaml"))
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164_PROBLEM = "is not a phone number in E.164 form (e.g. +14155550123; spaces, dashes and brackets are fine)"
 
 
 def _duration(value: Any) -> timedelta:
@@ -97,9 +99,20 @@ class PersonSection(_Section):
     @field_validator("phone")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
-        if value is not None and not E164.match(value):
-            raise ValueError("is not a phone number in E.164 form (e.g. +14155550123)")
-        return value
+        """Stored normalized: "+1 (415) 555-0123" and "+14155550123" are one number (two people sharing one
+        is found in the cross-checks, and the inbound webhooks match Twilio's E.164 `From`)."""
+        if value is None:
+            return None
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_possible_number(number):
+            raise ValueError(E164_PROBLEM)
+        normalized = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        if not E164.match(normalized):
+            raise ValueError(E164_PROBLEM)
+        return normalized
 
     @field_validator("email")
     @classmethod
@@ -302,6 +315,11 @@ def _cross_checks(settings: Settings) -> list[str]:
             problems.append(f'people[{index}].manager: "{person.manager}" is not a person id in people')
         if person.manager == person.id:
             problems.append(f"people[{index}].manager: a person cannot be their own manager")
+        first = next((i for i, p in enumerate(settings.people) if p.phone and p.phone == person.phone), index)
+        if first != index:  # the number itself stays out of the message: it is personal data
+            problems.append(f'people[{index}].phone: the same number as people[{first}] '
+                            f'("{settings.people[first].id}"); a number belongs to one person '
+                            "(replies and keypresses are matched by it)")
     for index, approver in enumerate(settings.swaps.approvers):
         if approver not in ids:
             problems.append(f'swaps.approvers[{index}]: "{approver}" is not a person id in people')

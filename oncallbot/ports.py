@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, Required, TypedDict, Unpack
 
 from .domain.audit import AuditEntry, PageEvent
+from .domain.contacts import Verification
 from .domain.messages import Delivered, Outgoing
 from .domain.rotation import CalendarEvent, ReportedProblem, RotationOverride, Shift
 from .domain.swaps import SwapRequest
@@ -303,6 +304,22 @@ class StoreTx(Protocol):
     def swap_messages(self, request_id: str, person_id: str) -> list[tuple[str, str, str]]: ...
     def audit_entries_since(self, subjects: Sequence[str], since: datetime | None,
                             limit: int | None = None) -> list[AuditEntry]: ...
+
+    # --- contacts (issue 10, items 7 and 8)
+    def verification(self, person_id: str, lock: bool = False) -> Verification | None: ...
+    def verifications(self) -> list[Verification]: ...
+    def start_verification(self, verification: Verification, replacing: str | None) -> bool:
+        """Store the first code for a number: when the person has no row yet (`replacing` None) or their row is
+        still for the number `replacing`. False when another replica got there first."""
+        ...
+
+    def update_verification(self, person_id: str, **changes: Any) -> None: ...
+    def mark_verification_reminded(self, person_id: str, phone: str, at: datetime) -> bool:
+        """The claim of the 48-hour reminder: True for the one caller that set it."""
+        ...
+
+    def channel_order(self, person_id: str) -> tuple[str, ...]: ...
+    def set_channel_order(self, person_id: str, channels: Sequence[str], at: datetime) -> None: ...
 
 
 class Store(Protocol):

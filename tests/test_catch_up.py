@@ -267,3 +267,48 @@ def test_the_scheduler_catches_up_at_start_and_every_30_seconds(replicas):
     job = create_scheduler(bot).get_job("catch_up")
     assert job is not None and job.trigger.interval == timedelta(seconds=30)
     assert job.next_run_time is not None  # at once, on start
+
+
+# --- the week's handoff, caught up like the test page -------------------------------------------------------
+
+def handoff_posts(container) -> list[str]:
+    with container.store.reading() as tx:
+        return sorted(n.text for n in tx.session.scalars(select(NotificationRow)) if n.key.endswith(":channel")
+                      and n.key.startswith("handoff:"))
+
+
+def test_down_at_1801_and_back_at_1900_posts_the_handoff_once(replicas):
+    bot = replicas(LAST_WEEK)
+    scheduler.handoff_job(bot)  # last week's, on time
+    bot.clock.set(WEEK_START - timedelta(minutes=1))  # down from here ...
+    bot.clock.set(datetime(2026, 11, 23, 19, 0, tzinfo=LA))  # ... back an hour after the week started
+    catch_up_job(bot)
+    catch_up_job(bot)
+    catch_up_job(replicas(bot.clock.now(), "host-b:2"))  # another replica's tick
+    posts = handoff_posts(bot)
+    assert len(posts) == 2
+    assert sum("week of Mon 2026-11-23" in p and "This week: Aisha Khan" in p for p in posts) == 1
+    assert runs(bot, "handoff") == [("2026-11-16", "ran", "host-a:1"), ("2026-11-23", "ran", "host-a:1")]
+    assert missed_notices(bot, "handoff") == []
+
+
+def test_back_the_next_day_posts_no_handoff_and_tells_the_approvers_once(replicas):
+    bot = replicas(LAST_WEEK)
+    scheduler.handoff_job(bot)
+    bot.clock.set(datetime(2026, 11, 24, 9, 0, tzinfo=LA))
+    catch_up_job(bot)
+    catch_up_job(replicas(bot.clock.now() + timedelta(minutes=1), "host-b:2"))
+    assert len(handoff_posts(bot)) == 1
+    assert missed_notices(bot, "handoff") == ["dana", "omar"]
+    assert runs(bot, "handoff")[-1] == ("2026-11-23", "missed", "host-a:1")
+    with bot.store.reading() as tx:
+        [text] = {n.text for n in tx.session.scalars(select(NotificationRow))
+                  if n.key.startswith("report:job-missed:handoff:")}
+    assert "week's handoff due Mon 2026-11-23 18:01 PST was not sent" in text
+
+
+def test_a_disabled_handoff_is_never_caught_up(replicas):
+    bot = replicas(LAST_WEEK, handoff={"enabled": False})
+    bot.clock.set(WEEK_START + timedelta(minutes=5))
+    catch_up_job(bot)
+    assert handoff_posts(bot) == []

@@ -15,7 +15,7 @@ from tests.harness.pager import LA
 CONFIG = ["--config", str(EXAMPLE_CONFIG)]
 LAST_WEEK = datetime(2026, 11, 16, 18, 1, tzinfo=LA)
 JOB_NAMES = ["rotation.sync", "escalations.fire", "done_reminders", "outbox.deliver", "swaps.expire", "test_page",
-             "handoff", "week_reminder", "report.weekly", "watch"]
+             "handoff", "week_reminder", "report.weekly", "contacts.verify", "watch"]
 
 
 def seed(database_url: str) -> None:

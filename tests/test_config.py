@@ -74,7 +74,8 @@ def test_people_problems_point_at_the_person():
     data["people"][1]["phone"] = "415-555-0102"
     data["people"][2]["email"] = "priya-at-example"
     problems = problems_for(data)
-    assert "people[1].phone: is not a phone number in E.164 form (e.g. +14155550123)" in problems
+    assert ("people[1].phone: is not a phone number in E.164 form (e.g. +14155550123; spaces, dashes and brackets "
+            "are fine)") in problems
     assert "people[2].email: is not an email address" in problems
 
 

@@ -17,6 +17,12 @@ class AuditSubject(StrEnum):
     PAGE = "page"  # subject_id: the page's id
     ROTATION = "rotation"  # subject_id: the week's start date, ISO
     SWAP = "swap"  # subject_id: the swap request's id; kind: the state it moved to
+    CONTACT = "contact"  # subject_id: the person's id; kind: a ContactChangeKind
+
+
+class ContactChangeKind(StrEnum):
+    PHONE_VERIFIED = "phone_verified"  # detail: the channel the code came back on (sms, slack)
+    CHANNEL_ORDER = "channel_order"  # detail: the new order, e.g. "voice,sms,slack"
 
 
 class RotationChangeKind(StrEnum):

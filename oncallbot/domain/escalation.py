@@ -9,6 +9,7 @@ from datetime import datetime, tzinfo
 
 from . import keys, wording
 from .confirmation import ChannelOutcome
+from .contacts import ordered_channels
 from .messages import QueuedMessage, RecordedEvent
 from .paging import EscalationPolicy, PlannedStep, digest_slot, voice_calls_allowed
 from .team import Person
@@ -26,6 +27,9 @@ class StepPage:
     # For an alert: what happened so far on each channel the responsible person was paged on.
     outcomes: tuple[ChannelOutcome, ...] = ()
     tz: tzinfo | None = None  # the team's zone, for the times an alert names
+    responsible_id: str | None = None
+    # The responsible person's number was never confirmed with a code: the approvers' messages say so.
+    responsible_unverified: bool = False
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,8 @@ class Reach:
     reachable: frozenset[str]  # the channels they can be reached on (a number or Slack id, not opted out)
     waiting_elsewhere: bool = False  # another open page was phoned to them within the throttle period
     recent_call_times: tuple[datetime, ...] = ()  # the calls to them within the throttle period
+    channel_order: tuple[str, ...] = ()  # the order they chose (`/oncall channels`); empty: the step's
+    unverified: bool = False  # their number was never confirmed with a code
 
 
 @dataclass(frozen=True)
@@ -47,8 +53,10 @@ class StepDecision:
 
 
 def _paged(page: StepPage, reach: str, person_id: str, channel: str, grouped: bool = False) -> QueuedMessage:
-    return QueuedMessage(keys.on_channel(reach, channel), MessageKind.PAGE, Channel(channel),
-                         wording.page_text(channel, page.id, page.summary, page.escalation),
+    text = wording.page_text(channel, page.id, page.summary, page.escalation)
+    if page.responsible_unverified and person_id != page.responsible_id:  # a manager paged above them
+        text = f"{text} {wording.unverified_note(page.responsible)}"
+    return QueuedMessage(keys.on_channel(reach, channel), MessageKind.PAGE, Channel(channel), text,
                          person_id=person_id, reach_key=reach, grouped=grouped)
 
 
@@ -73,7 +81,7 @@ def decide_step(page: StepPage, step: PlannedStep, number: int, planned_steps: i
             continue
         person = reach.person
         key = keys.step_reach(page.id, number, person.id)
-        channels = [c for c in step.channels if c in reach.reachable]
+        channels = ordered_channels([c for c in step.channels if c in reach.reachable], reach.channel_order)
         if not channels and step.channels:
             channels = [Channel.SLACK] if Channel.SLACK in reach.reachable else []  # the fallback when opted out
         phone = [c for c in channels if c in PHONE_CHANNELS]
@@ -94,9 +102,9 @@ def decide_step(page: StepPage, step: PlannedStep, number: int, planned_steps: i
                                         "period"))
         messages.extend(_paged(page, key, person.id, c) for c in channels)
         if channels:
-            reached.append(wording.reached_text(person.name, step.notify, channels))
-    alert = wording.test_page_unconfirmed_text(page.id, page.responsible, page.outcomes, page.tz) \
-        if step.alert else None
+            reached.append(wording.reached_text(person.name, step.notify, channels, reach.unverified))
+    alert = wording.test_page_unconfirmed_text(page.id, page.responsible, page.outcomes, page.tz,
+                                               page.responsible_unverified) if step.alert else None
     line = wording.step_line(number, planned_steps, reached)
     events.append(RecordedEvent(PageEventKind.STEP, detail=line))
     return StepDecision(tuple(messages), tuple(events), line, alert)

@@ -163,3 +163,23 @@ def oncall_group_problem(group_id: str, problem: str) -> str:
 def oncall_group_nobody(group_id: str, week: date) -> str:
     """Nobody (or nobody with a Slack id) is on call in a week: the group keeps its last member, told once."""
     return f"oncall-group-nobody:{group_id}:{week}"
+
+
+def verification_code(person_id: str, number_tag: str, code_number: int) -> str:
+    """The SMS carrying a verification code: once per number and code (`number_tag`: never the number)."""
+    return f"verify:{person_id}:{number_tag}:code:{code_number}"
+
+
+def verification_dm(person_id: str, number_tag: str, code_number: int) -> str:
+    """The Slack DM that goes with a code's SMS, with the button to type it in Slack."""
+    return f"verify:{person_id}:{number_tag}:dm:{code_number}"
+
+
+def verification_reminder(person_id: str, number_tag: str) -> str:
+    """The person's one reminder that their number is still unverified after 48 hours."""
+    return f"verify:{person_id}:{number_tag}:reminder"
+
+
+def verification_overdue(person_id: str, number_tag: str) -> str:
+    """The approvers' subject for the same reminder."""
+    return f"verify-overdue:{person_id}:{number_tag}"

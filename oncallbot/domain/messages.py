@@ -69,7 +69,9 @@ class VoicemailPayload:
 
 @dataclass(frozen=True)
 class ReportPayload:
-    """A plain DM to a person."""
+    """A plain DM to a person; `verify`: with the Verify my number button (kind verify)."""
+
+    verify: bool = False
 
 
 @dataclass(frozen=True)

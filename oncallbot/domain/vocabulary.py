@@ -25,6 +25,7 @@ class MessageKind(StrEnum):
     SWAP = "swap"  # a DM about a swap request, with the buttons this recipient may press
     SWAP_UPDATE = "swap_update"  # the DMs already sent about a request, redrawn after a transition
     VOICEMAIL = "voicemail"  # words left on a page call a machine answered (the live call's TwiML replaced)
+    VERIFY = "verify"  # a DM asking a person to verify their number, with the button that opens the code form
 
 
 class Channel(StrEnum):

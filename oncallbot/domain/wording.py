@@ -65,8 +65,19 @@ def card_text(page_id: int, summary: str) -> str:
     return f"Page #{page_id}: {summary}"
 
 
-def reached_text(name: str, notify: str, channels: Sequence[str]) -> str:
-    return f"{name} ({NOTIFY_WORDS[notify]}) by " + ", ".join(CHANNEL_WORDS[c] for c in channels)
+def reached_text(name: str, notify: str, channels: Sequence[str], unverified: bool = False) -> str:
+    """`unverified`: their number has not been confirmed with a code (it is paged all the same)."""
+    by = ", ".join(CHANNEL_WORDS[c] + (" (unverified number)" if unverified and c in ("sms", "voice") else "")
+                   for c in channels)
+    return f"{name} ({NOTIFY_WORDS[notify]}) by {by}"
+
+
+UNVERIFIED = "unverified number"
+
+
+def unverified_note(name: str) -> str:
+    """Added to the approvers' messages about a page whose on-call person's number was never confirmed."""
+    return f"Note: {name}'s phone number is unverified (no code confirmed yet), so texts and calls may not reach them."
 
 
 OFFICE_REACHED = "the office channel"
@@ -109,10 +120,11 @@ def job_missed_text(what: str, due_label: str, grace: str) -> str:
 
 
 def test_page_unconfirmed_text(page_id: int, name: str, outcomes: Sequence[ChannelOutcome] = (),
-                               tz: tzinfo | None = None) -> str:
+                               tz: tzinfo | None = None, unverified: bool = False) -> str:
     """The alert to the approvers: who did not confirm, and what happened on each channel."""
     detail = "; ".join(channel_outcome_text(o, tz) for o in outcomes)
-    return (f"Test page #{page_id} was not confirmed by {name}" + (f" ({detail})" if detail else "")
+    who = f"{name} ({UNVERIFIED})" if unverified else name
+    return (f"Test page #{page_id} was not confirmed by {who}" + (f" ({detail})" if detail else "")
             + ": calls may not be reaching the on-call person.")
 
 
@@ -236,3 +248,44 @@ def oncall_group_nobody_text(group_id: str, week_label: str, name: str | None) -
     who = f"{name} has no Slack user id in the config" if name else "nobody is on call"
     return (f"The on-call user group {group_id} keeps its last member for the week of {week_label}: {who} "
             "(a Slack user group cannot be empty).")
+
+
+# --- contact details (issue 10, items 7 and 8) -------------------------------------------------------------
+
+def verification_sms(team: str, code: str, minutes: int) -> str:
+    """The one place a code is written: the SMS to the number it verifies."""
+    return (f"{team} on-call bot: your code is {code}. Reply with it to confirm this is your number, or type it in "
+            f"Slack (the bot's Home tab, Verify my number). It expires in {minutes} minutes.")
+
+
+def verification_dm_text(masked_phone: str) -> str:
+    return (f"We texted a code to your phone number {masked_phone} to check that on-call texts and calls reach you. "
+            "Reply to the text with it, or press Verify my number and type it here.")
+
+
+VERIFIED_REPLY = "Thank you: this number is verified for on-call texts and calls."
+ALREADY_VERIFIED_REPLY = "This number is already verified; nothing changed."
+WRONG_CODE_REPLY = "That is not the code we sent. Check the text and try again."
+EXPIRED_CODE_REPLY = "That code has expired; a new one was texted to you."
+LOCKED_CODE_REPLY = ("Too many wrong codes. A new code is texted to you once this one expires "
+                     "(within 30 minutes); try again with it.")
+NO_NUMBER_REPLY = "There is no phone number waiting to be verified for you."
+
+
+def verification_reminder_text(name: str) -> str:
+    return (f"{name}, your phone number is still unverified after 48 hours: on-call texts and calls may not reach you. "
+            "Reply to the bot's text with its code, or press Verify my number in the bot's Home tab in Slack.")
+
+
+def verification_overdue_text(name: str) -> str:
+    return (f"{name}'s phone number is still unverified after 48 hours: they have not confirmed the code texted to "
+            "it. Pages still go to it; check it with them (`oncallbot contacts`).")
+
+
+def channel_order_text(channels: Sequence[str]) -> str:
+    return " → ".join(CHANNEL_WORDS.get(c, c) for c in channels)
+
+
+def channel_order_saved(channels: Sequence[str]) -> str:
+    return (f"Saved: escalation steps now reach you by {channel_order_text(channels)} (only the channels each step "
+            "uses, in this order).")

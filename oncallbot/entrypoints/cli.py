@@ -195,11 +195,12 @@ def cmd_contacts(args) -> int:
     container = _container(args)
     views = contacts(container.store, container.procedure.team)
     if args.json:
-        print(json.dumps({"team": container.procedure.team.name, "verification": "not_built",
+        print(json.dumps({"team": container.procedure.team.name,
                           "people": [contact_json(v) for v in views]}, indent=2, ensure_ascii=False))
         return 0
-    print(f"contacts of {container.procedure.team.name} ({len(views)} people; phone verification is not built yet: "
-          "numbers are not checked)")
+    unverified = sum(1 for v in views if v.verified is False)
+    print(f"contacts of {container.procedure.team.name} ({len(views)} people; {unverified} unverified "
+          "phone numbers)")
     for view in views:
         print("\n".join(contact_text(view)))
     return 0

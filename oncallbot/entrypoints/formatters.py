@@ -271,13 +271,14 @@ def contact_json(view: ContactView) -> dict:
         "email": view.email,
         "slack_id": view.slack_id,
         "verified": view.verified,
+        "channel_order": list(view.channel_order),
     }
 
 
 def contact_text(view: ContactView) -> list[str]:
     roles = f" ({', '.join(view.roles)})" if view.roles else ""
     channels = ", ".join(f"{c} (opted out)" if c in view.opted_out else c for c in view.channels) or "none"
-    verified = "not checked" if view.verified is None else ("verified" if view.verified else "UNVERIFIED")
+    verified = "no number" if view.verified is None else ("verified" if view.verified else "UNVERIFIED")
     lines = [f"{view.name} [{view.person_id}]{roles}", f"  channels: {channels}"]
     if view.phone:
         lines.append(f"  phone: {view.phone} ({verified})")
@@ -285,6 +286,8 @@ def contact_text(view: ContactView) -> list[str]:
         lines.append(f"  email: {view.email}")
     if view.slack_id:
         lines.append(f"  slack: {view.slack_id}")
+    if view.channel_order:
+        lines.append(f"  channel order: {' > '.join(view.channel_order)}")
     stray = [c for c in view.opted_out if c not in view.channels]
     if stray:
         lines.append(f"  opted out: {', '.join(stray)}")

@@ -9,14 +9,21 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ..bootstrap import Container, build_user_groups
 from ..domain.schedule import PeriodicJob, report_schedule, week_start_schedule
 from ..logs import log_event
-from ..services.catchup import TEST_PAGE_JOB, WEEKLY_REPORT_JOB, catch_up_test_page, catch_up_weekly_report
+from ..services.catchup import (
+    TEST_PAGE_JOB,
+    WEEKLY_REPORT_JOB,
+    catch_up_handoff,
+    catch_up_test_page,
+    catch_up_weekly_report,
+)
+from ..services.contacts import remind_unverified, request_verifications
 from ..services.delivery import deliver_pending, reap_stale_sends
 from ..services.oncall_group import update_oncall_group
 from ..services.paging import fire_due_done_reminders, fire_due_escalations
 from ..services.rotation import sync_and_notify
 from ..services.swaps import expire_due
 from ..services.watch import DispatcherLiveness, beat, watch_bot
-from ..services.week_start import HANDOFF_JOB, send_handoff, send_week_reminders
+from ..services.week_start import HANDOFF_JOB, send_week_reminders
 
 log = logging.getLogger("oncallbot.scheduler")
 FIRE_INTERVAL_SECONDS = 0.2  # a due step waits at most this long for a replica to look
@@ -26,6 +33,7 @@ WEEK_REMINDER_INTERVAL_SECONDS = 60  # a week's reminder goes out within this of
 CATCH_UP_INTERVAL_SECONDS = 30  # a week-start job owed after downtime runs within this (and once at start)
 ONCALL_GROUP_INTERVAL_SECONDS = 60  # the on-call user group follows a week start, sync or swap within this
 WATCH_INTERVAL_SECONDS = 60  # the heartbeat's period: a dead-man's switch expects a call every minute
+VERIFY_INTERVAL_SECONDS = 60  # a new number gets its code, an unverified one its 48-hour reminder, within this
 
 
 def periodic_jobs(container: Container) -> list[PeriodicJob]:
@@ -47,12 +55,14 @@ def periodic_jobs(container: Container) -> list[PeriodicJob]:
                                 grace=settings.test_page.grace))
     if settings.handoff.enabled:
         jobs.append(PeriodicJob("handoff", "the week's handoff in the support channel and by DM",
-                                weekly=week_start_schedule(window), claim=HANDOFF_JOB, grace=timedelta(hours=1)))
+                                weekly=week_start_schedule(window), claim=HANDOFF_JOB, grace=settings.test_page.grace))
     if settings.week_reminder.enabled:
         jobs.append(PeriodicJob("week_reminder", "the reminder before each person's week",
                                 every=timedelta(seconds=WEEK_REMINDER_INTERVAL_SECONDS)))
     jobs.append(PeriodicJob("report.weekly", "last week's report to the approvers", weekly=report_schedule(window),
                             claim=WEEKLY_REPORT_JOB))
+    jobs.append(PeriodicJob("contacts.verify", "text a code to new or changed phone numbers; remind once of a "
+                            "number unverified after 48 hours", every=timedelta(seconds=VERIFY_INTERVAL_SECONDS)))
     jobs.append(PeriodicJob("watch", "check the bot itself: tell the approvers of a stuck outbox or a failing sync"
                             + ("; call the heartbeat while all is well" if settings.heartbeat.url else ""),
                             every=timedelta(seconds=WATCH_INTERVAL_SECONDS)))
@@ -127,11 +137,13 @@ def weekly_report_job(container: Container) -> None:
 
 
 def handoff_job(container: Container) -> None:
-    """The week's handoff: once per week across replicas (a claim committed with its messages)."""
+    """The week's handoff if it is owed: at the week's start, or after downtime within test_page.grace; once
+    per week across replicas (a claim committed with its messages)."""
     from ..adapters.slack.workspace import workspace_url  # the Slack SDK only where Slack is used
 
-    handoff = send_handoff(container.store, container.procedure, container.clock.now(),
-                           workspace_url(container.slack_client))
+    now = container.clock.now()
+    handoff = catch_up_handoff(container.store, container.procedure, container.settings.test_page.grace, now,
+                               workspace_url(container.slack_client))
     if handoff is not None:
         container.deliver_now()
         log_event(log, "handoff sent", week=handoff.week.isoformat(), people=list(handoff.recipients),
@@ -152,7 +164,20 @@ def catch_up_job(container: Container) -> None:
     """On start and every CATCH_UP_INTERVAL_SECONDS: whatever week-start job is owed and not yet claimed."""
     if container.settings.test_page.enabled:
         run_isolated("test_page", lambda: test_page_job(container))
+    if container.settings.handoff.enabled:
+        run_isolated("handoff", lambda: handoff_job(container))
     run_isolated("report.weekly", lambda: weekly_report_job(container))
+
+
+def verify_contacts_job(container: Container) -> None:
+    """Codes to numbers new to the bot (the config's, after a restart with a changed `people`), and the
+    one reminder of a number still unverified after 48 hours; once across replicas (claims on the rows)."""
+    now = container.clock.now()
+    texted = request_verifications(container.store, container.procedure, now)
+    reminded = remind_unverified(container.store, container.procedure, now)
+    if texted or reminded:
+        container.deliver_now()
+        log_event(log, "phone verification", texted=texted, reminded=reminded)
 
 
 def oncall_group_job(container: Container) -> None:
@@ -195,7 +220,8 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     if container.settings.handoff.enabled:
         start = container.procedure.window.start
         scheduler.add_job(run_isolated, "cron", day_of_week=start.weekday, hour=start.at.hour, minute=start.at.minute,
-                          timezone=tz, id="handoff", replace_existing=True, misfire_grace_time=3600,
+                          timezone=tz, id="handoff", replace_existing=True,
+                          misfire_grace_time=int(container.settings.test_page.grace.total_seconds()),
                           args=["handoff", lambda: handoff_job(container)])
     if container.settings.week_reminder.enabled:
         # A run every minute: whichever replica looks first once a week is `before` away reminds its person.
@@ -212,6 +238,9 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
                       next_run_time=datetime.now(tz))
     scheduler.add_job(run_isolated, "interval", seconds=WATCH_INTERVAL_SECONDS, id="watch", replace_existing=True,
                       args=["watch", lambda: watch_job(container)], misfire_grace_time=WATCH_INTERVAL_SECONDS)
+    scheduler.add_job(run_isolated, "interval", seconds=VERIFY_INTERVAL_SECONDS, id="contacts.verify",
+                      replace_existing=True, args=["contacts.verify", lambda: verify_contacts_job(container)],
+                      misfire_grace_time=VERIFY_INTERVAL_SECONDS * 10)
     if container.settings.slack.oncall_usergroup and container.slack_client is not None:
         scheduler.add_job(run_isolated, "interval", seconds=ONCALL_GROUP_INTERVAL_SECONDS, id="slack.oncall_group",
                           replace_existing=True, args=["slack.oncall_group", lambda: oncall_group_job(container)],

@@ -1,6 +1,7 @@
-"""Catching up after downtime: the week-start test page and the weekly report run once per occasion even when
-no replica was up at the minute they were due; past their grace they are skipped and the approvers told once.
-And what `oncallbot jobs` shows: every periodic job, its last claimed run, its next run, a missed run pending.
+"""Catching up after downtime: the week-start test page and handoff, and the weekly report, run once per
+occasion even when no replica was up at the minute they were due; past their grace they are skipped and the
+approvers told once. And what `oncallbot jobs` shows: every periodic job, its last claimed run, its next run,
+a missed run pending.
 
 A replica calls the catch-ups on start and at every tick; `domain.schedule.occasion_due` decides, the claim in
 job_runs (one row per job and occasion) makes it once across replicas."""
@@ -29,6 +30,7 @@ from .delivery import notify_approvers
 from .intake import open_test_page
 from .pages import PageSnapshot
 from .reports import send_weekly_report
+from .week_start import HANDOFF_JOB, Handoff, send_handoff
 
 TEST_PAGE_JOB = "test_page"  # the job_runs names the claims already use
 WEEKLY_REPORT_JOB = "weekly_report"
@@ -41,9 +43,14 @@ def _day(occasion: str) -> date | None:
         return None
 
 
-def _last_test_page(tx: StoreTx) -> date | None:
-    run = tx.last_job_run(TEST_PAGE_JOB)
+def _last_week_start(tx: StoreTx, job: str) -> date | None:
+    """The week-start jobs (test page, handoff) claim their runs under the week's start day."""
+    run = tx.last_job_run(job)
     return _day(run.occasion) if run else None
+
+
+def _last_test_page(tx: StoreTx) -> date | None:
+    return _last_week_start(tx, TEST_PAGE_JOB)
 
 
 def _last_report(tx: StoreTx, procedure: Procedure) -> date | None:
@@ -82,6 +89,21 @@ def catch_up_test_page(store: Store, procedure: Procedure, confirm_window: timed
     return open_test_page(store, procedure, confirm_window, now)
 
 
+def catch_up_handoff(store: Store, procedure: Procedure, grace: timedelta, now: datetime,
+                     workspace_url: str | None = None) -> Handoff | None:
+    """The week's handoff if it is owed (within `grace` of the week's start, the test page's grace, and not
+    yet claimed); past the grace, the approvers are told once that it was missed. The handoff made, if any."""
+    with store.reading() as tx:
+        last = _last_week_start(tx, HANDOFF_JOB)
+    occasion = occasion_due(week_start_schedule(procedure.window), last, now, grace)
+    if occasion is None:
+        return None
+    if occasion.due is Due.MISSED:
+        _missed(store, procedure, HANDOFF_JOB, occasion.day.isoformat(), occasion, "week's handoff", grace, now)
+        return None
+    return send_handoff(store, procedure, now, workspace_url, week=occasion.day)
+
+
 def catch_up_weekly_report(store: Store, procedure: Procedure, now: datetime) -> bool:
     """Last week's report if it is owed today and not yet sent; missed on a later day. True when sent."""
     schedule = report_schedule(procedure.window)
@@ -118,7 +140,6 @@ def jobs_status(store: Store, procedure: Procedure, jobs: Sequence[PeriodicJob],
     (`sync_source`: the calendar's key; any replica, unrecorded); interval jobs claim nothing."""
     statuses = []
     with store.reading() as tx:
-        last_test = _last_test_page(tx)
         last_report = _last_report(tx, procedure)
         for job in jobs:
             run = tx.last_job_run(job.claim) if job.claim else None
@@ -130,7 +151,7 @@ def jobs_status(store: Store, procedure: Procedure, jobs: Sequence[PeriodicJob],
                 else:
                     statuses.append(JobStatus(job, run, None, False, None))
                 continue
-            last = last_test if job.claim == TEST_PAGE_JOB else last_report
+            last = last_report if job.claim == WEEKLY_REPORT_JOB else _last_week_start(tx, job.claim or job.name)
             grace = job.grace if job.grace is not None else report_grace(job.weekly, now)
             owed = occasion_due(job.weekly, last, now, grace)
             statuses.append(JobStatus(job, run, job.weekly.next_after(now), owed is not None,

@@ -116,7 +116,7 @@ def _payload(row: NotificationRecord, page: PageRecord | None, procedure: Proced
         return ChannelPayload(SlackTarget(row.target or SlackTarget.SUPPORT))
     if kind == MessageKind.WRITEBACK:
         return WritebackPayload(row.target or "", row.etag)
-    return ReportPayload()
+    return ReportPayload(verify=kind == MessageKind.VERIFY)
 
 
 def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure) -> Outgoing:

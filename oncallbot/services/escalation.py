@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ..domain import keys, wording
+from ..domain.contacts import awaiting_code
 from ..domain.escalation import Reach, StepPage, decide_step
 from ..domain.paging import (
     CLOSED_STATES,
@@ -115,11 +116,14 @@ def _fire_step(tx: StoreTx, page: PageRecord, plan: EscalationPlan, number: int,
         open_channels = frozenset(c for c in (Channel.SMS, Channel.VOICE, Channel.SLACK) if reachable(tx, person, c))
         waiting = phones and bool(tx.pages_waiting_on(person.id, since, excluding=page.id))
         calls = tuple(tx.recent_calls(person.id, since)) if Channel.VOICE in step.channels else ()
-        people[person_id] = Reach(person, open_channels, waiting, calls)
+        people[person_id] = Reach(person, open_channels, waiting, calls, tx.channel_order(person.id),
+                                  awaiting_code(tx.verification(person.id), person.phone))
     responsible = team.person(page.responsible)
     outcomes = outcomes_of(tx, page, page.responsible) if step.alert else ()
+    unverified = responsible is not None and awaiting_code(tx.verification(responsible.id), responsible.phone)
     decision = decide_step(StepPage(page.id, page.summary, responsible.name if responsible else page.responsible,
-                                    escalation_note(tx, page, procedure), outcomes, procedure.window.tz),
+                                    escalation_note(tx, page, procedure), outcomes, procedure.window.tz,
+                                    page.responsible, unverified),
                            step, number, len(plan.steps), people, policy, now)
     for message in decision.messages:
         tx.add_notification(message.key, now, page_id=page.id, kind=message.kind, channel=message.channel,

@@ -51,12 +51,13 @@ def _open_before(tx: StoreTx, team: Team, start_at: datetime, workspace_url: str
 
 
 def send_handoff(store: Store, procedure: Procedure, now: datetime,
-                 workspace_url: str | None = None) -> Handoff | None:
+                 workspace_url: str | None = None, week: date | None = None) -> Handoff | None:
     """Post the week's handoff in the support channel and DM it to the incoming and outgoing people:
     once per week across replicas. None when this week's handoff was already made. `workspace_url`
-    (`https://<workspace>.slack.com/`) makes the links to the pages' threads permalinks."""
+    (`https://<workspace>.slack.com/`) makes the links to the pages' threads permalinks; `week` the week
+    started (default: the week containing `now`)."""
     window, team, tz = procedure.window, procedure.team, procedure.window.tz
-    week = window.week_containing(now) or window.week_start_on_or_before(now.astimezone(tz).date())
+    week = week or window.week_containing(now) or window.week_start_on_or_before(now.astimezone(tz).date())
     start_at, _ = window.bounds(week)
     with store.transaction() as tx:
         if not tx.claim_job_run(HANDOFF_JOB, week.isoformat(), now):

@@ -250,3 +250,27 @@ Index("ix_swap_requests_state_expires_at", SwapRequestRow.state, SwapRequestRow.
 Index("ix_pages_state_on_it_at", PageRow.state, PageRow.on_it_at)  # pages left at On It!, for their reminders
 Index("ix_notifications_person_channel_created", NotificationRow.person_id, NotificationRow.channel,
       NotificationRow.created_at)
+
+
+class PhoneVerificationRow(Base):
+    """A person's number and the latest code sent to it (as a digest); see domain/contacts.py."""
+
+    __tablename__ = "phone_verifications"
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32))  # E.164
+    code_digest: Mapped[str] = mapped_column(String(64))
+    codes_sent: Mapped[int] = mapped_column(default=1)
+    code_sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ChannelOrderRow(Base):
+    """The order a person wants an escalation step's channels in (`/oncall channels`)."""
+
+    __tablename__ = "channel_orders"
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channels: Mapped[str] = mapped_column(String(64))  # comma-separated, e.g. "voice,sms,slack"
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

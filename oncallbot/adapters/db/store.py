@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from ...domain.audit import AuditEntry, AuditSubject, PageEvent, page_event_entry, page_event_of
+from ...domain.contacts import Verification
 from ...domain.rotation import CalendarEvent, OverrideKind, ReportedProblem, RotationOverride, Shift, lay_overrides
 from ...domain.swaps import SwapKind, SwapRequest, SwapState
 from ...domain.watch import OutboxState
@@ -26,11 +27,13 @@ from ...ports import JobRun, NotificationRecord, PageRecord, StoreObserver
 from .models import (
     AuditEntryRow,
     CalendarEventRow,
+    ChannelOrderRow,
     InboundEventRow,
     JobRunRow,
     NotificationRow,
     OptOutRow,
     PageRow,
+    PhoneVerificationRow,
     ReportedProblemRow,
     RotationOverrideRow,
     ShiftRow,
@@ -676,6 +679,50 @@ class StoreTx:
             delete(ReportedProblemRow).where(ReportedProblemRow.key == row.key))).rowcount]
         return [ReportedProblem(row.key, row.text, row.ends_at, row.reported_at) for row in removed]
 
+    # --- contacts: phone verification and channel order (issue 10) ------------------------------------
+
+    def verification(self, person_id: str, lock: bool = False) -> Verification | None:
+        statement = select(PhoneVerificationRow).where(PhoneVerificationRow.person_id == person_id)
+        row = self.session.scalars(statement.with_for_update() if lock else statement).first()
+        return _verification(row) if row else None
+
+    def verifications(self) -> list[Verification]:
+        return [_verification(r) for r in self.session.scalars(select(PhoneVerificationRow))]
+
+    def start_verification(self, verification: Verification, replacing: str | None) -> bool:
+        values = dict(phone=verification.phone, code_digest=verification.code_digest,
+                      codes_sent=verification.codes_sent, code_sent_at=verification.code_sent_at,
+                      attempts=verification.attempts, created_at=verification.created_at,
+                      verified_at=None, reminded_at=None)
+        if replacing is None:
+            statement = (self._insert(PhoneVerificationRow).values(person_id=verification.person_id, **values)
+                         .on_conflict_do_nothing().returning(PhoneVerificationRow.person_id))
+            return self.session.execute(statement).first() is not None
+        changed = self.session.execute(update(PhoneVerificationRow).where(
+            PhoneVerificationRow.person_id == verification.person_id,
+            PhoneVerificationRow.phone == replacing).values(**values))
+        return bool(cast(CursorResult[Any], changed).rowcount)
+
+    def update_verification(self, person_id: str, **changes: Any) -> None:
+        self.session.execute(update(PhoneVerificationRow).where(PhoneVerificationRow.person_id == person_id)
+                             .values(**changes))
+
+    def mark_verification_reminded(self, person_id: str, phone: str, at: datetime) -> bool:
+        changed = self.session.execute(update(PhoneVerificationRow).where(
+            PhoneVerificationRow.person_id == person_id, PhoneVerificationRow.phone == phone,
+            PhoneVerificationRow.reminded_at.is_(None), PhoneVerificationRow.verified_at.is_(None))
+            .values(reminded_at=at))
+        return bool(cast(CursorResult[Any], changed).rowcount)
+
+    def channel_order(self, person_id: str) -> tuple[str, ...]:
+        row = self.session.get(ChannelOrderRow, person_id)
+        return tuple(c for c in row.channels.split(",") if c) if row else ()
+
+    def set_channel_order(self, person_id: str, channels: Sequence[str], at: datetime) -> None:
+        values = {"channels": ",".join(channels), "updated_at": at}
+        statement = self._insert(ChannelOrderRow).values(person_id=person_id, **values)
+        self.session.execute(statement.on_conflict_do_update(index_elements=[ChannelOrderRow.person_id], set_=values))
+
     # --- swap requests (issue 9): frozen domain records in and out, never rows ----------------------------
 
     def add_swap_request(self, request: SwapRequest, expires_at: datetime, remind_at: datetime | None) -> SwapRequest:
@@ -787,3 +834,8 @@ def _swap_request(row: SwapRequestRow) -> SwapRequest:
     return SwapRequest(str(row.id), SwapKind(row.kind), row.requester_id, row.counterpart_id, row.requester_week,
                        row.counterpart_week, row.requested_at, row.note, SwapState(row.state), row.decided_by,
                        row.decided_at, row.reason, row.previous_owner_id)
+
+
+def _verification(row: PhoneVerificationRow) -> Verification:
+    return Verification(row.person_id, row.phone, row.code_digest, row.codes_sent, row.code_sent_at, row.attempts,
+                        row.created_at, row.verified_at, row.reminded_at)

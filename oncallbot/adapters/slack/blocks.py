@@ -70,6 +70,17 @@ def done_reminder_blocks(card: PageCard, text: str) -> list[dict]:
     ]
 
 
+ACTION_VERIFY = "contacts.verify_open"  # App Home and the verification DM: Verify my number (opens the code form)
+
+
+def verify_blocks(text: str) -> list[dict]:
+    """The DM asking a person to verify their number, with the button that opens the code form."""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "actions", "block_id": "contacts-verify", "elements": [
+                {"type": "button", "action_id": ACTION_VERIFY, "style": "primary",
+                 "text": {"type": "plain_text", "text": "Verify my number"}}]}]
+
+
 def confirm_blocks(page_id: int, text: str) -> list[dict]:
     """The test page's DM to the on-call person, with the Confirm button that answers it."""
     return [

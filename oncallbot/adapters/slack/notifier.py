@@ -20,7 +20,7 @@ from ...domain.messages import (
     ThreadPayload,
 )
 from ...errors import DeliveryFailed
-from .blocks import card_blocks, card_text, confirm_blocks, done_reminder_blocks, swap_blocks
+from .blocks import card_blocks, card_text, confirm_blocks, done_reminder_blocks, swap_blocks, verify_blocks
 
 SLACK_TIMEOUT_SECONDS = 10
 # Errors that retrying cannot fix: the configuration or the workspace must change.
@@ -67,6 +67,9 @@ class SlackNotifier:
             if isinstance(payload, ReminderPayload):
                 return self._post(channel=message.person.slack_id, text=message.text,
                                   blocks=done_reminder_blocks(payload.card, message.text))
+            if isinstance(payload, ReportPayload) and payload.verify:
+                return self._post(channel=message.person.slack_id, text=message.text,
+                                  blocks=verify_blocks(message.text))
             if isinstance(payload, PagePayload) and payload.confirm:
                 return self._post(channel=message.person.slack_id, text=message.text,
                                   blocks=confirm_blocks(payload.page_id, message.text))

@@ -14,7 +14,7 @@ from ...bootstrap import Container
 from ...domain.paging import parse_ack_text
 from ...errors import BadInput, NotAuthorized
 from ...logs import log_event, mask
-from ...services import inbound, paging
+from ...services import contacts, inbound, paging
 from ...services.delivery import record_answered_by, record_delivery_status
 from .limits import MAX_PAGE_ID
 
@@ -46,6 +46,13 @@ def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> li
         if not await run_in_threadpool(inbound.record_handled, store, f"twilio-sms:{form.get('MessageSid', '')}",
                                        clock.now()):
             return twiml(sms_reply_twiml(None))
+        # A code from a number waiting for one verifies it; it is never read as an acknowledgment.
+        verification = await run_in_threadpool(contacts.verify_by_sms, store, procedure, sender, form.get("Body", ""),
+                                               clock.now())
+        if verification is not None:
+            log_event(log, "phone verification reply", outcome=verification.outcome.value)
+            await run_in_threadpool(container.deliver_now)  # a new code, when the old one expired
+            return twiml(sms_reply_twiml(verification.message))
         try:
             result = await run_in_threadpool(paging.acknowledge_phone_reply, store, procedure, sender,
                                              form.get("Body", ""), clock.now())

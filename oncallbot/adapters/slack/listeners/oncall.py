@@ -18,7 +18,8 @@ from ..bolt import Ack, App, BoltContext, WebClient, members_only, person_of
 SLACK_PAGES_SHOWN = 20  # `/oncall pages`: one screen; the CLI and the API list the rest
 USAGE = ("Usage: `/oncall` (who is on call, before and next), `/oncall me` (your next weeks), "
          "`/oncall pages` (the open pages), `/oncall help` (the on-call procedure), "
-         "`/oncall swap` (swap a week with a colleague), `/oncall handover @colleague WEEK`, "
+         "`/oncall swap` (swap a week with a colleague), "
+         "`/oncall channels` (the order of your channels), `/oncall handover @colleague WEEK`, "
          "`/oncall reassign WEEK @colleague reason` (approvers).")
 
 
