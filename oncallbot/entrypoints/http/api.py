@@ -39,7 +39,9 @@ def api_routes(container: Container) -> list[Route]:
                 tx.seen("healthz")
         except Exception:
             return error(503, "database unreachable")
-        return JSONResponse({"status": "ok"})
+        # A part that is down (the mailbox) makes the replica degraded, not unhealthy: it still pages.
+        problems = {name: problem for name, check in container.health_checks.items() if (problem := check())}
+        return JSONResponse({"status": "degraded" if problems else "ok", **problems})
 
     def oncall(request: Request) -> JSONResponse:
         at_text = request.query_params.get("at")
