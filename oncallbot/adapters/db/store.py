@@ -632,8 +632,9 @@ class StoreTx:
         """The page an email's In-Reply-To/References point into, by the first id that is known."""
         if not message_ids:
             return None
-        rows = dict(self.session.execute(select(MailMessageRow.message_id, MailMessageRow.page_id)
-                                         .where(MailMessageRow.message_id.in_(list(message_ids)))).tuples())
+        statement = select(MailMessageRow.message_id, MailMessageRow.page_id).where(
+            MailMessageRow.message_id.in_(list(message_ids)))
+        rows = {message_id: page_id for message_id, page_id in self.session.execute(statement)}
         return next((rows[m] for m in message_ids if m in rows), None)
 
     def mail_threads_from(self, sender_key: str, since: datetime) -> list[int]:

@@ -1,11 +1,11 @@
 """Watching the support mailbox over IMAP (imapclient, sync, in its own thread of `serve`).
 
-IDLE where the server has it (re-issued every IDLE_RENEW, well before RFC 2177's 29 minutes, since servers
-and firewalls drop idle connections sooner), polling every `poll_interval` otherwise; after every wake-up the
-folder is read from the stored position by UID. The position (UIDVALIDITY, last UID) moves in the same
-transaction that handles each message, so a restart neither misses nor repeats one; a new UIDVALIDITY means
-the folder is read again from the start and every message is matched by its Message-ID (handled ones are
-skipped by their dedupe key).
+IDLE where the server has it (re-issued every `poll_interval`, at most IDLE_RENEW: well before RFC 2177's 29
+minutes, since servers and firewalls drop idle connections sooner), polling every `poll_interval` otherwise;
+after every wake-up the folder is read from the stored position by UID. The position (UIDVALIDITY, last UID)
+moves in the same transaction that handles each message, so a restart neither misses nor repeats one; a new
+UIDVALIDITY means the folder is read again from the start and every message is matched by its Message-ID
+(handled ones are skipped by their dedupe key).
 
 Several replicas: every replica watches; the Message-ID key makes each email one page, and the position only
 moves forward. No leader to lose, nothing to hand over when a replica dies.
@@ -107,6 +107,7 @@ class MailboxWatcher:
         self.login, self.clock, self.deliver_now, self.stopping = login, clock, deliver_now, stopping
         self.report_after, self.backoff_max = report_after, backoff_max
         self.problem: str | None = "not connected yet"
+        self.failures = 0  # failed connections since start (each retried after a backoff)
         self._failing_since: datetime | None = None
         self._thread: threading.Thread | None = None
 
@@ -160,7 +161,9 @@ class MailboxWatcher:
                     if self.stopping.wait(self.settings.poll_interval):
                         break
                     client.noop()
-                self.catch_up(client, uidvalidity, None)
+                # Again until nothing is new: an EXISTS the server sent during a search is not sent again in IDLE.
+                while self.catch_up(client, uidvalidity, None) and not self.stopping.is_set():
+                    pass
         finally:
             _close(client)
 
@@ -168,7 +171,9 @@ class MailboxWatcher:
         client.idle()
         started = time.monotonic()
         try:
-            while not self.stopping.is_set() and time.monotonic() - started < IDLE_RENEW.total_seconds():
+            # Re-issued every poll_interval too: the search after it is the safety net for a missed push.
+            renew = min(IDLE_RENEW.total_seconds(), self.settings.poll_interval)
+            while not self.stopping.is_set() and time.monotonic() - started < renew:
                 responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
                 if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                     return
@@ -220,6 +225,7 @@ class MailboxWatcher:
     def _failed(self, exc: BaseException) -> None:
         now = self.clock.now()
         reason = _reason(exc)
+        self.failures += 1
         if self._failing_since is None:
             self._failing_since = now
             log_event(log, "mailbox unreachable, retrying", level=logging.WARNING, mailbox=self.settings.mailbox,

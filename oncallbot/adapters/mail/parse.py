@@ -67,7 +67,9 @@ def newest_text(text: str) -> str:
     if not parsed.replies:
         return text.strip()
     first = parsed.replies[0]
-    return (first.body or first.content or "").strip()
+    newest = (first.body or first.content or "").strip()
+    # A quote with no "On ... wrote:" line above it is still a quote.
+    return "\n".join(line for line in newest.splitlines() if not line.lstrip().startswith(">")).strip()
 
 
 def parse_mail(raw: bytes) -> InboundMail:
