@@ -147,3 +147,16 @@ def test_the_imap_server_restarted_mid_run_misses_nothing_and_the_approvers_are_
     assert watcher.health() is None
     assert len([t for t in room.reports_to("dana") if "cannot be read" in t]) == 1
     assert len([t for t in room.reports_to("dana") if "readable again" in t]) == 1
+
+
+def test_a_changed_uidvalidity_reads_the_folder_again_matched_by_message_id(room):
+    watcher = room.watch()
+    room.dovecot.deliver(mail("Handled before", "one")[0])
+    room.wait_for_pages(1)
+    room.stop(watcher)
+    room.dovecot.deliver(mail("Not handled yet", "two")[0])
+    with room.store.transaction() as tx:  # as if the server renumbered the folder meanwhile
+        tx.set_mailbox_position(watcher.settings.mailbox, 1, 999)
+    room.watch()
+    wait_until(lambda: len(room.pages()) == 2, 10, "the unhandled message")
+    assert sorted(p.summary for p in room.pages()) == ["Handled before", "Not handled yet"]
