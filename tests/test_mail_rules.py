@@ -87,7 +87,8 @@ def _config(**sections):
     ({"email": {"imap": {"host": "imap.example.com", "username": "s@example.com", "tls": "ssl"}}},
      "email.imap.tls: \"ssl\" input should be 'implicit', 'starttls' or 'none'"),
     ({"email": {"smtp": {"host": "smtp.example.com"}}}, "email.smtp.from: is required"),
-    ({"email": {"max_pages_per_sender": 0}}, "email.max_pages_per_sender: 0 input should be greater than or equal to 1"),
+    ({"email": {"max_pages_per_sender": 0}},
+     "email.max_pages_per_sender: 0 input should be greater than or equal to 1"),
 ])
 def test_email_configuration_errors_name_the_key(sections, problem):
     with pytest.raises(ConfigError) as caught:
