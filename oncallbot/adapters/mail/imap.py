@@ -151,7 +151,10 @@ class MailboxWatcher:
         try:
             selected = client.select_folder(self.settings.folder, readonly=True)
             uidvalidity = int(selected[b"UIDVALIDITY"])
-            self.catch_up(client, uidvalidity, int(selected.get(b"UIDNEXT", 1)))
+            uidnext = selected.get(b"UIDNEXT")
+            if uidnext is None:  # optional before IMAP4rev2: the folder's end from its highest UID
+                uidnext = max(client.search(["ALL"]) or [0]) + 1
+            self.catch_up(client, uidvalidity, int(uidnext))
             self._ok()
             idle = self.settings.idle and b"IDLE" in client.capabilities()
             while not self.stopping.is_set():
