@@ -160,3 +160,13 @@ def test_a_changed_uidvalidity_reads_the_folder_again_matched_by_message_id(room
     room.watch()
     wait_until(lambda: len(room.pages()) == 2, 10, "the unhandled message")
     assert sorted(p.summary for p in room.pages()) == ["Handled before", "Not handled yet"]
+
+
+def test_without_idle_the_mailbox_is_polled(store, dovecot):
+    room = Mailroom(store, dovecot, idle=False)  # email.poll_interval 1s
+    try:
+        room.watch()
+        room.dovecot.deliver(mail("Polled, not pushed", "hello")[0])
+        assert [p.summary for p in room.wait_for_pages(1)] == ["Polled, not pushed"]
+    finally:
+        room.close()
