@@ -107,7 +107,9 @@ service stats {{
                     self.process.wait(timeout=0.05)
                 except subprocess.TimeoutExpired:
                     pass
-        raise AssertionError(f"dovecot did not answer on port {self.port}:\n{self.log()}")
+        log = self.log()
+        self.stop()  # never leave a server behind that no test will stop
+        raise AssertionError(f"dovecot did not answer on port {self.port}:\n{log}")
 
     def stop(self) -> None:
         if self.process is None:
