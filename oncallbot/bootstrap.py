@@ -21,11 +21,13 @@ from .errors import ConfigError
 from .ports import Clock, Deliverer, Heartbeat, RotationSource, Store
 
 if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load when `build` needs them
+    from .adapters.mail.imap import MailboxWatcher
     from .adapters.metrics import Metrics
     from .adapters.router import NotificationRouter
     from .adapters.slack.bolt import App as SlackApp
     from .adapters.slack.bolt import WebClient as SlackClient
     from .adapters.twilio import TwilioSignatureVerifier
+    from .domain.mail import MailPolicy
     from .ports import UserGroups
     from .services.watch import DispatcherLiveness
 
@@ -46,6 +48,9 @@ class Environment:
     slack_api_url: str | None = None
     twilio_api_url: str | None = None
     google_api_url: str | None = None
+    imap_password: str | None = None
+    imap_client_secret: str | None = None  # email.imap.auth microsoft: the app registration's secret
+    smtp_password: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Environment":
@@ -59,7 +64,8 @@ class Environment:
             twilio_auth_token=get("TWILIO_AUTH_TOKEN"), twilio_from_number=get("TWILIO_FROM_NUMBER"),
             google_credentials=get("GOOGLE_APPLICATION_CREDENTIALS"),
             slack_api_url=get("ONCALLBOT_SLACK_API_URL"), twilio_api_url=get("ONCALLBOT_TWILIO_API_URL"),
-            google_api_url=get("ONCALLBOT_GOOGLE_API_URL"),
+            google_api_url=get("ONCALLBOT_GOOGLE_API_URL"), imap_password=get("ONCALLBOT_IMAP_PASSWORD"),
+            imap_client_secret=get("ONCALLBOT_IMAP_CLIENT_SECRET"), smtp_password=get("ONCALLBOT_SMTP_PASSWORD"),
         )
 
 
@@ -81,6 +87,7 @@ def build_procedure(settings: Settings) -> Procedure:
         ack_window=settings.acknowledgment.window,
         done_reminder=settings.acknowledgment.done_reminder,
         office_holiday=settings.shift.on_office_holiday,
+        report_by_email=settings.report.email,
     )
 
 
@@ -123,6 +130,8 @@ class Container:
     dispatcher: "DispatcherLiveness | None" = None  # set by the scheduler: its dispatcher's last run
     # The mailbox's wiring sets this to a reader of its last successful check (the metrics' age gauge).
     mailbox_checked_at: Callable[[], datetime | None] | None = None
+    # What GET /healthz reports besides the database: name -> a check returning None when fine, else why not.
+    health_checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
 
     def running(self) -> bool:
         return not self.stopping.is_set()
@@ -176,8 +185,15 @@ def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackCl
 
         assert isinstance(rotation_source, GoogleCalendarSource)  # rotation.source "google" builds one
         calendar = GoogleCalendarWriter(rotation_source.service, rotation_source.calendar_id)
+    email = None
+    if settings.email is not None and settings.email.smtp is not None:
+        from .adapters.mail.smtp import SmtpNotifier, SmtpSettings
+
+        smtp = settings.email.smtp
+        email = SmtpNotifier(SmtpSettings(smtp.host, smtp.port, smtp.tls, smtp.username, smtp.from_,
+                                          env.smtp_password))
     return NotificationRouter(ConsoleNotifier(), settings.server.public_url, slack=slack, twilio=twilio,
-                              calendar=calendar)
+                              calendar=calendar, email=email)
 
 
 def missing_credentials(env: Environment) -> list[str]:
@@ -274,3 +290,49 @@ def build_user_groups(container: Container) -> "UserGroups | None":
     from .adapters.slack.usergroup import SlackUserGroups
 
     return SlackUserGroups(container.slack_client)
+
+
+def mail_policy(settings: Settings) -> "MailPolicy":
+    from .domain.mail import MailPolicy
+
+    email = settings.email
+    assert email is not None
+    own = {a.lower() for a in (email.address, email.smtp.from_ if email.smtp else None,
+                               email.imap.username if email.imap else None) if a and "@" in a}
+    return MailPolicy(frozenset(own), email.authserv_id, email.max_pages_per_sender)
+
+
+def build_mail_watcher(container: Container) -> "MailboxWatcher | None":
+    """The support mailbox's watch, when email.imap is configured; its health joins GET /healthz."""
+    settings, env = container.settings, container.env
+    if settings.email is None or settings.email.imap is None:
+        return None
+    from .adapters.mail.imap import ImapSettings, MailboxWatcher, oauth2_login, password_login
+
+    imap = settings.email.imap
+    if imap.auth == "password":
+        if not env.imap_password:
+            raise ConfigError(["email.imap: ONCALLBOT_IMAP_PASSWORD is not set (or set email.imap.auth)"])
+        login = password_login(imap.username, env.imap_password)
+    elif imap.auth == "google":
+        from .adapters.gcal.mail_token import gmail_token_provider
+
+        if not env.google_credentials:
+            raise ConfigError(["email.imap.auth: google needs GOOGLE_APPLICATION_CREDENTIALS (the service account)"])
+        login = oauth2_login(imap.username, gmail_token_provider(env.google_credentials, imap.username))
+    else:
+        from .adapters.mail.oauth import microsoft_token_provider
+
+        if not env.imap_client_secret:
+            raise ConfigError(["email.imap.auth: microsoft needs ONCALLBOT_IMAP_CLIENT_SECRET"])
+        assert imap.tenant_id and imap.client_id  # the config requires them with this auth
+        login = oauth2_login(imap.username, microsoft_token_provider(imap.tenant_id, imap.client_id,
+                                                                     env.imap_client_secret))
+    watcher = MailboxWatcher(
+        container.store, container.procedure, mail_policy(settings),
+        ImapSettings(imap.host, imap.port, imap.tls, imap.username, imap.folder,
+                     settings.email.poll_interval.total_seconds(), settings.email.idle),
+        login, container.clock, container.deliver_now, container.stopping)
+    container.health_checks["mailbox"] = watcher.health
+    container.mailbox_checked_at = lambda: watcher.checked_at
+    return watcher

@@ -151,7 +151,7 @@ class AcknowledgmentSection(_Section):
     done_reminder: DurationOrOff = timedelta(hours=2)  # after On It! without Done: a DM, then an SMS; `off`: never
 
 
-Channel = Literal["sms", "voice", "slack"]
+Channel = Literal["sms", "voice", "slack", "email"]
 
 
 class EscalationStep(_Section):
@@ -236,6 +236,47 @@ class SlackSection(_Section):
     oncall_usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+Tls = Literal["implicit", "starttls", "none"]  # none: only to a loopback host (a local test server)
+
+
+class ImapSection(_Section):
+    host: str = Field(min_length=1)
+    port: int = Field(default=993, ge=1, le=65535)
+    tls: Tls = "implicit"
+    username: str = Field(min_length=1)
+    folder: str = Field(default="INBOX", min_length=1)
+    # password: ONCALLBOT_IMAP_PASSWORD; google: the calendar's service account (GOOGLE_APPLICATION_CREDENTIALS)
+    # acting for `username`; microsoft: an app registration (tenant_id, client_id, ONCALLBOT_IMAP_CLIENT_SECRET)
+    auth: Literal["password", "google", "microsoft"] = "password"
+    tenant_id: str | None = None
+    client_id: str | None = None
+
+
+class SmtpSection(_Section):
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    tls: Tls = "starttls"
+    username: str | None = None  # the password: ONCALLBOT_SMTP_PASSWORD
+    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class EmailSection(_Section):
+    address: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")  # the support address itself
+    imap: ImapSection | None = None
+    smtp: SmtpSection | None = None
+    poll_interval: PositiveDuration = timedelta(seconds=30)
+    idle: bool = True  # IMAP IDLE where the server offers it (new mail within a second or two)
+    # The team's receiving server, as it names itself in Authentication-Results (e.g. mx.google.com):
+    # an emailed On It! counts only when it vouches for the sender's domain (DMARC or DKIM pass).
+    authserv_id: str | None = None
+    max_pages_per_sender: int = Field(default=5, ge=1)
+
+
+class ReportSection(_Section):
+    email: bool = False  # the weekly report also by email to each approver with an address
+
+
 class ServerSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -279,6 +320,8 @@ class Settings(_Section):
     server: ServerSection = ServerSection()
     heartbeat: HeartbeatSection = HeartbeatSection()
     storage: StorageSection = StorageSection()
+    email: EmailSection | None = None
+    report: ReportSection = ReportSection()
     base_dir: Path = Path(".")  # the config file's folder; relative paths are read from there
 
     def team_model(self) -> Team:
@@ -344,6 +387,25 @@ def _cross_checks(settings: Settings) -> list[str]:
         problems.append(f'rotation.ical: file "{rotation.ical}" does not exist')
     if rotation.source == "google" and rotation.google is None:
         problems.append("rotation.google: required when rotation.source is google (calendar_id)")
+    problems += _email_checks(settings)
+    return problems
+
+
+def _email_checks(settings: Settings) -> list[str]:
+    problems = []
+    email = settings.email
+    uses_email = any("email" in s.channels for s in settings.escalation.steps) or settings.report.email
+    if uses_email and (email is None or email.smtp is None):
+        where = "report.email" if settings.report.email else "escalation.steps"
+        problems.append(f"{where}: email is used but email.smtp is not configured")
+    if email is None:
+        return problems
+    for name, section in (("imap", email.imap), ("smtp", email.smtp)):
+        if section is not None and section.tls == "none" and section.host not in LOOPBACK_HOSTS:
+            problems.append(f'email.{name}.tls: "none" is allowed only to a loopback host, not "{section.host}"')
+    imap = email.imap
+    if imap is not None and imap.auth == "microsoft" and not (imap.tenant_id and imap.client_id):
+        problems.append("email.imap.tenant_id: required (with client_id) when email.imap.auth is microsoft")
     return problems
 
 

@@ -1,8 +1,11 @@
 """The fixtures every test module can ask for, built from tests/harness/."""
 
 import os
+import shutil
 import socket
+import tempfile
 import types
+from pathlib import Path
 
 import googleapiclient.http
 import pytest
@@ -253,3 +256,33 @@ def make_api(twilio):
     yield make
     for api in opened:
         api.close()
+
+
+# -- the support mailbox: a real IMAP server (Dovecot) and a real SMTP server (aiosmtpd) --------------
+
+
+@pytest.fixture
+def dovecot():
+    """Dovecot on a free loopback port with a throwaway configuration and maildir (a skip without Dovecot,
+    a failure under CI=true: .ci/run installs it)."""
+    from tests.harness.dovecot import DOVECOT, Dovecot
+
+    if DOVECOT is None:
+        message = "Dovecot is not installed (apt-get install dovecot-imapd)"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: the mailbox tests must run)")
+        pytest.skip(message)
+    # Not under tmp_path: as root, Dovecot's unprivileged processes must reach its folder (pytest's are 0700).
+    root = Path(tempfile.mkdtemp(prefix="oncallbot-dovecot-"))
+    server = Dovecot(root).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def smtp_server():
+    from tests.harness.mail import SmtpServer
+
+    with SmtpServer() as server:
+        yield server

@@ -16,14 +16,16 @@ from .console_notifier import ConsoleNotifier
 
 
 class NotificationRouter:
-    def __init__(self, console: ConsoleNotifier, public_url: str, slack=None, twilio=None, calendar=None):
-        self.console, self.slack, self.twilio, self.calendar = console, slack, twilio, calendar
+    def __init__(self, console: ConsoleNotifier, public_url: str, slack=None, twilio=None, calendar=None, email=None):
+        self.console, self.slack, self.twilio, self.calendar, self.email = console, slack, twilio, calendar, email
         self._calendar_lock = threading.Lock()  # httplib2, under the Google client, is not thread-safe
         self.public_url = public_url.rstrip("/")
 
     def deliver(self, message: Outgoing) -> Delivered:
         if message.channel == "slack":
             return self.slack.deliver(message) if self.slack else self._console(message)
+        if message.channel == "email":
+            return self.email.deliver(message) if self.email else self._console(message)
         if isinstance(message.payload, WritebackPayload):
             writeback = message.payload
             if self.calendar is None:

@@ -183,3 +183,32 @@ def verification_reminder(person_id: str, number_tag: str) -> str:
 def verification_overdue(person_id: str, number_tag: str) -> str:
     """The approvers' subject for the same reminder."""
     return f"verify-overdue:{person_id}:{number_tag}"
+# --- the support mailbox -------------------------------------------------------------------------------
+
+def mail_message(message_id: str) -> str:
+    """An email handled once, however many replicas or restarts see it (an inbound dedupe key)."""
+    return f"mail:{message_id}"
+
+
+def mail_grouped(page_id: int, message_id: str) -> str:
+    """The thread line of one more email from a storming sender, joined to their latest page."""
+    return f"page:{page_id}:mail-grouped:{message_id}"
+
+
+def mail_reply(page_id: int, message_id: str) -> str:
+    """The thread line of a reply by email that is no acknowledgment (or not counted as one)."""
+    return f"page:{page_id}:mail-reply:{message_id}"
+
+
+def mailbox_unreachable(mailbox: str, since: datetime) -> str:
+    """The approvers hear once per outage that the mailbox cannot be read, and once that it can again."""
+    return f"mailbox-unreachable:{mailbox}:{since.isoformat()}"
+
+
+def mailbox_reachable(mailbox: str, since: datetime) -> str:
+    return f"mailbox-reachable:{mailbox}:{since.isoformat()}"
+
+
+def report_email(subject: str, person_id: str) -> str:
+    """The weekly report's copy by email (report.email), once per approver."""
+    return f"report:{subject}:{person_id}:email"

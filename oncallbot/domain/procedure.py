@@ -20,6 +20,7 @@ class Procedure:
     ack_window: timedelta = timedelta(minutes=15)
     done_reminder: timedelta | None = timedelta(hours=2)  # None: pages left at On It! are not chased
     office_holiday: OfficeHolidayRule = "nobody"  # who covers an office holiday on the changeover day
+    report_by_email: bool = False  # report.email: the weekly report also by email to each approver
 
     def shifts_in_effect(self, shifts: list[Shift]) -> list[Shift]:
         """The stored weeks as this procedure applies them: what `who`, paging and the check all go by."""

@@ -33,6 +33,7 @@ class Channel(StrEnum):
     VOICE = "voice"
     SLACK = "slack"
     CALENDAR = "calendar"
+    EMAIL = "email"  # SMTP, to team members only
 
 
 PHONE_CHANNELS = (Channel.SMS, Channel.VOICE)
@@ -70,6 +71,8 @@ class PageEventKind(StrEnum):
     REMINDER_SKIPPED = "reminder_skipped"
     DELIVERED = "delivered"  # Twilio's status: a text delivered, a call picked up (detail: the status)
     VOICEMAIL = "voicemail"  # words left on a call a machine answered
+    EMAIL = "email"  # a reply by email in the page's thread (detail: who, masked, and its first words)
+    NOT_COUNTED = "not_counted"  # an emailed On It!/Done that did not count (detail: why)
     ANSWERED = "answered"  # who picked up a call: human, machine or unknown (detail; Twilio's AnsweredBy after)
 
 

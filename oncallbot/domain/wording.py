@@ -8,7 +8,7 @@ from datetime import datetime, tzinfo
 from .confirmation import ChannelOutcome
 from .vocabulary import Channel
 
-CHANNEL_WORDS = {"sms": "SMS", "voice": "call", "slack": "Slack"}
+CHANNEL_WORDS = {"sms": "SMS", "voice": "call", "slack": "Slack", "email": "email"}
 NOTIFY_WORDS = {"oncall": "on call", "manager": "direct manager", "senior_managers": "senior manager",
                 "approvers": "approver", "office": "office"}
 SMS_SUMMARY_SHOWN = 60
@@ -289,3 +289,27 @@ def channel_order_text(channels: Sequence[str]) -> str:
 def channel_order_saved(channels: Sequence[str]) -> str:
     return (f"Saved: escalation steps now reach you by {channel_order_text(channels)} (only the channels each step "
             "uses, in this order).")
+# --- the support mailbox ---------------------------------------------------------------------------------
+
+def mail_grouped_line(sender: str, count: int, subject: str) -> str:
+    """One more new email from a sender past email.max_pages_per_sender within the hour: no new page."""
+    return f"Email {count} within the hour from {sender}, added here instead of a new page: {subject}"
+
+
+def mail_reply_line(sender: str, words: str) -> str:
+    return f"Reply by email from {sender}: {words}" if words else f"Reply by email from {sender}"
+
+
+def mail_not_counted_line(kind: str, name: str) -> str:
+    label = "On It!" if kind == "on_it" else "Done"
+    return (f"{label} by email from {name} not counted: unauthenticated (no DKIM or DMARC pass from the team's "
+            "mail server). Answer in Slack or by phone.")
+
+
+def mailbox_unreachable_text(mailbox: str, reason: str) -> str:
+    return (f"The support mailbox {mailbox} cannot be read ({reason}): emailed tickets are not becoming pages. "
+            "The bot keeps retrying; you will hear when it works again.")
+
+
+def mailbox_reachable_text(mailbox: str, since: str) -> str:
+    return f"The support mailbox {mailbox} is readable again (it was not since {since}); nothing was missed."

@@ -7,7 +7,7 @@ import signal
 
 import uvicorn
 
-from ..bootstrap import Container, build_slack_app, build_twilio_verifier
+from ..bootstrap import Container, build_mail_watcher, build_slack_app, build_twilio_verifier
 from ..logs import log_event
 from .http import create_app
 from .scheduler import create_scheduler
@@ -45,19 +45,25 @@ def serve(container: Container, host: str | None = None, port: int | None = None
         socket_mode = connect_socket_mode(slack_app, container.env.slack_app_token)
         log_event(log, "Slack connected in Socket Mode")
     http_slack = slack_app if slack_app is not None and socket_mode is None else None
+    watcher = build_mail_watcher(container)
     app = create_app(container, slack_app=http_slack, twilio_verifier=build_twilio_verifier(container))
     scheduler = create_scheduler(container)
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                     timeout_graceful_shutdown=10))
     scheduler.start()
+    if watcher is not None:
+        watcher.start()
     log_event(log, "serving", host=host, port=port, team=settings.team.name, database=container.database.safe_url,
               slack="socket mode" if socket_mode else ("http" if http_slack else "console"),
-              twilio="on" if container.env.twilio_auth_token else "console")
+              twilio="on" if container.env.twilio_auth_token else "console",
+              mailbox=watcher.settings.mailbox if watcher else "off")
     try:
         server.run()  # returns after a graceful shutdown on SIGINT/SIGTERM
     finally:
         container.stopping.set()  # running jobs finish their current batch, not the whole backlog
         scheduler.shutdown(wait=True)
+        if watcher is not None:
+            watcher.join()
         if socket_mode is not None:
             socket_mode.close()
         container.database.dispose()

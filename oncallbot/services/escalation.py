@@ -113,7 +113,8 @@ def _fire_step(tx: StoreTx, page: PageRecord, plan: EscalationPlan, number: int,
         person = team.person(person_id)
         if person is None:
             continue
-        open_channels = frozenset(c for c in (Channel.SMS, Channel.VOICE, Channel.SLACK) if reachable(tx, person, c))
+        open_channels = frozenset(c for c in (Channel.SMS, Channel.VOICE, Channel.SLACK, Channel.EMAIL)
+                                  if reachable(tx, person, c))
         waiting = phones and bool(tx.pages_waiting_on(person.id, since, excluding=page.id))
         calls = tuple(tx.recent_calls(person.id, since)) if Channel.VOICE in step.channels else ()
         people[person_id] = Reach(person, open_channels, waiting, calls, tx.channel_order(person.id),

@@ -16,7 +16,7 @@ from ..domain.responsibility import responsible_at
 from ..domain.rotation import neighbours_at
 from ..domain.vocabulary import PageEventKind
 from ..errors import BadInput
-from ..ports import Store
+from ..ports import PageRecord, Store, StoreTx
 from .delivery import notify_approvers
 from .escalation import fire_due_steps
 from .pages import NewPage, PageSnapshot, plan_to_json, queue_card, snapshot
@@ -37,33 +37,40 @@ def open_page(store: Store, procedure: Procedure, new: NewPage, now: datetime) -
     if len(summary) > SUMMARY_LIMIT:
         summary = summary[:SUMMARY_LIMIT - 1] + "…"
     with store.transaction() as tx:
-        if new.external_id:
-            existing = tx.page_by_external_id(new.source, new.external_id)
-            if existing:
-                return snapshot(tx, existing), False
-        current = neighbours_at(now, procedure.shifts_in_effect(tx.shifts_around(now))).current
-        responsibility = responsible_at(now, current, procedure.hours, procedure.window, procedure.holiday_on)
-        plan = plan_escalation(responsibility, procedure.escalation, procedure.team, now, procedure.ack_window)
-        responsible = current.person_id if current and responsibility.responsible == "oncall" \
-            else responsibility.responsible
-        page = tx.add_page(summary=summary, source=new.source, external_id=new.external_id, details=new.details,
-                           state="open", responsible=responsible, created_at=now,
-                           deadline_at=now + procedure.ack_window, plan=plan_to_json(plan), fired=0,
-                           next_due_at=plan.due_at(0), slack_channel=new.slack_channel,
-                           slack_thread_ts=new.slack_ts)
-        if page is None:  # the same ticket, opened concurrently by another request
-            concurrent = tx.page_by_external_id(new.source, new.external_id) if new.external_id else None
-            if concurrent is None:
-                raise BadInput("the page could not be stored")
-            return snapshot(tx, concurrent), False
-        detail = {"oncall": "on call", "office": "business hours: the office",
-                  "nobody": f"nobody ({responsibility.cause}): the approvers are paged at once"}[
-            responsibility.responsible]
-        tx.add_event(page.id, now, PageEventKind.OPENED,
-                     responsible if responsibility.responsible == "oncall" else None, new.source, detail)
-        queue_card(tx, page, now)
-        _, page = fire_due_steps(tx, page, procedure, now)
-        return snapshot(tx, page), True
+        page, created = open_page_in(tx, procedure, new, summary, now)
+        return snapshot(tx, page), created
+
+
+def open_page_in(tx: StoreTx, procedure: Procedure, new: NewPage, summary: str,
+                 now: datetime) -> tuple[PageRecord, bool]:
+    """open_page inside the caller's transaction (the mailbox records the email with its page)."""
+    if new.external_id:
+        existing = tx.page_by_external_id(new.source, new.external_id)
+        if existing:
+            return existing, False
+    current = neighbours_at(now, procedure.shifts_in_effect(tx.shifts_around(now))).current
+    responsibility = responsible_at(now, current, procedure.hours, procedure.window, procedure.holiday_on)
+    plan = plan_escalation(responsibility, procedure.escalation, procedure.team, now, procedure.ack_window)
+    responsible = current.person_id if current and responsibility.responsible == "oncall" \
+        else responsibility.responsible
+    page = tx.add_page(summary=summary, source=new.source, external_id=new.external_id, details=new.details,
+                       state="open", responsible=responsible, created_at=now,
+                       deadline_at=now + procedure.ack_window, plan=plan_to_json(plan), fired=0,
+                       next_due_at=plan.due_at(0), slack_channel=new.slack_channel,
+                       slack_thread_ts=new.slack_ts)
+    if page is None:  # the same ticket, opened concurrently by another request
+        concurrent = tx.page_by_external_id(new.source, new.external_id) if new.external_id else None
+        if concurrent is None:
+            raise BadInput("the page could not be stored")
+        return concurrent, False
+    detail = {"oncall": "on call", "office": "business hours: the office",
+              "nobody": f"nobody ({responsibility.cause}): the approvers are paged at once"}[
+        responsibility.responsible]
+    tx.add_event(page.id, now, PageEventKind.OPENED,
+                 responsible if responsibility.responsible == "oncall" else None, new.source, detail)
+    queue_card(tx, page, now)
+    _, page = fire_due_steps(tx, page, procedure, now)
+    return page, True
 
 
 def open_api_page(store: Store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:

@@ -149,6 +149,8 @@ def reachable(tx: StoreTx, person: Person, channel: str) -> bool:
         return bool(person.phone) and not tx.opted_out(person.id, channel)
     if channel == "slack":
         return bool(person.slack_id)
+    if channel == "email":
+        return bool(person.email)
     return False
 
 

@@ -3,9 +3,10 @@ approvers once per week."""
 
 from datetime import date, datetime
 
-from ..domain import reports
+from ..domain import keys, reports
 from ..domain.procedure import Procedure
 from ..domain.reports import PageRecord, PersonSummary, ReportedEvent, ReportedPage, WeekReport
+from ..domain.vocabulary import Channel, MessageKind
 from ..ports import Store, StoreTx
 from .delivery import notify_approvers
 from .presenting import report_text
@@ -40,5 +41,11 @@ def send_weekly_report(store: Store, procedure: Procedure, now: datetime) -> boo
         if not tx.claim_job_run("weekly_report", week.isoformat(), now):
             return False
         report = _week_report(tx, procedure, week)
-        notify_approvers(tx, procedure, f"weekly:{week.isoformat()}", now, report_text(report, procedure))
+        subject, text = f"weekly:{week.isoformat()}", report_text(report, procedure)
+        notify_approvers(tx, procedure, subject, now, text)
+        if procedure.report_by_email:
+            for approver in procedure.team.approvers:
+                if approver.email:
+                    tx.add_notification(keys.report_email(subject, approver.id), now, kind=MessageKind.REPORT,
+                                        channel=Channel.EMAIL, person_id=approver.id, text=text)
     return True

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
@@ -244,6 +244,30 @@ class SwapMessageRow(Base):
     slack_ts: Mapped[str] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)  # what the message said when sent; an update keeps it
 
+class MailboxRow(Base):
+    """Where the watch of one mailbox folder stands: its UIDVALIDITY and the last UID handled (a restart
+    neither misses nor repeats a message), and since when it has been unreachable (told once per outage)."""
+
+    __tablename__ = "mailboxes"
+    mailbox: Mapped[str] = mapped_column(String(255), primary_key=True)  # user@host/folder
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    down_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class MailMessageRow(Base):
+    """An email that belongs to a page: the ticket itself, a reply in its thread, or one more mail of a storm.
+    Replies find their page through these Message-IDs; `sender_key` is a digest of the address (to count a
+    sender's new threads), never the address."""
+
+    __tablename__ = "mail_messages"
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id", ondelete="CASCADE"), index=True)
+    sender_key: Mapped[str] = mapped_column(String(64))
+    new_thread: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # A subject's entries in the order they happened: a page's timeline, a week's history.
 Index("ix_audit_entries_subject_at", AuditEntryRow.subject, AuditEntryRow.subject_id, AuditEntryRow.at)
 Index("ix_swap_requests_state_expires_at", SwapRequestRow.state, SwapRequestRow.expires_at)
@@ -274,3 +298,4 @@ class ChannelOrderRow(Base):
     person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     channels: Mapped[str] = mapped_column(String(64))  # comma-separated, e.g. "voice,sms,slack"
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+Index("ix_mail_messages_sender_received", MailMessageRow.sender_key, MailMessageRow.received_at)

@@ -30,6 +30,8 @@ from .models import (
     ChannelOrderRow,
     InboundEventRow,
     JobRunRow,
+    MailboxRow,
+    MailMessageRow,
     NotificationRow,
     OptOutRow,
     PageRow,
@@ -630,6 +632,64 @@ class StoreTx:
 
     def mark_sent(self, notification_id: int, at: datetime, provider_ref: str | None) -> None:
         self.update_notification(notification_id, state="sent", sent_at=at, provider_ref=provider_ref)
+
+    # --- the support mailbox ---------------------------------------------------------------------
+
+    def mailbox_position(self, mailbox: str) -> tuple[int | None, int]:
+        """(UIDVALIDITY, last UID handled); (None, 0) for a folder never read."""
+        row = self.session.get(MailboxRow, mailbox)
+        return (row.uidvalidity, row.last_uid) if row else (None, 0)
+
+    def set_mailbox_position(self, mailbox: str, uidvalidity: int, uid: int) -> None:
+        """Move forward only: of two replicas reading the same folder, the slower never moves it back. A new
+        UIDVALIDITY starts over (its UIDs are another numbering)."""
+        self.session.execute(self._insert(MailboxRow).values(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=0)
+                             .on_conflict_do_nothing())
+        self.session.execute(update(MailboxRow).where(
+            MailboxRow.mailbox == mailbox,
+            or_(MailboxRow.uidvalidity.is_(None), MailboxRow.uidvalidity != uidvalidity,
+                MailboxRow.last_uid < uid)).values(uidvalidity=uidvalidity, last_uid=uid))
+
+    def mark_mailbox_down(self, mailbox: str, at: datetime) -> datetime | None:
+        """Since when it has been down, when this call is the first to say so (else None)."""
+        self.session.execute(self._insert(MailboxRow).values(mailbox=mailbox, last_uid=0).on_conflict_do_nothing())
+        changed = cast(CursorResult[Any], self.session.execute(update(MailboxRow).where(
+            MailboxRow.mailbox == mailbox, MailboxRow.down_since.is_(None)).values(down_since=at)))
+        return at if changed.rowcount == 1 else None
+
+    def mark_mailbox_up(self, mailbox: str) -> datetime | None:
+        """Since when it had been down, when this call is the first to see it back (else None)."""
+        row = self.session.execute(select(MailboxRow).where(MailboxRow.mailbox == mailbox,
+                                                            MailboxRow.down_since.is_not(None))
+                                   .with_for_update()).scalars().first()
+        if row is None or row.down_since is None:
+            return None
+        since = row.down_since
+        row.down_since = None
+        return since
+
+    def add_mail_message(self, message_id: str, page_id: int, sender_key: str, new_thread: bool,
+                         at: datetime) -> None:
+        self.session.execute(self._insert(MailMessageRow).values(
+            message_id=message_id, page_id=page_id, sender_key=sender_key, new_thread=new_thread, received_at=at)
+            .on_conflict_do_nothing())
+
+    def mail_thread_page(self, message_ids: Sequence[str]) -> int | None:
+        """The page an email's In-Reply-To/References point into, by the first id that is known."""
+        if not message_ids:
+            return None
+        statement = select(MailMessageRow.message_id, MailMessageRow.page_id).where(
+            MailMessageRow.message_id.in_(list(message_ids)))
+        rows = {message_id: page_id for message_id, page_id in self.session.execute(statement)}
+        return next((rows[m] for m in message_ids if m in rows), None)
+
+    def mail_threads_from(self, sender_key: str, since: datetime) -> list[int]:
+        """The pages of a sender's new threads since `since`, oldest first (one entry per thread)."""
+        statement = (select(MailMessageRow.page_id)
+                     .where(MailMessageRow.sender_key == sender_key, MailMessageRow.new_thread.is_(True),
+                            MailMessageRow.received_at >= since)
+                     .order_by(MailMessageRow.received_at, MailMessageRow.page_id))
+        return list(self.session.scalars(statement))
 
     # --- inbound dedupe, opt-outs, reported problems -----------------------------------------------
 

@@ -36,15 +36,19 @@ def api_routes(container: Container) -> list[Route]:
 
     def healthz(request: Request) -> JSONResponse:
         """The checks the heartbeat waits for. 503 when the process itself is broken (its database, its
-        dispatcher: what a restart may fix); 200 "degraded" when the outbox or the sync is failing."""
+        dispatcher: what a restart may fix); 200 "degraded" when the outbox, the sync or a part such as the
+        mailbox is failing: the replica still pages."""
         _, failing = container.health()
-        if not failing:
-            return JSONResponse({"status": "ok"})
         if failing == (Check.DATABASE,):
             return JSONResponse({"error": "database unreachable", "failing": ["database"]}, status_code=503)
+        problems = {name: problem for name, check in container.health_checks.items() if (problem := check())}
+        if not failing and not problems:
+            return JSONResponse({"status": "ok"})
         broken = process_failing(failing)
-        return JSONResponse({"status": "failing" if broken else "degraded", "failing": [str(c) for c in failing]},
-                            status_code=503 if broken else 200)
+        body: dict[str, object] = {"status": "failing" if broken else "degraded", **problems}
+        if failing:
+            body["failing"] = [str(c) for c in failing]
+        return JSONResponse(body, status_code=503 if broken else 200)
 
     def oncall(request: Request) -> JSONResponse:
         at_text = request.query_params.get("at")
