@@ -51,6 +51,7 @@ class Environment:
     imap_password: str | None = None
     imap_client_secret: str | None = None  # email.imap.auth microsoft: the app registration's secret
     smtp_password: str | None = None
+    heartbeat_url: str | None = None  # a dead-man's switch URL is a secret: anyone with it can silence the alarm
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Environment":
@@ -66,6 +67,7 @@ class Environment:
             slack_api_url=get("ONCALLBOT_SLACK_API_URL"), twilio_api_url=get("ONCALLBOT_TWILIO_API_URL"),
             google_api_url=get("ONCALLBOT_GOOGLE_API_URL"), imap_password=get("ONCALLBOT_IMAP_PASSWORD"),
             imap_client_secret=get("ONCALLBOT_IMAP_CLIENT_SECRET"), smtp_password=get("ONCALLBOT_SMTP_PASSWORD"),
+            heartbeat_url=get("ONCALLBOT_HEARTBEAT_URL"),
         )
 
 
@@ -229,10 +231,10 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         deliverer=build_deliverer(settings, env, slack_client, rotation_source), slack_client=slack_client,
         notes=missing_credentials(env),
     )
-    if settings.heartbeat.url:
+    if heartbeat_url := env.heartbeat_url or settings.heartbeat.url:
         from .adapters.heartbeat import HttpHeartbeat
 
-        container.heartbeat = HttpHeartbeat(settings.heartbeat.url, settings.heartbeat.method,
+        container.heartbeat = HttpHeartbeat(heartbeat_url, settings.heartbeat.method,
                                             settings.heartbeat.timeout.total_seconds())
     if settings.server.metrics:
         from .adapters.metrics import Metrics

@@ -252,3 +252,16 @@ def test_when_the_database_does_not_answer_healthz_says_so_and_the_heartbeat_is_
         assert response.status_code == 503
         assert response.json() == {"error": "database unreachable", "failing": ["database"]}
         container.store.dispose()
+
+
+def test_the_heartbeat_url_can_come_from_the_environment_instead_of_the_config(tmp_path):
+    """A dead-man's switch URL is a secret (anyone holding it can fake the bot's heartbeat): the environment wins."""
+    container = bootstrap.build(example_settings(), bootstrap.Environment.from_env({
+        "ONCALLBOT_DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "ONCALLBOT_HEARTBEAT_URL": "https://hc-ping.com/secret"}),
+        clock=FakeClock(NIGHT))
+    assert container.heartbeat is not None and container.heartbeat.url == "https://hc-ping.com/secret"
+    [watch] = [job for job in scheduler.periodic_jobs(container) if job.name == "watch"]
+    assert "heartbeat" in watch.description
+    without = bootstrap.build(example_settings(), bootstrap.Environment(database_url=f"sqlite:///{tmp_path}/y.db"),
+                              clock=FakeClock(NIGHT))
+    assert without.heartbeat is None

@@ -64,7 +64,7 @@ def periodic_jobs(container: Container) -> list[PeriodicJob]:
     jobs.append(PeriodicJob("contacts.verify", "text a code to new or changed phone numbers; remind once of a "
                             "number unverified after 48 hours", every=timedelta(seconds=VERIFY_INTERVAL_SECONDS)))
     jobs.append(PeriodicJob("watch", "check the bot itself: tell the approvers of a stuck outbox or a failing sync"
-                            + ("; call the heartbeat while all is well" if settings.heartbeat.url else ""),
+                            + ("; call the heartbeat while all is well" if container.heartbeat is not None else ""),
                             every=timedelta(seconds=WATCH_INTERVAL_SECONDS)))
     if settings.slack.oncall_usergroup:
         jobs.append(PeriodicJob("slack.oncall_group", "keep the on-call Slack user group to the person on call",
