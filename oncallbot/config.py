@@ -229,6 +229,12 @@ class ServerSection(_Section):
     public_url: str = "http://127.0.0.1:8080"  # what Twilio signs its webhooks against
 
 
+class WebSection(_Section):
+    """The managers' web view (a sign-in link DM'd by Slack, then a session cookie) and the calendar feeds."""
+
+    session_expiry: PositiveDuration = timedelta(hours=12)
+
+
 class StorageSection(_Section):
     sqlite_path: str = "var/oncallbot.sqlite3"  # relative to the working directory; unless ONCALLBOT_DATABASE_URL
 
@@ -248,6 +254,7 @@ class Settings(_Section):
     rotation: RotationSection = RotationSection()
     slack: SlackSection = SlackSection()
     server: ServerSection = ServerSection()
+    web: WebSection = WebSection()
     storage: StorageSection = StorageSection()
     base_dir: Path = Path(".")  # the config file's folder; relative paths are read from there
 

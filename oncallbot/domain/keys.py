@@ -149,3 +149,12 @@ def oncall_group_problem(group_id: str, problem: str) -> str:
 def oncall_group_nobody(group_id: str, week: date) -> str:
     """Nobody (or nobody with a Slack id) is on call in a week: the group keeps its last member, told once."""
     return f"oncall-group-nobody:{group_id}:{week}"
+
+
+def sign_in_link(person_id: str, at: datetime) -> str:
+    """The DM carrying one sign-in link (a new link each time it is asked for)."""
+    return f"web-sign-in:{person_id}:{at.isoformat()}"
+
+
+def feed_link(person_id: str, at: datetime) -> str:
+    return f"feed-link:{person_id}:{at.isoformat()}"
