@@ -151,10 +151,10 @@ def oncall_group_nobody(group_id: str, week: date) -> str:
     return f"oncall-group-nobody:{group_id}:{week}"
 
 
-def sign_in_link(person_id: str, at: datetime) -> str:
-    """The DM carrying one sign-in link (a new link each time it is asked for)."""
-    return f"web-sign-in:{person_id}:{at.isoformat()}"
+def sign_in_link(person_id: str, link_id: str) -> str:
+    """The DM carrying one sign-in link (a new link each time it is asked for; `link_id` names it)."""
+    return f"web-sign-in:{person_id}:{link_id}"
 
 
-def feed_link(person_id: str, at: datetime) -> str:
-    return f"feed-link:{person_id}:{at.isoformat()}"
+def feed_link(person_id: str, link_id: str) -> str:
+    return f"feed-link:{person_id}:{link_id}"

@@ -30,7 +30,6 @@ from ...errors import BadInput, NotAuthorized
 from ...services import swaps, web_reads
 from ...services.contacts import contacts
 from ...services.web_access import Viewer, feed_owner, redeem_sign_in, sign_out, viewer_of
-from ..formatters import local_iso
 
 SESSION_COOKIE = "oncallbot_session"
 NOTICE_COOKIE = "oncallbot_notice"
