@@ -32,6 +32,20 @@ def bot_db(tmp_path, database_url, fake):
     bot.close()
 
 
+def swap_weeks():
+    """Tom's and Aisha's first weeks far enough ahead for a swap (5 days' notice)."""
+    after = NOW.date() + timedelta(days=6)
+    return next_week_of("tom", after), next_week_of("aisha", after)
+
+
+def accepted_swap(bot):
+    procedure, now = bot.container.procedure, bot.clock.now()
+    mine, theirs = swap_weeks()
+    request = swaps.request_swap(bot.store, procedure, "tom", "aisha", mine.isoformat(), theirs.isoformat(), now)
+    swaps.accept(bot.store, procedure, request.request.id, "aisha", now)
+    return request.request, mine
+
+
 def token_of(link: str) -> str:
     return urlsplit(link).query.split("=", 1)[1]
 
@@ -132,7 +146,7 @@ def test_app_home_has_a_button_that_dms_a_sign_in_link(bot):
 
 def test_a_change_without_the_sessions_csrf_token_is_refused_and_changes_nothing(bot):
     bot.sign_in("tom")
-    mine, theirs = next_week_of("tom", NOW.date() + timedelta(days=6)), next_week_of("aisha", NOW.date())
+    mine, theirs = swap_weeks()
     refused = bot.http.post("/web/swaps/request", data={"week": mine.isoformat(), "their_week": theirs.isoformat(),
                                                         "csrf": "forged"})
     assert refused.status_code == 403 and "reload the page" in refused.text
@@ -171,7 +185,7 @@ def test_the_rotation_shows_the_quarter_and_the_next_with_the_gap_in_red_and_my_
 
 def test_a_swap_requested_from_the_web_goes_through_the_same_service_and_messages(bot):
     csrf = bot.sign_in("tom")
-    mine, theirs = next_week_of("tom", NOW.date() + timedelta(days=6)), next_week_of("aisha", NOW.date() + timedelta(days=6))
+    mine, theirs = swap_weeks()
     response = bot.http.post("/web/swaps/request", data={"csrf": csrf, "week": mine.isoformat(),
                                                          "their_week": theirs.isoformat(), "note": "wedding"})
     assert response.status_code == 200 and "Sent to Aisha Khan to accept" in response.text
@@ -189,9 +203,7 @@ def test_a_swap_requested_from_the_web_goes_through_the_same_service_and_message
 def test_an_approver_approves_from_the_web_and_who_says_so(bot, capsys, monkeypatch, sqlite_url):
     monkeypatch.setenv("ONCALLBOT_DATABASE_URL", sqlite_url)  # the CLI on the bot's database
     procedure, now = bot.container.procedure, bot.clock.now()
-    mine, theirs = next_week_of("tom", now.date() + timedelta(days=6)), next_week_of("aisha", now.date() + timedelta(days=6))
-    request = swaps.request_swap(bot.store, procedure, "tom", "aisha", mine.isoformat(), theirs.isoformat(), now).request
-    swaps.accept(bot.store, procedure, request.id, "aisha", now)
+    request, mine = accepted_swap(bot)
     csrf = bot.sign_in("dana")
     queue = bot.http.get("/web/swaps").text
     assert f'id="approve-{request.id}"' in queue and "Tom Becker" in queue and "Aisha Khan" in queue
@@ -210,10 +222,7 @@ def test_an_approver_approves_from_the_web_and_who_says_so(bot, capsys, monkeypa
 
 
 def test_an_approver_rejects_with_a_reason(bot):
-    procedure, now = bot.container.procedure, bot.clock.now()
-    mine, theirs = next_week_of("tom", now.date() + timedelta(days=6)), next_week_of("aisha", now.date() + timedelta(days=6))
-    request = swaps.request_swap(bot.store, procedure, "tom", "aisha", mine.isoformat(), theirs.isoformat(), now).request
-    swaps.accept(bot.store, procedure, request.id, "aisha", now)
+    request, _ = accepted_swap(bot)
     csrf = bot.sign_in("omar")
     response = bot.http.post(f"/web/swaps/{request.id}/reject", data={"csrf": csrf, "reason": "too many changes"})
     assert "Rejected" in response.text

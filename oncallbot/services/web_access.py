@@ -40,8 +40,8 @@ def send_sign_in_link(store: Store, procedure: Procedure, person_id: str, public
     url = f"{_base(public_url)}{SIGN_IN_PATH}?token={token}"
     with store.transaction() as tx:
         tx.add_sign_in(token_hash(token), person_id, now)
-        tx.add_notification(keys.sign_in_link(person_id, token_hash(token)[:16]), now, kind=MessageKind.REPORT, channel=Channel.SLACK,
-                            person_id=person_id, text=wording.sign_in_dm(url))
+        tx.add_notification(keys.sign_in_link(person_id, token_hash(token)[:16]), now, kind=MessageKind.REPORT,
+                            channel=Channel.SLACK, person_id=person_id, text=wording.sign_in_dm(url))
     return "I sent you a sign-in link by DM; it is valid for 10 minutes."
 
 
@@ -124,8 +124,8 @@ def send_feed_links(store: Store, procedure: Procedure, person_id: str, public_u
         tx.add_feed_token(token_hash(mine), person_id, FeedScope.PERSON, now)
         if team is not None:
             tx.add_feed_token(token_hash(team), person_id, FeedScope.TEAM, now)
-        tx.add_notification(keys.feed_link(person_id, token_hash(mine)[:16]), now, kind=MessageKind.REPORT, channel=Channel.SLACK,
-                            person_id=person_id,
+        tx.add_notification(keys.feed_link(person_id, token_hash(mine)[:16]), now, kind=MessageKind.REPORT,
+                            channel=Channel.SLACK, person_id=person_id,
                             text=wording.feed_dm(feed_url(public_url, mine),
                                                  feed_url(public_url, team) if team else None))
     return "I sent you your private calendar link by DM."
