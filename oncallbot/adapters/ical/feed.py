@@ -3,7 +3,7 @@ exact start and end in the team's zone (with the zone's VTIMEZONE), a UID that s
 SEQUENCE that grows with each change of it, so Google Calendar, Outlook and Apple Calendar update in place."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
@@ -22,8 +22,9 @@ def feed_ics(weeks: Sequence[FeedWeek], name: str, timezone: str, generated_at: 
     calendar.add("method", "PUBLISH")
     calendar.add("x-wr-calname", name)
     calendar.add("x-wr-timezone", timezone)
-    calendar.add("refresh-interval", "PT1H", parameters={"VALUE": "DURATION"})
-    calendar.add("x-published-ttl", "PT1H")
+    # How often a calendar app should fetch it again (RFC 7986; Outlook reads X-PUBLISHED-TTL).
+    calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", timedelta(hours=1))
     for week in weeks:
         event = Event()
         event.add("uid", week.uid)
