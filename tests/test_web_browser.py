@@ -7,7 +7,7 @@ screenshot, at desktop width and at 375 px, under the test's temporary directory
 import json
 import os
 import shutil
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -110,6 +110,8 @@ def test_a_manager_signs_in_from_slack_sees_the_quarter_and_approves_a_swap(brow
     pending = swaps.request_swap(bot.store, procedure, "tom", "aisha", tom_week.isoformat(), aisha_week.isoformat(),
                                  now).request
     swaps.accept(bot.store, procedure, pending.id, "aisha", now)
+    bot.answered_pages(date(2026, 11, 9), "tom", [2, 4, 30])  # weeks before: something to chart
+    bot.answered_pages(date(2026, 11, 16), "kelly", [5, None])
 
     sign_in(browser, bot, server, "dana")
     gap = browser.find_element(By.ID, f"week-{GAP_WEEK}")
@@ -134,6 +136,8 @@ def test_a_manager_signs_in_from_slack_sees_the_quarter_and_approves_a_swap(brow
 
     browser.find_element(By.LINK_TEXT, "Response").click()
     wait_for(browser, lambda d: d.current_url.endswith("/web/response"), "the response view")
+    chart = browser.find_element(By.ID, "response-tom")
+    assert "67%" in chart.text and chart.find_elements(By.TAG_NAME, "svg")
     screenshots(browser, tmp_path, "response")
 
 

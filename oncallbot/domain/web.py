@@ -107,6 +107,10 @@ def next_quarter_start(day: date) -> date:
     return date(start.year + (start.month == 10), (start.month + 2) % 12 + 1, 1)
 
 
+def quarter_label(day: date) -> str:
+    return f"Q{(day.month - 1) // 3 + 1} {day.year}"
+
+
 def quarter_weeks(window: ShiftWindow, now: datetime, quarters: int = 2) -> list[date]:
     """The on-call weeks starting in this calendar quarter (team-local) and the next `quarters - 1`."""
     first = quarter_start(now.astimezone(window.tz).date())

@@ -10,7 +10,7 @@ from ..domain.procedure import Procedure
 from ..domain.reports import WeekReport
 from ..domain.rotation import OverrideKind, RotationProblem
 from ..domain.swaps import SwapRequest
-from ..domain.web import FeedScope, FeedWeek, feed_weeks, quarter_weeks
+from ..domain.web import FeedScope, FeedWeek, feed_weeks, quarter_label, quarter_weeks
 from ..errors import BadInput
 from ..ports import Store
 from . import paging, rotation
@@ -44,6 +44,7 @@ class WeekView:
     problems: tuple[RotationProblem, ...]
     mine: bool
     started: bool  # a week under way or past: no swap can be requested for it
+    quarter: str  # "Q1 2027": the calendar quarter the week starts in
 
 
 def quarter(store: Store, procedure: Procedure, viewer_id: str, now: datetime) -> list[WeekView]:
@@ -68,7 +69,7 @@ def quarter(store: Store, procedure: Procedure, viewer_id: str, now: datetime) -
         week_start_at, week_end_at = window.bounds(week)
         views.append(WeekView(week, week_start_at, week_end_at, shift.person_id if shift else None, change, holidays,
                               tuple(problems.get(week, ())), bool(shift and shift.person_id == viewer_id),
-                              week_start_at <= now))
+                              week_start_at <= now, quarter_label(week)))
     return views
 
 

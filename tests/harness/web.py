@@ -84,6 +84,22 @@ class WebBot:
         assert len(links) == 1, f"expected one sign-in link in the DMs to {person}, got {texts}"
         return links[0]
 
+    def answered_pages(self, week: date, person: str, minutes: list[int | None]) -> None:
+        """Pages in the night of the week's first day, each taken by `person` after so many minutes (None:
+        nobody took it); the clock is back where it was after."""
+        from oncallbot.services import paging
+
+        procedure, back_to = self.container.procedure, self.clock.now()
+        self.clock.set(procedure.window.bounds(week)[0] + timedelta(hours=6))
+        for after in minutes:
+            page, _ = paging.open_api_page(self.store, procedure, paging.NewPage(summary="Voicemail", source="api"),
+                                           self.clock.now())
+            if after is not None:
+                self.clock.advance(timedelta(minutes=after))
+                paging.acknowledge_page(self.store, procedure, page.id, person, "on_it", "slack", self.clock.now())
+            self.clock.advance(timedelta(minutes=30))
+        self.clock.set(back_to)
+
     def feed_links(self, person: str) -> list[str]:
         user = SLACK_IDS[person]
         before = len(self.fake.dms_to(user))
