@@ -15,7 +15,7 @@ import pytest
 from oncallbot.entrypoints.cli import main
 from oncallbot.services import paging, swaps
 from tests.harness.clock import FakeClock
-from tests.harness.web import GAP_WEEK, NOW, LiveServer, WebBot, free_socket, next_week_of
+from tests.harness.web import GAP_WEEK, LiveServer, WebBot, free_socket, next_week_of
 
 CHROMIUM = os.environ.get("ONCALLBOT_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("ONCALLBOT_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")

@@ -293,3 +293,49 @@ def test_pages_say_no_store_and_forbid_other_origins_scripts(bot):
     assert "script-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["referrer-policy"] == "no-referrer"
     assert bot.http.get("/web/static/app.js").status_code == 200
+
+
+# --- accessibility: labelled controls, contrast ------------------------------------------------------
+
+
+def test_every_form_control_has_a_label(bot):
+    bot.sign_in("omar")
+    accepted_swap(bot)
+    open_page(bot)
+    for path in ("/web/rotation", "/web/pages", "/web/swaps", "/web/response"):
+        html = bot.http.get(path).text
+        controls = re.findall(r"<(?:select|input)\b[^>]*>", html)
+        visible = [c for c in controls if 'type="hidden"' not in c]
+        labelled = set(re.findall(r'<label for="([^"]+)"', html))
+        for control in visible:
+            match = re.search(r'id="([^"]+)"', control)
+            assert match and match.group(1) in labelled, (path, control)
+
+
+def _luminance(hex_colour: str) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def contrast(foreground: str, background: str) -> float:
+    lighter, darker = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_text_contrast_is_at_least_4_5_to_1_on_every_background_it_is_drawn_on():
+    from oncallbot.entrypoints.web import STATIC
+
+    css = (STATIC / "app.css").read_text()
+    colours = dict(re.findall(r"--([\w-]+): (#[0-9a-f]{6})", css))
+    white, bar = "#ffffff", "#f5f5f5"
+    pairs = [("text", white), ("muted", white), ("muted", bar), ("text", bar), ("link", white), ("link", bar),
+             ("text", "mine"), ("link", "mine"), ("muted", "mine"), ("text", "changed"), ("muted", "changed"),
+             ("text", "gap"), ("gap-text", "gap"), ("muted", "gap"), ("holiday", white), ("holiday", "changed"),
+             ("holiday", "gap"), ("holiday", "mine"), ("gap-text", white)]
+    for foreground, background in pairs:
+        fg, bg = colours[foreground], colours.get(background, background)
+        assert contrast(fg, bg) >= 4.5, (foreground, background, round(contrast(fg, bg), 2))
+    assert contrast("#ffffff", "#0b57d0") >= 4.5  # the primary button

@@ -24,9 +24,9 @@ from starlette.staticfiles import StaticFiles
 from ...adapters.ical.feed import feed_ics
 from ...bootstrap import Container
 from ...domain import wording
-from ...domain.wording import CHANNEL_WORDS, NOTIFY_WORDS
 from ...domain.swap_flow import status_line, summary
 from ...domain.swaps import SwapRefused, SwapState
+from ...domain.wording import CHANNEL_WORDS, NOTIFY_WORDS
 from ...errors import BadInput, NotAuthorized
 from ...services import swaps, web_reads
 from ...services.contacts import contacts
@@ -77,7 +77,8 @@ def web_routes(container: Container) -> list[Route | Mount]:
     templates.globals.update(
         name=name, local=local, duration=duration, duration_s=lambda seconds: duration(timedelta(seconds=seconds)),
         swap_summary=lambda r: summary(r, team), swap_status=lambda r: status_line(r, team),
-        channel_word=lambda c: CHANNEL_WORDS.get(c, c), notify_word=lambda n: NOTIFY_WORDS.get(n, n), team_name=team.name, timezone=procedure.window.timezone,
+        channel_word=lambda c: CHANNEL_WORDS.get(c, c), notify_word=lambda n: NOTIFY_WORDS.get(n, n),
+        team_name=team.name, timezone=procedure.window.timezone,
         refresh_seconds=REFRESH_SECONDS)
 
     def render(request: Request, template: str, viewer: Viewer | None, status: int = 200, **values) -> HTMLResponse:
