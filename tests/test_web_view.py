@@ -72,7 +72,8 @@ def test_every_page_of_the_web_view_refuses_a_visitor_without_a_session(bot):
     assert checked == 11  # every route of the view but the sign-in link and the static files
 
 
-def test_a_sign_in_link_from_slack_signs_in_once_within_ten_minutes(bot):
+def test_a_sign_in_link_from_slack_signs_in_once_within_ten_minutes(bot_db):
+    bot = bot_db
     link = bot.sign_in_link("dana")
     assert link.startswith("http://127.0.0.1:8080/web/sign-in?token=")
     shown = bot.http.get(urlsplit(link).path + "?" + urlsplit(link).query)
@@ -101,7 +102,8 @@ def test_an_expired_or_made_up_link_is_refused_and_signs_nobody_in(bot):
     assert bot.http.get("/web/rotation").status_code == 401
 
 
-def test_a_session_ends_after_its_expiry_and_on_sign_out(bot):
+def test_a_session_ends_after_its_expiry_and_on_sign_out(bot_db):
+    bot = bot_db
     csrf = bot.sign_in("tom")
     bot.clock.advance(timedelta(hours=11, minutes=59))
     assert bot.http.get("/web/rotation").status_code == 200
@@ -151,6 +153,19 @@ def test_a_change_without_the_sessions_csrf_token_is_refused_and_changes_nothing
                                                         "csrf": "forged"})
     assert refused.status_code == 403 and "reload the page" in refused.text
     assert swaps.list_requests(bot.store) == []
+
+
+def test_a_form_posted_from_another_site_is_refused_even_with_the_token(bot):
+    link = bot.sign_in_link("tom")
+    forged = bot.http.post("/web/sign-in", data={"token": token_of(link)}, headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403 and "set-cookie" not in forged.headers
+    csrf = bot.sign_in("tom")
+    mine, theirs = swap_weeks()
+    refused = bot.http.post("/web/swaps/request", headers={"Origin": "https://evil.example"},
+                            data={"csrf": csrf, "week": mine.isoformat(), "their_week": theirs.isoformat()})
+    assert refused.status_code == 403 and swaps.list_requests(bot.store) == []
+    ours = bot.http.post("/web/sign-out", data={"csrf": csrf}, headers={"Origin": "http://127.0.0.1:8080"})
+    assert ours.status_code == 200  # server.public_url's origin
 
 
 def test_members_see_no_contacts_and_no_swap_queue_approvers_see_both_masked(bot):
@@ -255,6 +270,8 @@ def test_the_last_30_days_filter_by_source_and_outcome(bot):
     bot.sign_in("tom")
     assert "#" + str(first.id) in bot.http.get("/web/pages?source=api").text.split('id="recent"')[1]
     assert "No pages match" in bot.http.get("/web/pages?outcome=done").text
+    assert "#" + str(first.id) in bot.http.get("/web/pages?person=marcus").text.split('id="recent"')[1]  # on call
+    assert "No pages match" in bot.http.get("/web/pages?person=kelly").text
     assert bot.http.get("/web/pages?outcome=bogus").status_code == 400
 
 
@@ -291,7 +308,7 @@ def test_pages_say_no_store_and_forbid_other_origins_scripts(bot):
     response = bot.http.get("/web/rotation")
     assert response.headers["cache-control"] == "no-store"
     assert "script-src 'self'" in response.headers["content-security-policy"]
-    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["referrer-policy"] == "same-origin"
     assert bot.http.get("/web/static/app.js").status_code == 200
 
 

@@ -12,7 +12,7 @@ import io
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -41,7 +41,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # a sign-in link's token never leaves in a Referer
+    "Referrer-Policy": "same-origin",  # a sign-in link's token never leaves for another site in a Referer
     "Cache-Control": "no-store",
 }
 
@@ -113,8 +113,18 @@ def web_routes(container: Container) -> list[Route | Mount]:
             return await handler(request, viewer)
         return endpoint
 
+    public_origin = urlsplit(settings.server.public_url)._replace(path="", query="", fragment="").geturl()
+
+    def same_origin(request: Request) -> bool:
+        """A browser names the page a form was posted from; one from another site is refused (it could sign a
+        victim in as the attacker, whose link it carries). No Origin at all (not a browser): the token decides."""
+        origin = request.headers.get("origin")
+        return origin is None or origin == public_origin or urlsplit(origin).netloc == request.headers.get("host")
+
     async def form_of(request: Request, viewer: Viewer) -> dict[str, str] | None:
         """The posted form, when it carries this session's CSRF token; else None."""
+        if not same_origin(request):
+            return None
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             return None
@@ -142,6 +152,8 @@ def web_routes(container: Container) -> list[Route | Mount]:
         return render(request, "sign_in.html", None, token=token)
 
     async def sign_in(request: Request) -> Response:
+        if not same_origin(request):
+            return message(request, 403, wording.CSRF_REFUSED)
         body = await request.body()
         token = parse_qs(body.decode(errors="replace")).get("token", [""])[0] if len(body) <= MAX_FORM_BYTES else ""
         try:
