@@ -96,7 +96,9 @@ def sign_in(driver, bot, server, person: str) -> None:
 
 
 def test_a_manager_signs_in_from_slack_sees_the_quarter_and_approves_a_swap(browser, live, tmp_path, capsys):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     bot, server = live
     procedure, now = bot.container.procedure, bot.clock.now()
@@ -125,9 +127,15 @@ def test_a_manager_signs_in_from_slack_sees_the_quarter_and_approves_a_swap(brow
     browser.find_element(By.LINK_TEXT, "Swaps").click()
     wait_for(browser, lambda d: d.find_elements(By.ID, f"approve-{pending.id}"), "the pending swap's Approve")
     screenshots(browser, tmp_path, "swaps")
-    browser.find_element(By.ID, f"approve-{pending.id}").click()
-    wait_for(browser, lambda d: "Approved and applied" in d.find_element(By.CSS_SELECTOR, ".notice").text,
-             "the approval's notice")
+    approve = browser.find_element(By.ID, f"approve-{pending.id}")
+    for _ in range(30):  # the keyboard alone reaches the button (skip link, nav, sign out, then the queue)
+        if browser.switch_to.active_element == approve:
+            break
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element == approve
+    approve.send_keys(Keys.ENTER)
+    wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".notice")
+             and "Approved and applied" in d.find_element(By.CSS_SELECTOR, ".notice").text, "the approval's notice")
     assert not browser.find_elements(By.ID, f"approve-{pending.id}")
 
     at = procedure.window.bounds(tom_week)[0] + timedelta(hours=2)
