@@ -66,6 +66,9 @@ def redeem_sign_in(store: Store, procedure: Procedure, token: str, session_expir
         session_token = _new_token()
         session = WebSession(sign_in.person_id, secrets.token_urlsafe(24), now + session_expiry)
         tx.add_web_session(token_hash(session_token), session, now)
+        # Housekeeping on the way: ended sessions and links long past their window (a used link's row is kept
+        # a day, so a second try still hears "already used" rather than "not valid").
+        tx.forget_expired_web_access(now, now - timedelta(days=1))
     return SignedIn(session_token, session)
 
 

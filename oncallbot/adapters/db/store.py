@@ -766,6 +766,10 @@ class StoreTx:
     def end_web_session(self, token_hash: str) -> None:
         self.session.execute(delete(WebSessionRow).where(WebSessionRow.token_hash == token_hash))
 
+    def forget_expired_web_access(self, sessions_ended_by: datetime, links_made_before: datetime) -> None:
+        self.session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= sessions_ended_by))
+        self.session.execute(delete(WebSignInRow).where(WebSignInRow.created_at < links_made_before))
+
     def add_feed_token(self, token_hash: str, person_id: str, scope: str, at: datetime) -> None:
         self.session.add(FeedTokenRow(token_hash=token_hash, person_id=person_id, scope=str(scope), created_at=at))
         self.session.flush()
