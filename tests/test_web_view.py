@@ -126,6 +126,14 @@ def test_a_secure_cookie_when_the_public_url_is_https(tmp_path, sqlite_url, fake
         bot.close()
 
 
+def test_oncall_web_and_calendar_answer_in_slack_that_the_link_is_in_a_dm(bot):
+    web = bot.slack.command("web", user="U01TOM0000")
+    assert "sign-in link by DM" in web.json()["text"] and web.json()["response_type"] == "ephemeral"
+    calendar = bot.slack.command("calendar", user="U01TOM0000")
+    assert "calendar link by DM" in calendar.json()["text"]
+    assert "/web/sign-in?token=" not in web.text  # the link itself only in the DM
+
+
 def test_strangers_get_no_sign_in_link(bot):
     bot.slack.command("web", user="U0STRANGER")
     assert not [m for m in bot.fake.messages() if "/web/sign-in" in (m["text"] or "")]
@@ -134,7 +142,7 @@ def test_strangers_get_no_sign_in_link(bot):
 def test_app_home_has_a_button_that_dms_a_sign_in_link(bot):
     bot.slack.event({"type": "app_home_opened", "user": "U01TOM0000", "tab": "home"})
     view = bot.slack.calls("views.publish")[-1]["view"]
-    buttons = [e["action_id"] for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    buttons = [b["accessory"]["action_id"] for b in view["blocks"] if "accessory" in b]
     assert "web.sign_in" in buttons
     bot.slack.interact({"type": "block_actions", "user": {"id": "U01TOM0000", "team_id": "T1"},
                         "trigger_id": "1.1.trigger", "container": {"type": "view", "view_id": "V1"},

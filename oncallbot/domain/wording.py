@@ -223,6 +223,7 @@ SIGN_IN_USED = "This sign-in link was already used. Ask for a new one with /onca
 SIGN_IN_EXPIRED = ("This sign-in link has expired (links last 10 minutes). "
                    "Ask for a new one with /oncall web in Slack.")
 NOT_ON_TEAM = "You are not on the on-call team."
+WEB_VIEW_INVITE = "The quarter at a glance, open pages, swaps and response times: the web view."
 SIGNED_OUT = "You are not signed in. Ask for a sign-in link with /oncall web in Slack."
 APPROVERS_ONLY = "Only approvers (swaps.approvers) can see and decide the swap queue."
 CSRF_REFUSED = "This form has expired or did not come from the web view; reload the page and try again."

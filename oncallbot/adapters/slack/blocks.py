@@ -96,9 +96,9 @@ def escalate_modal(page_id: int) -> dict:
 
 
 def web_sign_in_blocks() -> list[dict]:
-    return [{"type": "actions", "block_id": "web", "elements": [
-        {"type": "button", "action_id": ACTION_WEB_SIGN_IN, "value": "web",
-         "text": {"type": "plain_text", "text": "Open the web view"}}]}]
+    return [{"type": "section", "block_id": "web", "text": {"type": "mrkdwn", "text": wording.WEB_VIEW_INVITE},
+             "accessory": {"type": "button", "action_id": ACTION_WEB_SIGN_IN, "value": "web",
+                           "text": {"type": "plain_text", "text": "Open the web view"}}}]
 
 
 def home_view(sections: list[str]) -> dict:
