@@ -169,8 +169,12 @@ def test_an_open_pages_countdown_reaches_zero_and_the_step_appears_without_a_rel
 
     bot.clock.advance(timedelta(seconds=3))
     paging.fire_due_escalations(bot.store, procedure, bot.clock.now())
+    bot.container.deliver_now()  # Twilio is off here: the console notifier sends the SMS and the call
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"{card} .step-ran"), "step 1 shown as ran")
     step = browser.find_element(By.CSS_SELECTOR, f"{card} .step-ran").text
     assert step.startswith("Step 1 (ran)") and "Marcus Brown" in step and "by SMS, call" in step  # on call now
+    wait_for(browser, lambda d: "Marcus Brown by SMS (sent" in d.find_element(By.CSS_SELECTOR, card).text
+             and "Marcus Brown by call (sent" in d.find_element(By.CSS_SELECTOR, card).text,
+             "by which channels the step reached them")
     assert browser.execute_script("return window.__sameDocument === true")  # updated in place
     screenshots(browser, tmp_path, "pages-stepped")

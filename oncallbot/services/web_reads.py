@@ -56,7 +56,7 @@ def quarter(store: Store, procedure: Procedure, viewer_id: str, now: datetime) -
         shifts = {s.week_start: s for s in tx.shifts_between(start_at, end_at)}
         overrides = {o.id: o for o in tx.overrides_between(weeks[0], weeks[-1])}
     problems: dict[date, list[RotationProblem]] = {}
-    for problem in rotation.check_rotation(store, procedure, now, span=end_at - now) if end_at > now else []:
+    for problem in rotation.rotation_problems(store, procedure, now, span=end_at - now) if end_at > now else []:
         problems.setdefault(window.week_start_on_or_before(problem.day), []).append(problem)
     views = []
     for week in weeks:
