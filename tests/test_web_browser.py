@@ -79,6 +79,7 @@ def screenshots(driver, tmp_path: Path, name: str) -> None:
         driver.set_window_size(width, 1000)
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(width, min(max(height, 600), 6000))
+        driver.execute_script("window.scrollTo(0, 0)")
         assert driver.save_screenshot(str(folder / f"{name}-{width}.png"))
         if width == 375:  # nothing wider than the phone: no sideways scrolling of the page itself
             assert driver.execute_script("return document.documentElement.scrollWidth") <= 375
@@ -158,6 +159,9 @@ def test_an_open_pages_countdown_reaches_zero_and_the_step_appears_without_a_rel
                                                                         source="api"), bot.clock.now())
     bot.clock.advance(procedure.ack_window - timedelta(seconds=3))  # three seconds left on the clock
     sign_in(browser, bot, server, "tom")
+    assert not browser.find_elements(By.ID, "contacts")  # a member: no contact details
+    browser.find_element(By.CSS_SELECTOR, ".week.mine details.swap summary").click()  # Request a swap, opened
+    screenshots(browser, tmp_path, "rotation-member")
     browser.find_element(By.LINK_TEXT, "Pages").click()
     card = f"#page-{page.id}"
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"{card} .countdown"), "the page's countdown")
