@@ -244,6 +244,17 @@ def test_an_approver_approves_from_the_web_and_who_says_so(bot, capsys, monkeypa
     assert "applied" in history.split('id="history"')[1]
 
 
+def test_the_queue_says_why_a_request_cannot_be_approved_yet_and_offers_reject(bot):
+    procedure, now = bot.container.procedure, bot.clock.now()
+    mine, theirs = swap_weeks()
+    request = swaps.request_swap(bot.store, procedure, "tom", "aisha", mine.isoformat(), theirs.isoformat(), now)
+    bot.sign_in("dana")
+    queue = bot.http.get("/web/swaps").text
+    card = queue.split(f'id="request-{request.request.id}"')[1].split("</article>")[0]
+    assert "Aisha Khan has not accepted yet" in card
+    assert f'id="approve-{request.request.id}"' not in card and f'id="reject-{request.request.id}"' in card
+
+
 def test_an_approver_rejects_with_a_reason(bot):
     request, _ = accepted_swap(bot)
     csrf = bot.sign_in("omar")

@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from ..domain.procedure import Procedure
 from ..domain.reports import WeekReport
 from ..domain.rotation import OverrideKind, RotationProblem
-from ..domain.swaps import SwapRequest
+from ..domain.swaps import SwapRequest, can_approve, can_reject
 from ..domain.web import FeedScope, FeedWeek, feed_weeks, quarter_label, quarter_weeks
 from ..errors import BadInput
 from ..ports import Store
@@ -120,14 +120,28 @@ def response_weeks(store: Store, procedure: Procedure, now: datetime,
 # --- swaps -------------------------------------------------------------------------------------------
 
 
-def swap_queue(store: Store) -> tuple[list[SwapRequest], list[SwapRequest]]:
+@dataclass(frozen=True)
+class QueuedRequest:
+    request: SwapRequest
+    may_approve: bool  # the viewer may approve it now (an approver not part of it, once accepted)
+    may_reject: bool
+    why_not: str  # why they may not approve it, in the rules' words ("" when they may)
+
+
+def swap_queue(store: Store, procedure: Procedure,
+               viewer_id: str) -> tuple[list[QueuedRequest], list[SwapRequest]]:
     """(pending requests, oldest first; every decided request and reassignment, newest first)."""
     every = list_requests(store, include_all=True)
     pending = list_requests(store)
     pending_ids = {r.id for r in pending}
     decided = sorted((r for r in every if r.id not in pending_ids), key=lambda r: r.decided_at or r.requested_at,
                      reverse=True)
-    return pending, decided
+    queued = []
+    for r in pending:
+        approval = can_approve(r, viewer_id, procedure.team)
+        queued.append(QueuedRequest(r, approval.allowed, can_reject(r, viewer_id, procedure.team).allowed,
+                                    "" if approval.allowed else approval.message))
+    return queued, decided
 
 
 # --- calendar feeds ----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from ...adapters.ical.feed import feed_ics
 from ...bootstrap import Container
 from ...domain import wording
 from ...domain.swap_flow import status_line, summary
-from ...domain.swaps import SwapRefused, SwapState
+from ...domain.swaps import SwapRefused
 from ...domain.wording import CHANNEL_WORDS, NOTIFY_WORDS
 from ...errors import BadInput, NotAuthorized
 from ...services import swaps, web_reads
@@ -224,8 +224,8 @@ def web_routes(container: Container) -> list[Route | Mount]:
     # --- swaps ---------------------------------------------------------------------------------------
 
     async def swaps_page(request: Request, viewer: Viewer) -> Response:
-        pending, decided = await run_in_threadpool(web_reads.swap_queue, store)
-        return render(request, "swaps.html", viewer, pending=pending, decided=decided, accepted=SwapState.ACCEPTED)
+        pending, decided = await run_in_threadpool(web_reads.swap_queue, store, procedure, viewer.person_id)
+        return render(request, "swaps.html", viewer, pending=pending, decided=decided)
 
     def decide(verb: str) -> Callable[[Request, Viewer, dict[str, str]], Awaitable[Response]]:
         async def deciding(request: Request, viewer: Viewer, fields: dict[str, str]) -> Response:
