@@ -253,7 +253,7 @@ def build_slack_app(container: Container) -> "SlackApp | None":
     from .adapters.slack import bolt
     from .adapters.slack.listeners import contacts, oncall, paging, swaps
     from .entrypoints.formatters import oncall_text, shift_line  # the words the CLI uses, in Slack too
-    from .services import inbound
+    from .services import inbound, web_access
 
     settings, env, store, procedure, clock = (container.settings, container.env, container.store,
                                               container.procedure, container.clock)
@@ -262,6 +262,14 @@ def build_slack_app(container: Container) -> "SlackApp | None":
     # Before oncall: its `/oncall swap | handover | reassign` listener must match first.
     swap_deps = swaps.SwapsDeps(store=store, procedure=procedure, clock=clock, deliver_now=container.deliver_now)
     swaps.register(app, swap_deps)
+    public_url = settings.server.public_url
+
+    def send_sign_in_link(person, now):
+        return web_access.send_sign_in_link(store, procedure, person.id, public_url, now)
+
+    def send_feed_links(person, now):
+        return web_access.send_feed_links(store, procedure, person.id, public_url, now)
+
     contact_deps = contacts.ContactsDeps(store=store, procedure=procedure, clock=clock,
                                          deliver_now=container.deliver_now)
     contacts.register(app, contact_deps)
@@ -270,7 +278,9 @@ def build_slack_app(container: Container) -> "SlackApp | None":
         store=store, procedure=procedure, clock=clock,
         procedure_file=Path(settings.resolve_path(settings.slack.procedure_file)),
         oncall_text=oncall_text, shift_line=shift_line,
-        home_blocks=lambda person, now: swap_blocks(person, now) + contact_blocks(person, now)))
+        home_blocks=lambda person, now: swap_blocks(person, now) + contact_blocks(person, now),
+        send_sign_in_link=send_sign_in_link, send_feed_links=send_feed_links,
+        deliver_now=container.deliver_now))
     paging.register(app, paging.PagingDeps(
         store=store, procedure=procedure, clock=clock, support_channel=settings.slack.support_channel,
         intake=settings.slack.intake, deliver_now=container.deliver_now))

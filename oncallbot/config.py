@@ -299,6 +299,12 @@ class HeartbeatSection(_Section):
         return value
 
 
+class WebSection(_Section):
+    """The managers' web view (a sign-in link DM'd by Slack, then a session cookie) and the calendar feeds."""
+
+    session_expiry: PositiveDuration = timedelta(hours=12)
+
+
 class StorageSection(_Section):
     sqlite_path: str = "var/oncallbot.sqlite3"  # relative to the working directory; unless ONCALLBOT_DATABASE_URL
 
@@ -319,6 +325,7 @@ class Settings(_Section):
     slack: SlackSection = SlackSection()
     server: ServerSection = ServerSection()
     heartbeat: HeartbeatSection = HeartbeatSection()
+    web: WebSection = WebSection()
     storage: StorageSection = StorageSection()
     email: EmailSection | None = None
     report: ReportSection = ReportSection()

@@ -183,6 +183,8 @@ def verification_reminder(person_id: str, number_tag: str) -> str:
 def verification_overdue(person_id: str, number_tag: str) -> str:
     """The approvers' subject for the same reminder."""
     return f"verify-overdue:{person_id}:{number_tag}"
+
+
 # --- the support mailbox -------------------------------------------------------------------------------
 
 def mail_message(message_id: str) -> str:
@@ -212,3 +214,12 @@ def mailbox_reachable(mailbox: str, since: datetime) -> str:
 def report_email(subject: str, person_id: str) -> str:
     """The weekly report's copy by email (report.email), once per approver."""
     return f"report:{subject}:{person_id}:email"
+
+
+def sign_in_link(person_id: str, link_id: str) -> str:
+    """The DM carrying one sign-in link (a new link each time it is asked for; `link_id` names it)."""
+    return f"web-sign-in:{person_id}:{link_id}"
+
+
+def feed_link(person_id: str, link_id: str) -> str:
+    return f"feed-link:{person_id}:{link_id}"

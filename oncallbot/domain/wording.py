@@ -289,6 +289,8 @@ def channel_order_text(channels: Sequence[str]) -> str:
 def channel_order_saved(channels: Sequence[str]) -> str:
     return (f"Saved: escalation steps now reach you by {channel_order_text(channels)} (only the channels each step "
             "uses, in this order).")
+
+
 # --- the support mailbox ---------------------------------------------------------------------------------
 
 def mail_grouped_line(sender: str, count: int, subject: str) -> str:
@@ -313,3 +315,31 @@ def mailbox_unreachable_text(mailbox: str, reason: str) -> str:
 
 def mailbox_reachable_text(mailbox: str, since: str) -> str:
     return f"The support mailbox {mailbox} is readable again (it was not since {since}); nothing was missed."
+
+
+# --- the web view and the calendar feeds --------------------------------------------------------------
+
+SIGN_IN_INVALID = "This sign-in link is not valid. Ask for a new one with /oncall web in Slack."
+SIGN_IN_USED = "This sign-in link was already used. Ask for a new one with /oncall web in Slack."
+SIGN_IN_EXPIRED = ("This sign-in link has expired (links last 10 minutes). "
+                   "Ask for a new one with /oncall web in Slack.")
+NOT_ON_TEAM = "You are not on the on-call team."
+WEB_VIEW_INVITE = "The quarter at a glance, open pages, swaps and response times: the web view."
+SIGNED_OUT = "You are not signed in. Ask for a sign-in link with /oncall web in Slack."
+APPROVERS_ONLY = "Only approvers (swaps.approvers) can see and decide the swap queue."
+CSRF_REFUSED = "This form has expired or did not come from the web view; reload the page and try again."
+FEED_TEAM_APPROVERS_ONLY = "The team's calendar feed is for approvers only; here is your own."
+
+
+def sign_in_dm(url: str) -> str:
+    return (f"Your sign-in link to the on-call web view (valid 10 minutes, usable once): {url}\n"
+            "Do not share it: it signs in as you.")
+
+
+def feed_dm(url: str, team_url: str | None) -> str:
+    text = (f"Your private on-call calendar: {url}\nSubscribe to it in Google Calendar, Outlook or Apple Calendar; "
+            "it lists your on-call weeks, swaps included. Do not share it. "
+            "To stop it working, ask an approver to run `oncallbot feeds revoke`.")
+    if team_url:
+        text += f"\nThe team's calendar (every week, for approvers): {team_url}"
+    return text

@@ -18,6 +18,7 @@ from ..services.overrides import rotation_history
 from ..services.presenting import report_text
 from ..services.reports import report_week_start, week_report
 from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call
+from ..services.web_access import revoke_feeds
 from .formatters import (
     contact_json,
     contact_text,
@@ -300,6 +301,17 @@ def cmd_db_upgrade(args) -> int:
     return 0
 
 
+def cmd_feeds_revoke(args) -> int:
+    container = _container(args)
+    person = container.procedure.team.person(args.person)
+    revoked = revoke_feeds(container.store, container.procedure, args.person, container.clock.now())
+    if person is None and not revoked:
+        raise BadInput(f'"{args.person}" is not a person of the team (use their id from people:)')
+    who = person.name if person else args.person
+    print(f"revoked {revoked} calendar feed URL(s) of {who}" if revoked else f"{who} has no calendar feed to revoke")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from .serve import serve
 
@@ -382,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--week", metavar="DATE", help="any date in the week (YYYY-MM-DD)")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(func=cmd_report)
+
+    feeds = commands.add_parser("feeds", parents=[common], help="the private calendar feeds (/oncall calendar)")
+    feeds_commands = feeds.add_subparsers(dest="feeds_command", metavar="COMMAND", required=True)
+    revoke = feeds_commands.add_parser("revoke", parents=[common],
+                                       help="stop every calendar feed URL of PERSON (theirs and the team's) working")
+    revoke.add_argument("person", metavar="PERSON", help="the person's id (people: in the config)")
+    revoke.set_defaults(func=cmd_feeds_revoke)
 
     db = commands.add_parser("db", parents=[common], help="database tools")
     db_commands = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)

@@ -192,6 +192,13 @@ def check_rotation(store: Store, procedure: Procedure, now: datetime,
         return _problems(tx, procedure, now, span)
 
 
+def rotation_problems(store: Store, procedure: Procedure, now: datetime,
+                      span: timedelta = QUARTER) -> list[RotationProblem]:
+    """What `check_rotation` finds, in a read-only transaction (the web view reads it on every visit)."""
+    with store.reading() as tx:
+        return _problems(tx, procedure, now, span)
+
+
 def _problems(tx: StoreTx, procedure: Procedure, now: datetime, span: timedelta) -> list[RotationProblem]:
     end_at = now + span
     events = [e for e in tx.calendar_events() if e.end_at > now and e.start_at < end_at]

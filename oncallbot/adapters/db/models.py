@@ -298,4 +298,38 @@ class ChannelOrderRow(Base):
     person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     channels: Mapped[str] = mapped_column(String(64))  # comma-separated, e.g. "voice,sms,slack"
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 Index("ix_mail_messages_sender_received", MailMessageRow.sender_key, MailMessageRow.received_at)
+
+
+class WebSignInRow(Base):
+    """A sign-in link DM'd in Slack: only its token's hash is kept; used once, within its window."""
+
+    __tablename__ = "web_sign_ins"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebSessionRow(Base):
+    """A signed-in browser: the session cookie's hash, whose it is, its CSRF token and when it ends."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeedTokenRow(Base):
+    """A private calendar feed URL's token (its hash), a person's or the team's, until revoked."""
+
+    __tablename__ = "feed_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    scope: Mapped[str] = mapped_column(String(16))  # domain.web.FeedScope
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

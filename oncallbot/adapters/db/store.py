@@ -22,12 +22,14 @@ from ...domain.contacts import Verification
 from ...domain.rotation import CalendarEvent, OverrideKind, ReportedProblem, RotationOverride, Shift, lay_overrides
 from ...domain.swaps import SwapKind, SwapRequest, SwapState
 from ...domain.watch import OutboxState
+from ...domain.web import FeedScope, SignIn, WebSession
 from ...errors import ConfigError
 from ...ports import JobRun, NotificationRecord, PageRecord, StoreObserver
 from .models import (
     AuditEntryRow,
     CalendarEventRow,
     ChannelOrderRow,
+    FeedTokenRow,
     InboundEventRow,
     JobRunRow,
     MailboxRow,
@@ -43,6 +45,8 @@ from .models import (
     SwapRequestRow,
     SwapRequestWeekRow,
     SyncStateRow,
+    WebSessionRow,
+    WebSignInRow,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -880,6 +884,65 @@ class StoreTx:
         if limit is not None:
             statement = statement.limit(limit)
         return [_audit_entry(r) for r in reversed(self.session.scalars(statement).all())]
+
+    # --- the web view's sign-ins and sessions, and the calendar feeds' tokens (hashes only) --------
+
+    def add_sign_in(self, token_hash: str, person_id: str, at: datetime) -> None:
+        self.session.add(WebSignInRow(token_hash=token_hash, person_id=person_id, created_at=at))
+        self.session.flush()
+
+    def sign_in(self, token_hash: str, lock: bool = False) -> SignIn | None:
+        statement = select(WebSignInRow).where(WebSignInRow.token_hash == token_hash)
+        row = self.session.scalars(statement.with_for_update() if lock else statement).first()
+        return SignIn(row.person_id, row.created_at, row.used_at) if row is not None else None
+
+    def use_sign_in(self, token_hash: str, at: datetime) -> bool:
+        """False when it was used already: of two tabs opening one link at once, one signs in."""
+        result = cast(CursorResult, self.session.execute(
+            update(WebSignInRow).where(WebSignInRow.token_hash == token_hash, WebSignInRow.used_at.is_(None))
+            .values(used_at=at)))
+        return result.rowcount == 1
+
+    def add_web_session(self, token_hash: str, session: WebSession, at: datetime) -> None:
+        self.session.add(WebSessionRow(token_hash=token_hash, person_id=session.person_id,
+                                       csrf_token=session.csrf_token, created_at=at, expires_at=session.expires_at))
+        self.session.flush()
+
+    def web_session(self, token_hash: str, now: datetime) -> WebSession | None:
+        row = self.session.scalars(select(WebSessionRow).where(
+            WebSessionRow.token_hash == token_hash, WebSessionRow.expires_at > now)).first()
+        return WebSession(row.person_id, row.csrf_token, row.expires_at) if row is not None else None
+
+    def end_web_session(self, token_hash: str) -> None:
+        self.session.execute(delete(WebSessionRow).where(WebSessionRow.token_hash == token_hash))
+
+    def forget_expired_web_access(self, sessions_ended_by: datetime, links_made_before: datetime) -> None:
+        self.session.execute(delete(WebSessionRow).where(WebSessionRow.expires_at <= sessions_ended_by))
+        self.session.execute(delete(WebSignInRow).where(WebSignInRow.created_at < links_made_before))
+
+    def add_feed_token(self, token_hash: str, person_id: str, scope: str, at: datetime) -> None:
+        self.session.add(FeedTokenRow(token_hash=token_hash, person_id=person_id, scope=str(scope), created_at=at))
+        self.session.flush()
+
+    def feed_token(self, token_hash: str) -> tuple[str, FeedScope] | None:
+        row = self.session.scalars(select(FeedTokenRow).where(
+            FeedTokenRow.token_hash == token_hash, FeedTokenRow.revoked_at.is_(None))).first()
+        return (row.person_id, FeedScope(row.scope)) if row is not None else None
+
+    def revoke_feed_tokens(self, person_id: str, at: datetime) -> int:
+        result = cast(CursorResult, self.session.execute(
+            update(FeedTokenRow).where(FeedTokenRow.person_id == person_id, FeedTokenRow.revoked_at.is_(None))
+            .values(revoked_at=at)))
+        return result.rowcount
+
+    def week_change_counts(self, first_week: date, last_week: date) -> dict[date, int]:
+        """Per week, how many times its person changed (the rotation's audit trail): a feed's SEQUENCE."""
+        statement = (select(AuditEntryRow.subject_id, func.count())
+                     .where(AuditEntryRow.subject == str(AuditSubject.ROTATION),
+                            AuditEntryRow.subject_id >= first_week.isoformat(),
+                            AuditEntryRow.subject_id <= last_week.isoformat())
+                     .group_by(AuditEntryRow.subject_id))
+        return {date.fromisoformat(week): count for week, count in self.session.execute(statement)}
 
 
 def _swap_values(request: SwapRequest) -> dict[str, object]:

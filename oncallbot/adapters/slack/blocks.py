@@ -10,6 +10,7 @@ ACTION_DONE = "page.done"
 ACTION_ESCALATE = "page.escalate"
 ACTION_NOT_A_TICKET = "page.not_a_ticket"
 ACTION_CONFIRM = "page.confirm"  # the weekly test page's DM: I am here, pages reach me
+ACTION_WEB_SIGN_IN = "web.sign_in"  # App Home: DM me a sign-in link to the web view
 VIEW_ESCALATE_REASON = "page.escalate_reason"
 REASON_BLOCK, REASON_INPUT = "reason", "reason_input"
 SUMMARY_SHOWN = 120  # a list line stays one line
@@ -103,6 +104,12 @@ def escalate_modal(page_id: int) -> dict:
             "element": {"type": "plain_text_input", "action_id": REASON_INPUT, "multiline": True},
         }],
     }
+
+
+def web_sign_in_blocks() -> list[dict]:
+    return [{"type": "section", "block_id": "web", "text": {"type": "mrkdwn", "text": wording.WEB_VIEW_INVITE},
+             "accessory": {"type": "button", "action_id": ACTION_WEB_SIGN_IN, "value": "web",
+                           "text": {"type": "plain_text", "text": "Open the web view"}}}]
 
 
 def home_view(sections: list[str]) -> dict:

@@ -1,4 +1,5 @@
-"""The HTTP server: health, the on-call and paging API, and the Slack and Twilio webhooks, one router each.
+"""The HTTP server: health, the on-call and paging API, the web view and calendar feeds, and the Slack and Twilio
+webhooks, one router each.
 
 Handlers translate and verify (token, signature), then call a service; no rule lives here.
 """
@@ -21,7 +22,9 @@ __all__ = ["MAX_BODY_BYTES", "SLACK_MAX_BODY_BYTES", "BodySizeLimit", "create_ap
 
 def create_app(container: Container, slack_app: "App | None" = None,
                twilio_verifier: "TwilioSignatureVerifier | None" = None) -> Starlette:
-    routes = api_routes(container)
+    from ..web import web_routes  # the web view and the calendar feeds
+
+    routes = api_routes(container) + web_routes(container)
     if slack_app is not None:  # the Slack and Twilio routers load their SDKs only when they are on
         from .slack import slack_routes
 

@@ -12,14 +12,15 @@ from ....domain.team import Person
 from ....ports import Clock, Store
 from ....services import paging
 from ....services.rotation import OnCallReport, upcoming_shifts, who_is_on_call
-from ..blocks import home_view, open_pages_text
+from ..blocks import ACTION_WEB_SIGN_IN, home_view, open_pages_text, web_sign_in_blocks
 from ..bolt import Ack, App, BoltContext, WebClient, members_only, person_of
 
 SLACK_PAGES_SHOWN = 20  # `/oncall pages`: one screen; the CLI and the API list the rest
 USAGE = ("Usage: `/oncall` (who is on call, before and next), `/oncall me` (your next weeks), "
          "`/oncall pages` (the open pages), `/oncall help` (the on-call procedure), "
-         "`/oncall swap` (swap a week with a colleague), "
-         "`/oncall channels` (the order of your channels), `/oncall handover @colleague WEEK`, "
+         "`/oncall web` (a sign-in link to the web view), `/oncall calendar` (your private calendar feed), "
+         "`/oncall swap` (swap a week with a colleague), `/oncall channels` (the order of your channels), "
+         "`/oncall handover @colleague WEEK`, "
          "`/oncall reassign WEEK @colleague reason` (approvers).")
 
 
@@ -33,6 +34,10 @@ class OncallDeps:
     shift_line: Callable[[Shift, Procedure], str]
     # More of the Home tab from other features (swaps: my weeks with a Swap button, what waits on me).
     home_blocks: Callable[[Person, datetime], list[dict[str, Any]]] | None = None
+    # The web view and the calendar feeds: queue the DM with the link, send it, say what to expect.
+    send_sign_in_link: Callable[[Person, datetime], str] | None = None
+    send_feed_links: Callable[[Person, datetime], str] | None = None
+    deliver_now: Callable[[], object] = lambda: None  # sends what the outbox holds at once
 
 
 def register(app: App, deps: OncallDeps) -> None:
@@ -60,6 +65,12 @@ def register(app: App, deps: OncallDeps) -> None:
         elif argument == "pages":
             listing = paging.list_pages(store, now, state="open", limit=SLACK_PAGES_SHOWN)
             ack(text=open_pages_text(listing, procedure.team, procedure.window.tz), response_type="ephemeral")
+        elif argument == "web" and deps.send_sign_in_link is not None:
+            ack(text=deps.send_sign_in_link(person, now), response_type="ephemeral")
+            deps.deliver_now()
+        elif argument == "calendar" and deps.send_feed_links is not None:
+            ack(text=deps.send_feed_links(person, now), response_type="ephemeral")
+            deps.deliver_now()
         elif argument:
             ack(text=USAGE, response_type="ephemeral")
         else:
@@ -73,6 +84,17 @@ def register(app: App, deps: OncallDeps) -> None:
         sections = [f"```{deps.oncall_text(who_is_on_call(store, procedure, now), procedure)}```",
                     my_weeks(person, now)]
         view = home_view(sections)
+        if deps.send_sign_in_link is not None:
+            view["blocks"] += web_sign_in_blocks()
         if deps.home_blocks is not None:
             view["blocks"] += deps.home_blocks(person, now)
         client.views_publish(user_id=event["user"], view=view)
+
+    @app.action(ACTION_WEB_SIGN_IN, middleware=[members])
+    def web_sign_in(ack: Ack, context: BoltContext) -> None:
+        ack()
+        person = person_of(context)
+        assert person is not None  # members only
+        if deps.send_sign_in_link is not None:
+            deps.send_sign_in_link(person, clock.now())
+            deps.deliver_now()
