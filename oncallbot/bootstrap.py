@@ -2,7 +2,7 @@
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +14,7 @@ from .adapters.holiday_calendar import holiday_lookup
 from .adapters.ical.source import ICalendarSource
 from .config import Settings
 from .domain.paging import ChainStep, EscalationPolicy
+from .domain.phone_line import PhoneLine
 from .domain.procedure import Procedure
 from .errors import ConfigError
 from .ports import Clock, Deliverer, RotationSource, Store
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load whe
     from .adapters.router import NotificationRouter
     from .adapters.slack.bolt import App as SlackApp
     from .adapters.slack.bolt import WebClient as SlackClient
-    from .adapters.twilio import TwilioSignatureVerifier
+    from .adapters.twilio import TwilioRecordings, TwilioSignatureVerifier
     from .ports import UserGroups
 
 
@@ -42,6 +43,7 @@ class Environment:
     slack_api_url: str | None = None
     twilio_api_url: str | None = None
     google_api_url: str | None = None
+    link_secret: str | None = None  # signs the Slack card's "Listen" links to voicemails
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Environment":
@@ -55,7 +57,7 @@ class Environment:
             twilio_auth_token=get("TWILIO_AUTH_TOKEN"), twilio_from_number=get("TWILIO_FROM_NUMBER"),
             google_credentials=get("GOOGLE_APPLICATION_CREDENTIALS"),
             slack_api_url=get("ONCALLBOT_SLACK_API_URL"), twilio_api_url=get("ONCALLBOT_TWILIO_API_URL"),
-            google_api_url=get("ONCALLBOT_GOOGLE_API_URL"),
+            google_api_url=get("ONCALLBOT_GOOGLE_API_URL"), link_secret=get("ONCALLBOT_LINK_SECRET"),
         )
 
 
@@ -77,7 +79,20 @@ def build_procedure(settings: Settings) -> Procedure:
         ack_window=settings.acknowledgment.window,
         done_reminder=settings.acknowledgment.done_reminder,
         office_holiday=settings.shift.on_office_holiday,
+        phone_line=build_phone_line(settings),
     )
+
+
+def build_phone_line(settings: Settings) -> PhoneLine | None:
+    line = settings.phone_line
+    if line is None:
+        return None
+    team = settings.team.name
+    return PhoneLine(numbers=line.numbers, office_hours_forward=line.office_hours_forward,
+                     ring_seconds=line.ring_seconds, greeting=line.greeting.replace("{team}", team),
+                     greeting_url=line.greeting_url, office_greeting=line.office_greeting.replace("{team}", team),
+                     office_greeting_url=line.office_greeting_url, max_voicemail_seconds=line.max_voicemail_seconds,
+                     transcribe=line.transcribe, try_next=line.try_next)
 
 
 def build_rotation_source(settings: Settings, env: Environment) -> RotationSource:
@@ -112,6 +127,7 @@ class Container:
     rotation_source: RotationSource
     deliverer: Deliverer
     slack_client: "SlackClient | None" = None  # a slack_sdk WebClient when Slack is configured
+    recordings: "TwilioRecordings | None" = None  # voicemail recordings, when Twilio is configured
     notes: list[str] = field(default_factory=list)  # what the operator should know at start
     stopping: threading.Event = field(default_factory=threading.Event)  # set when serve shuts down
 
@@ -136,7 +152,7 @@ def twilio_configured(env: Environment) -> bool:
 
 
 def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackClient | None" = None,
-                    rotation_source: RotationSource | None = None) -> "NotificationRouter":
+                    rotation_source: RotationSource | None = None, clock: Clock | None = None) -> "NotificationRouter":
     from .adapters.console_notifier import ConsoleNotifier
     from .adapters.router import NotificationRouter
 
@@ -144,7 +160,8 @@ def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackCl
     if slack_client is not None:
         from .adapters.slack.notifier import SlackNotifier
 
-        slack = SlackNotifier(slack_client, settings.slack.support_channel, settings.slack.office_channel)
+        slack = SlackNotifier(slack_client, settings.slack.support_channel, settings.slack.office_channel,
+                              listen_link=_listen_link(settings, env, clock or SystemClock()))
     if twilio_configured(env):
         from .adapters.twilio import TwilioGateway
 
@@ -161,8 +178,21 @@ def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackCl
                               calendar=calendar)
 
 
-def missing_credentials(env: Environment) -> list[str]:
+def _listen_link(settings: Settings, env: Environment, clock: Clock) -> "Callable[[int], str] | None":
+    """The Slack card's "Listen" link of a voicemail page: signed, valid for phone_line.listen_link_valid_for."""
+    line, secret = settings.phone_line, env.link_secret
+    if line is None or not secret:
+        return None
+    from .domain.links import recording_link
+
+    valid_for = line.listen_link_valid_for
+    return lambda page_id: recording_link(settings.server.public_url, secret, page_id, clock.now() + valid_for)
+
+
+def missing_credentials(env: Environment, settings: Settings | None = None) -> list[str]:
     notes: list[str] = []
+    if settings is not None and settings.phone_line is not None and not env.link_secret:
+        notes.append("ONCALLBOT_LINK_SECRET is not set: voicemail cards in Slack carry no Listen link")
     if not slack_configured(env):
         notes.append("Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): "
                      "Slack messages go to the console notifier")
@@ -188,11 +218,18 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         slack_client = build_web_client(env.slack_bot_token, env.slack_api_url)
     rotation_source = build_rotation_source(settings, env)
     store = build_store(settings, env)
+    clock = clock or SystemClock()
+    recordings = None
+    if twilio_configured(env) and settings.phone_line is not None:
+        from .adapters.twilio import TwilioRecordings
+
+        assert env.twilio_account_sid and env.twilio_auth_token  # twilio_configured
+        recordings = TwilioRecordings(env.twilio_account_sid, env.twilio_auth_token, env.twilio_api_url)
     return Container(
-        settings=settings, env=env, clock=clock or SystemClock(), store=store, database=store,
+        settings=settings, env=env, clock=clock, store=store, database=store,
         procedure=build_procedure(settings), rotation_source=rotation_source,
-        deliverer=build_deliverer(settings, env, slack_client, rotation_source), slack_client=slack_client,
-        notes=missing_credentials(env),
+        deliverer=build_deliverer(settings, env, slack_client, rotation_source, clock), slack_client=slack_client,
+        recordings=recordings, notes=missing_credentials(env, settings),
     )
 
 

@@ -149,3 +149,19 @@ def oncall_group_problem(group_id: str, problem: str) -> str:
 def oncall_group_nobody(group_id: str, week: date) -> str:
     """Nobody (or nobody with a Slack id) is on call in a week: the group keeps its last member, told once."""
     return f"oncall-group-nobody:{group_id}:{week}"
+
+
+# --- the office line ---------------------------------------------------------------------------------
+
+def line_failure(call_sid: str, where: str) -> str:
+    """The office line failed on a call (the caller got the voicemail greeting): the approvers told once."""
+    return f"line-failure:{call_sid}:{where}"
+
+
+def transcribed(page_id: int) -> str:
+    """The thread line saying a voicemail's transcription arrived (or failed), once."""
+    return f"page:{page_id}:transcribed"
+
+
+def missed_call(page_id: int) -> str:
+    return f"page:{page_id}:missed-call"

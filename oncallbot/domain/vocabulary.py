@@ -70,6 +70,10 @@ class PageEventKind(StrEnum):
     DELIVERED = "delivered"  # Twilio's status: a text delivered, a call picked up (detail: the status)
     VOICEMAIL = "voicemail"  # words left on a call a machine answered
     ANSWERED = "answered"  # who picked up a call: human, machine or unknown (detail; Twilio's AnsweredBy after)
+    RANG = "rang"  # the office line rang a person who did not take the call (detail: why)
+    MISSED_CALL = "missed_call"  # the caller hung up without leaving a message
+    TRANSCRIBED = "transcribed"  # a voicemail's transcription arrived, or failed (detail)
+    LINE_TEST = "line_test"  # the weekly test call through the office line: what happened (detail)
 
 
 class SlackTarget(StrEnum):
