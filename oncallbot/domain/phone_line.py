@@ -73,7 +73,7 @@ def route_call(responsibility: Responsibility, line: PhoneLine, team: Team, kind
     if responsibility.responsible == "office" and kind == "customer":
         if line.office_hours_forward == VOICEMAIL:
             return CallRoute("office", office_hours=True)
-        return CallRoute("office", forward_to=line.office_hours_forward)
+        return CallRoute("office", forward_to=line.office_hours_forward, office_hours=True)
     if responsibility.responsible == "nobody" or anchor is None:
         return CallRoute("nobody", () if kind == "test" else tuple(ringable(people_for("approvers", None, team))))
     targets = ringable((anchor,))

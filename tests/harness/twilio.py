@@ -118,10 +118,12 @@ class Bot:
         self.store.dispose()
 
 
-def build_bot(database_url: str, twilio: FakeTwilio, slack: FakeSlack, at: datetime = NIGHT) -> Bot:
-    """The container, its HTTP app (entered: call `close()`), and the rotation synced."""
-    settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL})
-    env = bootstrap.Environment(
+def build_bot(database_url: str, twilio: FakeTwilio, slack: FakeSlack, at: datetime = NIGHT,
+              link_secret: str | None = None, **sections) -> Bot:
+    """The container, its HTTP app (entered: call `close()`), and the rotation synced. `sections` replace
+    the example's top-level sections (e.g. phone_line=...)."""
+    settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL}, **sections)
+    env = bootstrap.Environment(link_secret=link_secret,
         database_url=database_url, api_token="test-api-token",
         twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
         twilio_from_number=OUR_NUMBER, twilio_api_url=twilio.url,
