@@ -10,6 +10,7 @@ import requests
 from oncallbot.domain.rotation import OverrideKind, RotationOverride
 from oncallbot.services.overrides import apply_override
 from tests.harness.config import LITERAL_HOLIDAYS
+from tests.harness.pager import run_concurrently
 from tests.harness.phone_line import CUSTOMER, LINE, OFFICE, PHONE_LINE, build_line_bot
 from tests.harness.twilio import AISHA, PUBLIC_URL, events
 
@@ -76,7 +77,7 @@ def test_no_keypress_is_not_taken_and_the_caller_leaves_a_voicemail(line):
     assert page["source"] == "voicemail" and page["state"] == "open"
     assert page["summary"] == "Voicemail from ••• ••• 0142, 0:42"
     body = line.page(page["id"])
-    assert body["details"] == "Hi, this is Sam from ACME, our server is down, please call back."
+    assert line.details(page["id"]) == "Hi, this is Sam from ACME, our server is down, please call back."
     assert ("rang", "aisha", "voice") in events(body)
     assert [e["detail"] for e in body["timeline"] if e["event"] == "rang"] == ["rang Aisha Khan: no keypress"]
     text = card_text(line.card(page["id"]))
@@ -101,7 +102,7 @@ def test_no_answer_then_voicemail_becomes_a_page_with_transcription_and_a_workin
     call.leave_message(42, "Invoices are not sending", audio=b"ID3-the-message")
 
     [page] = line.pages()
-    assert line.page(page["id"])["details"] == "Invoices are not sending"
+    assert line.details(page["id"]) == "Invoices are not sending"
     link = listen_link(line.card(page["id"]))
     response = line.client.get(link[len(PUBLIC_URL):])
     assert response.status_code == 200
@@ -211,7 +212,7 @@ def test_duplicate_and_reordered_callbacks_make_one_page_with_one_transcription(
     call.leave_message(42, "Refund stuck for order 5521", order=order, duplicate=True)
     [page] = line.pages()
     body = line.page(page["id"])
-    assert body["details"] == "Refund stuck for order 5521"
+    assert line.details(page["id"]) == "Refund stuck for order 5521"
     assert len([e for e in body["timeline"] if e["event"] == "opened"]) == 1
     # Added to the open page once; a transcription that came first is in the page from its start.
     came_first = order.index("transcription") < min(order.index("recording"), order.index("action"))
@@ -226,7 +227,7 @@ def test_a_failed_transcription_leaves_no_transcription(line):
     call.no_answer()
     call.leave_message(42, transcription=None)
     [page] = line.pages()
-    assert line.page(page["id"])["details"] == "no transcription"
+    assert line.details(page["id"]) == "no transcription"
     assert "no transcription" in card_text(line.card(page["id"]))
 
 
@@ -262,3 +263,27 @@ def test_a_forged_incoming_call_is_refused(line):
                                 headers={"X-Twilio-Signature": "forged"})
     assert response.status_code == 403
     assert line.pages() == []
+
+
+def test_concurrent_repeats_of_the_recording_and_transcription_callbacks_make_one_page(line):
+    from oncallbot.services import phone_line
+
+    call = line.call()
+    call.no_answer()
+    assert call.state == "recording"
+    recording_sid = "RE" + "a" * 32
+    turn = iter(range(1000))
+
+    def callback():
+        now = line.clock.now()
+        if next(turn) % 2:
+            phone_line.record_recording(line.store, line.procedure, call.sid, recording_sid, 42, now)
+        else:
+            phone_line.record_transcription(line.store, line.procedure, call.sid, "completed", "Call me back", now)
+
+    assert run_concurrently(callback, 8) == []
+    [page] = line.pages()
+    body = line.page(page["id"])
+    assert line.details(page["id"]) == "Call me back"
+    assert len([e for e in body["timeline"] if e["event"] == "opened"]) == 1
+    assert len([e for e in body["timeline"] if e["event"] == "transcribed"]) <= 1

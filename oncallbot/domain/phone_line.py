@@ -20,7 +20,6 @@ from .team import Team
 VOICEMAIL = "voicemail"  # office_hours_forward: take a message instead of forwarding
 MIN_MESSAGE_SECONDS = 2  # shorter recordings are hang-ups, not messages
 TAKE_DIGIT = "1"
-SCREEN_TIMEOUT_SECONDS = 8  # how long the screened person has to press 1 after the prompt
 TryNext = Literal["manager"]
 CallKind = Literal["customer", "test"]
 # Why a ring did not end in a taken call, as the managers' alert about a test call names it.

@@ -95,7 +95,6 @@ def page_json(page: PageSnapshot, procedure: Procedure) -> dict:
         "summary": page.summary,
         "source": page.source,
         "external_id": page.external_id,
-        "details": page.details,
         "state": page.state,
         "responsible": page.responsible,
         "created_at": _iso(page.created_at, tz),

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from ..domain import keys, wording
 from ..domain.masking import mask_caller
-from ..domain.paging import TEST_PAGE_SOURCE, EscalationPlan, plan_escalation
+from ..domain.paging import TEST_PAGE_SOURCE, EscalationPlan
 from ..domain.phone_line import (
     TAKE_DIGIT,
     CallKind,
@@ -31,20 +31,18 @@ from ..domain.phone_line import (
     target_at,
 )
 from ..domain.procedure import Procedure
-from ..domain.responsibility import responsible_at
-from ..domain.rotation import neighbours_at
+from ..domain.team import Person
 from ..domain.vocabulary import PageEventKind, PageState
 from ..errors import BadInput
 from ..ports import PageRecord, PhoneCallRecord, Store, StoreTx
 from .acknowledgment import acknowledge_locked
 from .delivery import notify_approvers
-from .escalation import fire_due_steps
-from .pages import plan_to_json, queue_card, queue_card_update, queue_thread_line
+from .intake import open_page_in, responsibility_at
+from .pages import NewPage, plan_to_json, queue_card, queue_card_update, queue_thread_line
 
 CALL_SOURCE = "call"  # a call taken live, or missed
 VOICEMAIL_SOURCE = "voicemail"
 TEST_CALL_WINDOW = timedelta(minutes=30)  # a call from the bot's own number this soon after a test page is its call
-CALLBACKS_WITHOUT_A_CALL = "not a call of ours"
 
 
 @dataclass(frozen=True)
@@ -84,8 +82,7 @@ def answer_call(store: Store, procedure: Procedure, call_sid: str, line_number: 
             return _step(existing, line)
         test_page = _test_page_calling(tx, now) if bot_number and caller == bot_number else None
         kind: CallKind = "test" if test_page is not None else "customer"
-        current = neighbours_at(now, procedure.shifts_in_effect(tx.shifts_around(now))).current
-        responsibility = responsible_at(now, current, procedure.hours, procedure.window, procedure.holiday_on)
+        responsibility, _ = responsibility_at(tx, procedure, now)
         route = route_call(responsibility, line, procedure.team, kind)
         call = PhoneCallRecord(call_sid[:64], kind, line_number, mask_caller(caller), now,
                                {**route_to_json(route), "rings": []}, 0, None, None, None,
@@ -140,9 +137,7 @@ def take_call(store: Store, procedure: Procedure, call_sid: str, attempt: int, d
                 _line_test(tx, page.id, person.id, "pressed 1", now)
                 acknowledge_locked(tx, procedure, page, person, "on_it", "voice", now)
             return HangUp(wording.test_call_confirmed()), Outcome(call.test_page_id)
-        page = _open_call_page(tx, procedure, call, wording.call_taken_summary(call.caller, person.name),
-                               CALL_SOURCE, None, now, taken_by=person.id)
-        tx.update_phone_call(call.call_sid, page_id=page.id)
+        page = _open_taken_call(tx, procedure, call, person, now)
         return Connect(), Outcome(page.id)
 
 
@@ -192,8 +187,7 @@ def record_recording(store: Store, procedure: Procedure, call_sid: str, recordin
             return Outcome(page.id)
         details = call.transcription if call.transcription_status == "completed" and call.transcription \
             else wording.NO_TRANSCRIPTION
-        summary = wording.voicemail_summary(call.caller, duration_label(seconds or 0))
-        page = _open_call_page(tx, procedure, call, summary, VOICEMAIL_SOURCE, details, now)
+        page = _open_voicemail(tx, procedure, call, details, now)
         tx.update_phone_call(call.call_sid, page_id=page.id)
         return Outcome(page.id)
 
@@ -238,58 +232,51 @@ def recording_of_page(store: Store, page_id: int) -> str | None:
 
 # --- the pages a call becomes -------------------------------------------------------------------------
 
-def _open_call_page(tx: StoreTx, procedure: Procedure, call: PhoneCallRecord, summary: str, source: str,
-                    details: str | None, now: datetime, taken_by: str | None = None) -> PageRecord:
-    """A voicemail page goes on the acknowledgment clock like any other, responsible as at the call's start;
-    a call taken live is already On It! by whoever took it, and nothing escalates."""
-    current = neighbours_at(call.started_at, procedure.shifts_in_effect(tx.shifts_around(call.started_at))).current
-    responsibility = responsible_at(call.started_at, current, procedure.hours, procedure.window,
-                                    procedure.holiday_on)
-    if taken_by is None:
-        plan = plan_escalation(responsibility, procedure.escalation, procedure.team, now, procedure.ack_window)
-    else:
-        plan = EscalationPlan(now, (), procedure.escalation.repeat_every, 0)
-    responsible = taken_by or (current.person_id if current and responsibility.responsible == "oncall"
-                               else responsibility.responsible)
-    page = tx.add_page(summary=summary, source=source, details=details, state="on_it" if taken_by else "open",
-                       responsible=responsible, created_at=now, deadline_at=now + procedure.ack_window,
-                       plan=plan_to_json(plan), fired=0, next_due_at=plan.due_at(0))
+def _open_voicemail(tx: StoreTx, procedure: Procedure, call: PhoneCallRecord, details: str,
+                    now: datetime) -> PageRecord:
+    """A voicemail goes on the acknowledgment clock like any page, responsible as at the call's start."""
+    summary = wording.voicemail_summary(call.caller, duration_label(call.recording_seconds or 0))
+    page = open_page_in(tx, procedure, NewPage(summary, VOICEMAIL_SOURCE, details=details), summary, now,
+                        arrived_at=call.started_at)
+    if page is None:  # no external id: only a failing database refuses it
+        raise BadInput("the page could not be stored")
+    _add_rings(tx, page.id, call, procedure, now)
+    return page
+
+
+def _open_unescalated(tx: StoreTx, procedure: Procedure, call: PhoneCallRecord, summary: str, details: str | None,
+                      now: datetime, taken_by: str | None = None) -> PageRecord:
+    """A call taken live (already On It! by whoever took it) or missed (on record, nobody paged about it):
+    a page with no escalation steps."""
+    _, responsible = responsibility_at(tx, procedure, call.started_at)
+    page = tx.add_page(summary=summary, source=CALL_SOURCE, details=details, state="on_it" if taken_by else "open",
+                       responsible=taken_by or responsible, created_at=now, deadline_at=now + procedure.ack_window,
+                       plan=plan_to_json(EscalationPlan(now, (), procedure.escalation.repeat_every, 0)), fired=0,
+                       next_due_at=None)
     if page is None:
         raise BadInput("the page could not be stored")
     _add_rings(tx, page.id, call, procedure, now)
-    tx.add_event(page.id, now, PageEventKind.OPENED, taken_by, "voice",
-                 "taken live on the office line" if taken_by else "voicemail on the office line")
-    if taken_by:
-        person = procedure.team.person(taken_by)
-        page = tx.update_page(page.id, on_it_by=taken_by, on_it_at=now)
-        tx.add_event(page.id, now, PageEventKind.ON_IT, taken_by, "voice", "pressed 1 and took the call")
-        queue_card(tx, page, now)
-        queue_thread_line(tx, page, keys.acknowledged(page.id, "on_it"), now,
-                          wording.ack_line("on_it", person.name if person else taken_by,
-                                           f"{now.astimezone(procedure.window.tz):%H:%M}", "voice"))
-        return page
+    tx.update_phone_call(call.call_sid, page_id=page.id)
+    return page
+
+
+def _open_taken_call(tx: StoreTx, procedure: Procedure, call: PhoneCallRecord, person: Person,
+                     now: datetime) -> PageRecord:
+    page = _open_unescalated(tx, procedure, call, wording.call_taken_summary(call.caller, person.name), None, now,
+                             taken_by=person.id)
+    tx.add_event(page.id, now, PageEventKind.OPENED, person.id, "voice", "taken live on the office line")
+    page = tx.update_page(page.id, on_it_by=person.id, on_it_at=now)
+    tx.add_event(page.id, now, PageEventKind.ON_IT, person.id, "voice", "pressed 1 and took the call")
     queue_card(tx, page, now)
-    _, page = fire_due_steps(tx, page, procedure, now)
+    queue_thread_line(tx, page, keys.acknowledged(page.id, "on_it"), now,
+                      wording.ack_line("on_it", person.name, f"{now.astimezone(procedure.window.tz):%H:%M}", "voice"))
     return page
 
 
 def _open_missed_call(tx: StoreTx, procedure: Procedure, call: PhoneCallRecord, detail: str,
                       now: datetime) -> PageRecord:
-    """A short page nobody is paged about: the hang-up is on record in Slack, not dropped."""
-    current = neighbours_at(call.started_at, procedure.shifts_in_effect(tx.shifts_around(call.started_at))).current
-    responsibility = responsible_at(call.started_at, current, procedure.hours, procedure.window,
-                                    procedure.holiday_on)
-    responsible = current.person_id if current and responsibility.responsible == "oncall" \
-        else responsibility.responsible
-    plan = EscalationPlan(now, (), procedure.escalation.repeat_every, 0)
-    page = tx.add_page(summary=wording.missed_call_summary(call.caller), source=CALL_SOURCE, details=detail,
-                       state="open", responsible=responsible, created_at=now, deadline_at=now + procedure.ack_window,
-                       plan=plan_to_json(plan), fired=0, next_due_at=None)
-    if page is None:
-        raise BadInput("the page could not be stored")
-    _add_rings(tx, page.id, call, procedure, now)
+    page = _open_unescalated(tx, procedure, call, wording.missed_call_summary(call.caller), detail, now)
     tx.add_event(page.id, now, PageEventKind.MISSED_CALL, None, "voice", detail)
-    tx.update_phone_call(call.call_sid, page_id=page.id)
     queue_card(tx, page, now)
     queue_thread_line(tx, page, keys.missed_call(page.id), now, f"Missed call: {detail}.")
     return page

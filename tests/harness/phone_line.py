@@ -3,6 +3,7 @@ fake Twilio, which posts signed requests to the real webhooks and follows the Tw
 
 from urllib.parse import urlsplit
 
+from oncallbot.services import paging
 from tests.fakes.twilio import LineCall
 
 from .twilio import PUBLIC_URL, Bot
@@ -35,6 +36,10 @@ class LineBot:
         response = self.bot.client.get("/api/v1/pages", headers={"Authorization": "Bearer test-api-token"})
         assert response.status_code == 200
         return response.json()["pages"]
+
+    def details(self, page_id: int) -> str | None:
+        """The page's details (a voicemail's transcription), as the services hold them."""
+        return paging.get_page(self.bot.store, page_id).details
 
     def card(self, page_id: int) -> dict:
         """The page's card in the support channel, as it stands (redrawn in place)."""
