@@ -13,6 +13,7 @@ Vocabulary:
 from dataclasses import dataclass
 from typing import Literal
 
+from .confirmation import answered
 from .paging import people_for
 from .responsibility import Responsibility
 from .team import Team
@@ -93,7 +94,7 @@ def is_message(recording_seconds: int | None) -> bool:
 
 def ring_failure(dial_status: str, answered_by: str | None) -> RingFailure:
     """Why a ring that nobody took failed, from Twilio's DialCallStatus and the callee leg's AnsweredBy."""
-    if answered_by and (answered_by.startswith("machine_") or answered_by == "fax"):
+    if answered_by and answered(answered_by) == "machine":
         return "voicemail"
     if dial_status in ("busy", "failed"):
         return "busy" if dial_status == "busy" else "failed"

@@ -259,11 +259,6 @@ def test_call_confirmed() -> str:
     return "Test call confirmed: a customer's call reaches you. Goodbye."
 
 
-def line_test_detail(outcome: str) -> str:
-    """The weekly test call's result through the office line: "pressed 1", "no answer", "voicemail", ..."""
-    return outcome
-
-
 def line_failure_text(caller: str, where: str, error: str) -> str:
     return (f"The office line failed on a call from {caller} ({where}: {error}). The caller was offered the "
             "voicemail greeting; check the pages and the Twilio console for the message.")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..domain import keys, wording
+from ..domain.confirmation import answered
 from ..domain.masking import mask_caller
 from ..domain.paging import TEST_PAGE_SOURCE, EscalationPlan
 from ..domain.phone_line import (
@@ -104,7 +105,7 @@ def screen(store: Store, procedure: Procedure, call_sid: str, attempt: int, answ
         call = tx.phone_call(call_sid, lock=True)
         if call is None or call.attempt != attempt or call.taken_by is not None:
             return HangUp()
-        if answered_by and ring_failure("completed", answered_by) == "voicemail":
+        if answered_by and answered(answered_by) == "machine":
             tx.update_phone_call(call.call_sid, ring_failure="voicemail")
             return HangUp()
         return Prompt(wording.screen_prompt(procedure.team.name))
@@ -291,4 +292,6 @@ def _add_rings(tx: StoreTx, page_id: int, call: PhoneCallRecord, procedure: Proc
 
 
 def _line_test(tx: StoreTx, page_id: int, person_id: str, detail: str, now: datetime) -> None:
-    tx.add_event(page_id, now, PageEventKind.LINE_TEST, person_id, "voice", wording.line_test_detail(detail))
+    """The weekly test call's result on its page's timeline: "pressed 1", or why not (a RingFailure); the
+    approvers' alert names it."""
+    tx.add_event(page_id, now, PageEventKind.LINE_TEST, person_id, "voice", detail)
