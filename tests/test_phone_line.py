@@ -287,3 +287,21 @@ def test_concurrent_repeats_of_the_recording_and_transcription_callbacks_make_on
     assert line.details(page["id"]) == "Call me back"
     assert len([e for e in body["timeline"] if e["event"] == "opened"]) == 1
     assert len([e for e in body["timeline"] if e["event"] == "transcribed"]) <= 1
+
+
+def test_a_failure_while_screening_hangs_up_on_the_person_rung_and_the_caller_still_leaves_a_message(
+        line, monkeypatch):
+    from oncallbot.services import phone_line
+
+    def broken(*args, **kw):
+        raise RuntimeError("screening broke")
+
+    monkeypatch.setattr(phone_line, "screen", broken)
+    call = line.call()
+    call.answer()
+    assert call.state == "recording"  # hung up on Aisha's leg; the caller goes on to the greeting
+    monkeypatch.undo()
+    call.leave_message(20)
+    assert [p["source"] for p in line.pages()] == ["voicemail"]
+    line.container.deliver_now()
+    assert any("(screening: RuntimeError: screening broke)" in dm for dm in line.dms("U01OMAR000"))

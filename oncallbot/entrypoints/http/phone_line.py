@@ -6,6 +6,7 @@ Every TwiML answer is valid TwiML, whatever fails inside: a 500 would make the c
 error has occurred". The fallback is the voicemail greeting, and the approvers hear of the failure."""
 
 import logging
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 from starlette.background import BackgroundTask
@@ -86,17 +87,37 @@ def phone_line_routes(container: Container, verifier: TwilioSignatureVerifier,
         task = BackgroundTask(container.deliver_now, page_id) if page_id is not None else None
         return Response(text, media_type="text/xml", background=task)
 
-    async def failed(form: dict[str, str], where: str, exc: Exception, answer: str) -> Response:
-        log_event(log, "the office line failed inside the bot; the caller got the fallback", level=logging.ERROR,
-                  where=where, error=f"{type(exc).__name__}: {exc}", caller=mask_caller(form.get("From")))
+    async def report(form: dict[str, str], where: str, exc: Exception) -> None:
+        log_event(log, "the office line failed inside the bot", level=logging.ERROR, where=where,
+                  error=f"{type(exc).__name__}: {exc}", caller=mask_caller(form.get("From")))
         try:
             await run_in_threadpool(phone_line.report_line_failure, store, procedure, form.get("CallSid", ""),
                                     form.get("From", ""), where, f"{type(exc).__name__}: {exc}", clock.now())
             await run_in_threadpool(container.deliver_now)
-        except Exception as report_exc:  # the report is best effort; the caller's answer is not
+        except Exception as report_exc:  # the report is best effort; the answer to Twilio is not
             log_event(log, "could not report an office line failure", level=logging.ERROR,
                       error=type(report_exc).__name__)
-        return Response(answer, media_type="text/xml")
+
+    Handler = Callable[[Request, dict[str, str]], Awaitable[Response]]
+
+    def webhook(where: str, fallback: Callable[[], str] | None) -> Callable[[Handler], Callable]:
+        """A Twilio webhook: the signature checked (403), then the handler. Whatever it raises, the approvers
+        hear of it and Twilio gets `fallback()`, valid TwiML for whoever is on the line; a callback nobody
+        listens to (`fallback` None) gets a 500, so Twilio shows it and may deliver it again."""
+        def wrap(handle: Handler) -> Callable:
+            async def endpoint(request: Request) -> Response:
+                form = await read_verified_form(request, verifier)
+                if form is None:
+                    return Response("invalid signature", status_code=403)
+                try:
+                    return await handle(request, form)
+                except Exception as exc:
+                    await report(form, where, exc)
+                    if fallback is None:
+                        return Response(f"could not record the {where}", status_code=500)
+                    return Response(fallback(), media_type="text/xml")
+            return endpoint
+        return wrap
 
     def fallback_voicemail() -> str:
         return voicemail(take_message(line, False))
@@ -107,105 +128,67 @@ def phone_line_routes(container: Container, verifier: TwilioSignatureVerifier,
             raise BadInput("attempt is not a number")
         return int(value)
 
-    async def incoming(request: Request) -> Response:
-        form = await read_verified_form(request, verifier)
-        if form is None:
-            return Response("invalid signature", status_code=403)
-        try:
-            call_sid = form.get("CallSid", "")
-            step = await run_in_threadpool(phone_line.answer_call, store, procedure, call_sid, form.get("To", ""),
-                                           form.get("From", ""), bot_number, clock.now())
-            log_event(log, "office line call", caller=mask_caller(form.get("From")), answer=type(step).__name__)
-            return twiml(render(step, call_sid))
-        except Exception as exc:
-            return await failed(form, "incoming call", exc, fallback_voicemail())
-
-    async def screen(request: Request) -> Response:
-        """The `url` of the dialled <Number>: the person rung hears the prompt (AnsweredBy from detection)."""
-        form = await read_verified_form(request, verifier)
-        if form is None:
-            return Response("invalid signature", status_code=403)
-        try:
-            call_sid, attempt = request.query_params.get("call", ""), attempt_of(request)
-            step = await run_in_threadpool(phone_line.screen, store, procedure, call_sid, attempt,
-                                           form.get("AnsweredBy"), clock.now())
-            return twiml(render_screen(step, call_sid, attempt))
-        except Exception as exc:  # hang up on the person rung: the caller's ring ends and goes on to voicemail
-            return await failed(form, "screening", exc, hang_up_twiml())
-
-    async def screened(request: Request) -> Response:
-        form = await read_verified_form(request, verifier)
-        if form is None:
-            return Response("invalid signature", status_code=403)
-        try:
-            call_sid, attempt = request.query_params.get("call", ""), attempt_of(request)
-            step, outcome = await run_in_threadpool(phone_line.take_call, store, procedure, call_sid, attempt,
-                                                    form.get("Digits", ""), clock.now())
-            return twiml(render_screen(step, call_sid, attempt), outcome.page_id)
-        except Exception as exc:
-            return await failed(form, "keypress", exc, hang_up_twiml())
-
-    async def dialed(request: Request) -> Response:
-        """The <Dial> action: DialCallStatus of the ring that ended; CallStatus completed when the caller left."""
-        form = await read_verified_form(request, verifier)
-        if form is None:
-            return Response("invalid signature", status_code=403)
-        try:
-            call_sid = form.get("CallSid", "")
-            caller_gone = form.get("CallStatus") in ("completed", "canceled") \
-                or form.get("DialCallStatus") == "canceled"
-            step, outcome = await run_in_threadpool(phone_line.ring_ended, store, procedure, call_sid,
-                                                    attempt_of(request), form.get("DialCallStatus", ""),
-                                                    caller_gone, clock.now())
-            return twiml(render(step, call_sid), outcome.page_id)
-        except Exception as exc:
-            return await failed(form, "end of a ring", exc, fallback_voicemail())
-
     def seconds(form: dict[str, str]) -> int | None:
         value = form.get("RecordingDuration", "")
         return int(value) if value.isascii() and value.isdigit() and len(value) <= 6 else None
 
-    async def recorded(request: Request) -> Response:
-        """The <Record> action: the message is in (or the caller hung up); thank them and end the call."""
-        form = await read_verified_form(request, verifier)
-        if form is None:
-            return Response("invalid signature", status_code=403)
-        try:
-            outcome = await run_in_threadpool(phone_line.record_recording, store, procedure, form.get("CallSid", ""),
-                                              form.get("RecordingSid") or None, seconds(form), clock.now())
-            return twiml(hang_up_twiml(wording.voicemail_goodbye()), outcome.page_id)
-        except Exception as exc:
-            return await failed(form, "voicemail", exc, hang_up_twiml(wording.voicemail_goodbye()))
+    @webhook("incoming call", fallback_voicemail)
+    async def incoming(request: Request, form: dict[str, str]) -> Response:
+        call_sid = form.get("CallSid", "")
+        step = await run_in_threadpool(phone_line.answer_call, store, procedure, call_sid, form.get("To", ""),
+                                       form.get("From", ""), bot_number, clock.now())
+        log_event(log, "office line call", caller=mask_caller(form.get("From")), answer=type(step).__name__)
+        return twiml(render(step, call_sid))
 
-    async def recording(request: Request) -> Response:
+    # Failing while the person rung is being screened hangs up on them: the ring ends and the call goes on.
+    @webhook("screening", hang_up_twiml)
+    async def screen(request: Request, form: dict[str, str]) -> Response:
+        """The `url` of the dialled <Number>: the person rung hears the prompt (AnsweredBy from detection)."""
+        call_sid, attempt = request.query_params.get("call", ""), attempt_of(request)
+        step = await run_in_threadpool(phone_line.screen, store, procedure, call_sid, attempt,
+                                       form.get("AnsweredBy"), clock.now())
+        return twiml(render_screen(step, call_sid, attempt))
+
+    @webhook("keypress", hang_up_twiml)
+    async def screened(request: Request, form: dict[str, str]) -> Response:
+        call_sid, attempt = request.query_params.get("call", ""), attempt_of(request)
+        step, outcome = await run_in_threadpool(phone_line.take_call, store, procedure, call_sid, attempt,
+                                                form.get("Digits", ""), clock.now())
+        return twiml(render_screen(step, call_sid, attempt), outcome.page_id)
+
+    @webhook("end of a ring", fallback_voicemail)
+    async def dialed(request: Request, form: dict[str, str]) -> Response:
+        """The <Dial> action: DialCallStatus of the ring that ended; CallStatus completed when the caller left."""
+        call_sid = form.get("CallSid", "")
+        caller_gone = form.get("CallStatus") in ("completed", "canceled") or form.get("DialCallStatus") == "canceled"
+        step, outcome = await run_in_threadpool(phone_line.ring_ended, store, procedure, call_sid, attempt_of(request),
+                                                form.get("DialCallStatus", ""), caller_gone, clock.now())
+        return twiml(render(step, call_sid), outcome.page_id)
+
+    @webhook("voicemail", lambda: hang_up_twiml(wording.voicemail_goodbye()))
+    async def recorded(request: Request, form: dict[str, str]) -> Response:
+        """The <Record> action: the message is in (or the caller hung up); thank them and end the call."""
+        outcome = await run_in_threadpool(phone_line.record_recording, store, procedure, form.get("CallSid", ""),
+                                          form.get("RecordingSid") or None, seconds(form), clock.now())
+        return twiml(hang_up_twiml(wording.voicemail_goodbye()), outcome.page_id)
+
+    @webhook("voicemail recording", None)
+    async def recording(request: Request, form: dict[str, str]) -> Response:
         """recordingStatusCallback: the recording is complete (RecordingSid, RecordingDuration)."""
-        form = await read_verified_form(request, verifier)
-        if form is None:
-            return Response("invalid signature", status_code=403)
         if form.get("RecordingStatus", "completed") != "completed":
             return Response(status_code=204)
-        try:
-            outcome = await run_in_threadpool(phone_line.record_recording, store, procedure, form.get("CallSid", ""),
-                                              form.get("RecordingSid") or None, seconds(form), clock.now())
-        except Exception as exc:
-            await failed(form, "voicemail recording", exc, "")
-            return Response("could not record the voicemail", status_code=500)  # Twilio may deliver it again
+        outcome = await run_in_threadpool(phone_line.record_recording, store, procedure, form.get("CallSid", ""),
+                                          form.get("RecordingSid") or None, seconds(form), clock.now())
         if outcome.page_id is not None:
             await run_in_threadpool(container.deliver_now, outcome.page_id)
         return Response(status_code=204)
 
-    async def transcription(request: Request) -> Response:
+    @webhook("voicemail transcription", None)
+    async def transcription(request: Request, form: dict[str, str]) -> Response:
         """transcribeCallback: TranscriptionStatus (completed, failed) and TranscriptionText."""
-        form = await read_verified_form(request, verifier)
-        if form is None:
-            return Response("invalid signature", status_code=403)
-        try:
-            outcome = await run_in_threadpool(phone_line.record_transcription, store, procedure,
-                                              form.get("CallSid", ""), form.get("TranscriptionStatus", ""),
-                                              form.get("TranscriptionText"), clock.now())
-        except Exception as exc:
-            await failed(form, "voicemail transcription", exc, "")
-            return Response("could not record the transcription", status_code=500)
+        outcome = await run_in_threadpool(phone_line.record_transcription, store, procedure,
+                                          form.get("CallSid", ""), form.get("TranscriptionStatus", ""),
+                                          form.get("TranscriptionText"), clock.now())
         if outcome.page_id is not None:
             await run_in_threadpool(container.deliver_now, outcome.page_id)
         return Response(status_code=204)
