@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -179,6 +180,58 @@ def bench_escalation(stack: Stack, pages: int, spread_seconds: float, replicas: 
         database.drop()
 
 
+LINE = "+14155550100"
+
+
+def bench_phone_line(stack: Stack, database_url: str, calls: int, concurrency: int) -> dict:
+    """Customers calling the office line: each call rings the on-call person, who picks up and lets the
+    screening time out, then the caller leaves a voicemail. Latency of every TwiML answer (incoming, screen,
+    end of ring, end of recording) as the fake Twilio sees it."""
+    store = Store(database_url)
+    store.upgrade()
+    store.dispose()
+    server = stack.serve(database_url, phone_line={"numbers": [LINE]}).start()
+    timings: list[float] = []
+    lock = threading.Lock()
+
+    def send(url: str, params: dict, signature: str):
+        started = time.perf_counter()
+        response = httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+        if response.headers.get("content-type", "").startswith("text/xml"):
+            with lock:
+                timings.append((time.perf_counter() - started) * 1000)
+        return response
+
+    def one_call(index: int) -> None:
+        call = stack.twilio.incoming_call(LINE, f"+1650555{index % 10000:04d}", send, server.url)
+        call.answer()
+        call.no_keypress()
+        call.leave_message(30, f"Bench voicemail {index}")
+
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            list(pool.map(one_call, range(calls)))
+        return {"calls": calls, "answers": len(timings), "p50_ms": percentile(timings, 50),
+                "p99_ms": percentile(timings, 99), "max_ms": max(timings)}
+    finally:
+        server.stop()
+        stack.slack.clear()
+
+
+def phone_line_rows(stack: Stack, workdir: Path, calls: int) -> list[tuple]:
+    results = {("SQLite", 1): bench_phone_line(stack, f"sqlite:///{workdir}/line1.sqlite3", calls // 2, 1),
+               ("SQLite", 4): bench_phone_line(stack, f"sqlite:///{workdir}/line4.sqlite3", calls, 4)}
+    pg = PgDatabase()
+    try:
+        results[("PostgreSQL", 4)] = bench_phone_line(stack, pg.url, calls, 4)
+    finally:
+        pg.drop()
+    return [(f"TwiML answer to the office line's webhooks, {label}, {at_once} call(s) at a time",
+             f"{result['calls']} calls, {result['answers']} answers",
+             f"p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms",
+             "p99 <= 1 s") for (label, at_once), result in results.items()]
+
+
 def bench_who(database_url: str, years: int, lookups: int) -> dict:
     """`who` against `years` of weekly shifts."""
     from oncallbot.domain.rotation import Shift
@@ -205,10 +258,10 @@ def bench_who(database_url: str, years: int, lookups: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
-    parser.add_argument("--only", choices=["intake", "escalation", "who"], help="run one measurement")
+    parser.add_argument("--only", choices=["intake", "escalation", "who", "phone_line"], help="run one measurement")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="oncallbot-bench-"))
-    wanted = {args.only} if args.only else {"intake", "escalation", "who"}
+    wanted = {args.only} if args.only else {"intake", "escalation", "who", "phone_line"}
     stack = Stack(workdir)
     rows = []
     try:
@@ -216,6 +269,8 @@ def main() -> int:
             rows += intake_rows(stack, workdir, 5 if args.quick else 15)
         if "escalation" in wanted:
             rows += escalation_rows(stack, 1000 if args.quick else 10_000)
+        if "phone_line" in wanted:
+            rows += phone_line_rows(stack, workdir, 30 if args.quick else 200)
         if "who" in wanted:
             who = bench_who(f"sqlite:///{workdir}/who.sqlite3", 10, 2000)
             rows.append(("who over 10 years of weekly shifts (one team), SQLite", f"{who['shifts']} shifts",

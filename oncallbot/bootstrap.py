@@ -15,6 +15,7 @@ from .adapters.holiday_calendar import holiday_lookup
 from .adapters.ical.source import ICalendarSource
 from .config import Settings
 from .domain.paging import ChainStep, EscalationPolicy
+from .domain.phone_line import PhoneLine
 from .domain.procedure import Procedure
 from .domain.watch import Check, Vitals, failing_checks
 from .errors import ConfigError
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load whe
     from .adapters.router import NotificationRouter
     from .adapters.slack.bolt import App as SlackApp
     from .adapters.slack.bolt import WebClient as SlackClient
-    from .adapters.twilio import TwilioSignatureVerifier
+    from .adapters.twilio import TwilioRecordings, TwilioSignatureVerifier
     from .domain.mail import MailPolicy
     from .ports import UserGroups
     from .services.watch import DispatcherLiveness
@@ -52,6 +53,7 @@ class Environment:
     imap_client_secret: str | None = None  # email.imap.auth microsoft: the app registration's secret
     smtp_password: str | None = None
     heartbeat_url: str | None = None  # a dead-man's switch URL is a secret: anyone with it can silence the alarm
+    link_secret: str | None = None  # signs the Slack card's "Listen" links to voicemails
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Environment":
@@ -67,7 +69,7 @@ class Environment:
             slack_api_url=get("ONCALLBOT_SLACK_API_URL"), twilio_api_url=get("ONCALLBOT_TWILIO_API_URL"),
             google_api_url=get("ONCALLBOT_GOOGLE_API_URL"), imap_password=get("ONCALLBOT_IMAP_PASSWORD"),
             imap_client_secret=get("ONCALLBOT_IMAP_CLIENT_SECRET"), smtp_password=get("ONCALLBOT_SMTP_PASSWORD"),
-            heartbeat_url=get("ONCALLBOT_HEARTBEAT_URL"),
+            heartbeat_url=get("ONCALLBOT_HEARTBEAT_URL"), link_secret=get("ONCALLBOT_LINK_SECRET"),
         )
 
 
@@ -90,7 +92,20 @@ def build_procedure(settings: Settings) -> Procedure:
         done_reminder=settings.acknowledgment.done_reminder,
         office_holiday=settings.shift.on_office_holiday,
         report_by_email=settings.report.email,
+        phone_line=build_phone_line(settings),
     )
+
+
+def build_phone_line(settings: Settings) -> PhoneLine | None:
+    line = settings.phone_line
+    if line is None:
+        return None
+    team = settings.team.name
+    return PhoneLine(numbers=line.numbers, office_hours_forward=line.office_hours_forward,
+                     ring_seconds=line.ring_seconds, greeting=line.greeting.replace("{team}", team),
+                     greeting_url=line.greeting_url, office_greeting=line.office_greeting.replace("{team}", team),
+                     office_greeting_url=line.office_greeting_url, max_voicemail_seconds=line.max_voicemail_seconds,
+                     transcribe=line.transcribe, try_next=line.try_next)
 
 
 def build_rotation_source(settings: Settings, env: Environment) -> RotationSource:
@@ -125,6 +140,7 @@ class Container:
     rotation_source: RotationSource
     deliverer: Deliverer
     slack_client: "SlackClient | None" = None  # a slack_sdk WebClient when Slack is configured
+    recordings: "TwilioRecordings | None" = None  # voicemail recordings, when Twilio is configured
     notes: list[str] = field(default_factory=list)  # what the operator should know at start
     stopping: threading.Event = field(default_factory=threading.Event)  # set when serve shuts down
     heartbeat: Heartbeat | None = None  # heartbeat.url: called every minute while the checks pass
@@ -166,7 +182,7 @@ def twilio_configured(env: Environment) -> bool:
 
 
 def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackClient | None" = None,
-                    rotation_source: RotationSource | None = None) -> "NotificationRouter":
+                    rotation_source: RotationSource | None = None, clock: Clock | None = None) -> "NotificationRouter":
     from .adapters.console_notifier import ConsoleNotifier
     from .adapters.router import NotificationRouter
 
@@ -174,7 +190,8 @@ def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackCl
     if slack_client is not None:
         from .adapters.slack.notifier import SlackNotifier
 
-        slack = SlackNotifier(slack_client, settings.slack.support_channel, settings.slack.office_channel)
+        slack = SlackNotifier(slack_client, settings.slack.support_channel, settings.slack.office_channel,
+                              listen_link=_listen_link(settings, env, clock or SystemClock()))
     if twilio_configured(env):
         from .adapters.twilio import TwilioGateway
 
@@ -198,8 +215,21 @@ def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackCl
                               calendar=calendar, email=email)
 
 
-def missing_credentials(env: Environment) -> list[str]:
+def _listen_link(settings: Settings, env: Environment, clock: Clock) -> "Callable[[int], str] | None":
+    """The Slack card's "Listen" link of a voicemail page: signed, valid for phone_line.listen_link_valid_for."""
+    line, secret = settings.phone_line, env.link_secret
+    if line is None or not secret:
+        return None
+    from .domain.links import recording_link
+
+    valid_for = line.listen_link_valid_for
+    return lambda page_id: recording_link(settings.server.public_url, secret, page_id, clock.now() + valid_for)
+
+
+def missing_credentials(env: Environment, settings: Settings | None = None) -> list[str]:
     notes: list[str] = []
+    if settings is not None and settings.phone_line is not None and not env.link_secret:
+        notes.append("ONCALLBOT_LINK_SECRET is not set: voicemail cards in Slack carry no Listen link")
     if not slack_configured(env):
         notes.append("Slack is not configured (SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN): "
                      "Slack messages go to the console notifier")
@@ -225,11 +255,18 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         slack_client = build_web_client(env.slack_bot_token, env.slack_api_url)
     rotation_source = build_rotation_source(settings, env)
     store = build_store(settings, env)
+    clock = clock or SystemClock()
+    recordings = None
+    if twilio_configured(env) and settings.phone_line is not None:
+        from .adapters.twilio import TwilioRecordings
+
+        assert env.twilio_account_sid and env.twilio_auth_token  # twilio_configured
+        recordings = TwilioRecordings(env.twilio_account_sid, env.twilio_auth_token, env.twilio_api_url)
     container = Container(
-        settings=settings, env=env, clock=clock or SystemClock(), store=store, database=store,
+        settings=settings, env=env, clock=clock, store=store, database=store,
         procedure=build_procedure(settings), rotation_source=rotation_source,
-        deliverer=build_deliverer(settings, env, slack_client, rotation_source), slack_client=slack_client,
-        notes=missing_credentials(env),
+        deliverer=build_deliverer(settings, env, slack_client, rotation_source, clock), slack_client=slack_client,
+        recordings=recordings, notes=missing_credentials(env, settings),
     )
     if heartbeat_url := env.heartbeat_url or settings.heartbeat.url:
         from .adapters.heartbeat import HttpHeartbeat

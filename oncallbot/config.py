@@ -305,6 +305,40 @@ class WebSection(_Section):
     session_expiry: PositiveDuration = timedelta(hours=12)
 
 
+class PhoneLineSection(_Section):
+    """The office line: Twilio's incoming-call webhook for `numbers` is {server.public_url}/twilio/incoming."""
+
+    numbers: tuple[str, ...] = Field(min_length=1)  # the team's Twilio numbers that customers call
+    office_hours_forward: str = "voicemail"  # inside business hours: a number to forward to, or voicemail
+    ring_seconds: int = Field(default=20, ge=5, le=60)
+    try_next: Literal["manager"] | None = None  # ring the next person of the chain before voicemail
+    greeting: str = Field(default="You have reached {team}. Nobody could take your call right now. Please "
+                                  "leave your name, number and a short message after the beep.",
+                          min_length=1, max_length=1000)
+    greeting_url: str | None = Field(default=None, pattern=r"^https://")  # a recorded greeting, played instead
+    office_greeting: str = Field(default="You have reached {team}. Please leave your name, number and a short "
+                                         "message after the beep.", min_length=1, max_length=1000)
+    office_greeting_url: str | None = Field(default=None, pattern=r"^https://")
+    max_voicemail_seconds: int = Field(default=180, ge=10, le=3600)
+    transcribe: bool = True
+    listen_link_valid_for: PositiveDuration = timedelta(days=7)  # the Slack card's "Listen" link
+
+    @field_validator("numbers")
+    @classmethod
+    def _e164_numbers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for number in value:
+            if not E164.match(number):
+                raise ValueError(f"{number!r} is not a phone number in E.164 form (e.g. +14155550123)")
+        return value
+
+    @field_validator("office_hours_forward")
+    @classmethod
+    def _number_or_voicemail(cls, value: str) -> str:
+        if value != "voicemail" and not E164.match(value):
+            raise ValueError(f'"{value}" is neither a phone number in E.164 form nor voicemail')
+        return value
+
+
 class StorageSection(_Section):
     sqlite_path: str = "var/oncallbot.sqlite3"  # relative to the working directory; unless ONCALLBOT_DATABASE_URL
 
@@ -329,6 +363,7 @@ class Settings(_Section):
     storage: StorageSection = StorageSection()
     email: EmailSection | None = None
     report: ReportSection = ReportSection()
+    phone_line: PhoneLineSection | None = None
     base_dir: Path = Path(".")  # the config file's folder; relative paths are read from there
 
     def team_model(self) -> Team:

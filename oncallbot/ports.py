@@ -95,6 +95,39 @@ class JobRun:
     outcome: str
 
 
+@dataclass(frozen=True)
+class PhoneCallRecord:
+    """A call to the office line: see adapters.db.models.PhoneCallRow."""
+
+    call_sid: str
+    kind: str  # domain.phone_line.CallKind
+    line_number: str
+    caller: str  # masked
+    started_at: datetime
+    route: dict[str, Any]
+    attempt: int
+    taken_by: str | None
+    ring_failure: str | None
+    page_id: int | None
+    test_page_id: int | None
+    recording_sid: str | None
+    recording_seconds: int | None
+    transcription_status: str | None
+    transcription: str | None
+
+
+class PhoneCallUpdate(TypedDict, total=False):
+    route: dict[str, Any]
+    attempt: int
+    taken_by: str | None
+    ring_failure: str | None
+    page_id: int | None
+    recording_sid: str | None
+    recording_seconds: int | None
+    transcription_status: str | None
+    transcription: str | None
+
+
 class NewPageFields(TypedDict, total=False):
     summary: Required[str]
     source: Required[str]
@@ -114,6 +147,8 @@ class NewPageFields(TypedDict, total=False):
 class PageUpdate(TypedDict, total=False):
     """The fields of a page a service may change; the ones left out stay as they are."""
 
+    summary: str
+    details: str | None
     state: str
     deadline_at: datetime
     on_it_by: str | None
@@ -242,6 +277,15 @@ class StoreTx(Protocol):
                          at: datetime) -> None: ...
     def mail_thread_page(self, message_ids: Sequence[str]) -> int | None: ...
     def mail_threads_from(self, sender_key: str, since: datetime) -> list[int]: ...
+
+    # --- the office line's calls
+    def add_phone_call(self, record: PhoneCallRecord) -> bool:
+        """False when a row for that CallSid exists already (Twilio retried the webhook)."""
+        ...
+
+    def phone_call(self, call_sid: str, lock: bool = False) -> PhoneCallRecord | None: ...
+    def update_phone_call(self, call_sid: str, **changes: Unpack[PhoneCallUpdate]) -> PhoneCallRecord: ...
+    def phone_call_of_page(self, page_id: int) -> PhoneCallRecord | None: ...
 
     # --- inbound dedupe and opt-outs
     def first_time_seen(self, key: str, at: datetime) -> bool: ...

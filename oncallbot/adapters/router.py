@@ -14,6 +14,8 @@ from ..domain.messages import (
 from ..errors import DeliveryFailed, EditConflict, IntegrationError
 from .console_notifier import ConsoleNotifier
 
+LINE_TEST_HOLD_SECONDS = 120  # longer than the line rings anyone; the line ends the call before
+
 
 class NotificationRouter:
     def __init__(self, console: ConsoleNotifier, public_url: str, slack=None, twilio=None, calendar=None, email=None):
@@ -54,6 +56,13 @@ class NotificationRouter:
         status_url = f"{self.public_url}/twilio/status"
         if message.channel == "sms":
             return Delivered(ref=self.twilio.send_sms(message.person.phone, message.text, status_url))
+        if message.channel == "voice" and isinstance(message.payload, PagePayload) and message.payload.through_line:
+            from .twilio.twiml import line_test_hold_twiml
+
+            # The weekly test call: the bot calls its own office line and listens; the line's routing rings
+            # the person with the customers' screening, and their keypress there confirms the page.
+            return Delivered(ref=self.twilio.place_call(message.payload.through_line,
+                                                        line_test_hold_twiml(LINE_TEST_HOLD_SECONDS), status_url))
         if message.channel == "voice" and isinstance(message.payload, PagePayload):
             from .twilio.twiml import page_call_twiml
 

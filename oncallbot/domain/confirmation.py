@@ -72,6 +72,7 @@ class ChannelOutcome:
     answered: Answered | None  # calls only
     answered_at: datetime | None
     confirmed_at: datetime | None
+    line: str | None = None  # a test call through the office line: its last result (no answer, voicemail, ...)
 
     @property
     def delivered(self) -> bool:
@@ -101,7 +102,8 @@ def channel_outcomes(sends: Iterable[Send], timeline: Iterable[Seen]) -> tuple[C
         if answer is not None:
             word = (answer.detail or "unknown").split(" ")[0]
             kind = "human" if word == "human" else "machine" if word == "machine" else "unknown"
+        line = next((e.detail for e in reversed(mine) if e.kind == "line_test"), None)
         outcomes.append(ChannelOutcome(person_id, channel, send.sent_at if send.state == "sent" else None,
                                        send.delivery_status, delivered, kind, answer.at if answer else None,
-                                       confirmed))
+                                       confirmed, line))
     return tuple(outcomes)

@@ -223,3 +223,19 @@ def sign_in_link(person_id: str, link_id: str) -> str:
 
 def feed_link(person_id: str, link_id: str) -> str:
     return f"feed-link:{person_id}:{link_id}"
+
+
+# --- the office line ---------------------------------------------------------------------------------
+
+def line_failure(call_sid: str, where: str) -> str:
+    """The office line failed on a call (the caller got the voicemail greeting): the approvers told once."""
+    return f"line-failure:{call_sid}:{where}"
+
+
+def transcribed(page_id: int) -> str:
+    """The thread line saying a voicemail's transcription arrived (or failed), once."""
+    return f"page:{page_id}:transcribed"
+
+
+def missed_call(page_id: int) -> str:
+    return f"page:{page_id}:missed-call"

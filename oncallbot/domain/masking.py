@@ -29,3 +29,16 @@ def mask_email(email: str | None) -> str | None:
     if not at or not local:
         return DOT * 3
     return f"{local[0]}{DOT * 3}@{domain}"
+
+
+def mask_caller(number: str | None) -> str:
+    """A caller's number as Slack and logs show it: "+14155550123" -> "••• ••• 0123"; a withheld number
+    ("Anonymous", "+266696687", empty) -> "a withheld number"."""
+    digits = re.sub(r"\D", "", number or "")
+    if len(digits) < 7 or digits in WITHHELD_NUMBERS:
+        return "a withheld number"
+    return f"{DOT * 3} {DOT * 3} {digits[-4:]}"
+
+
+# How carriers show a caller who withheld their number (Twilio passes them on as From).
+WITHHELD_NUMBERS = ("266696687", "86282452253", "7378742833", "2562533", "8656696")

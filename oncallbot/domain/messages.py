@@ -27,6 +27,12 @@ class PageCard:
     slack_thread_ts: str | None
     slack_card_ts: str | None
     source: str = ""  # the weekly test page ("test") cannot be closed as not a ticket
+    details: str | None = None
+    recording: bool = False  # a voicemail with its recording: the card links to it
+
+    @property
+    def voicemail(self) -> bool:
+        return self.source == "voicemail"
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class PagePayload:
     page_id: int
     digest: bool = False
     confirm: bool = False  # the weekly test page's Slack DM: a Confirm button answers it
+    through_line: str | None = None  # the weekly test call: call this office line number, which rings the person
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,11 @@ def _people_for(notify: Notify, anchor_id: str | None, team: Team) -> tuple[str,
     return ()
 
 
+def people_for(notify: Notify, anchor_id: str | None, team: Team) -> tuple[str, ...]:
+    """Who a step that notifies `notify` reaches, above `anchor_id` (the on-call person)."""
+    return _people_for(notify, anchor_id, team)
+
+
 def _planned(step: ChainStep, anchor_id: str | None, team: Team, delay: timedelta | None = None) -> PlannedStep:
     channels = ("slack",) if step.notify == "office" else step.channels
     return PlannedStep(step.notify, _people_for(step.notify, anchor_id, team), channels,

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .paging import EscalationPolicy
+from .phone_line import PhoneLine
 from .responsibility import BusinessHours, HolidayLookup, OfficeHolidayRule, cover_office_holidays
 from .rotation import Shift, ShiftWindow
 from .team import Team
@@ -21,6 +22,7 @@ class Procedure:
     done_reminder: timedelta | None = timedelta(hours=2)  # None: pages left at On It! are not chased
     office_holiday: OfficeHolidayRule = "nobody"  # who covers an office holiday on the changeover day
     report_by_email: bool = False  # report.email: the weekly report also by email to each approver
+    phone_line: PhoneLine | None = None  # the office line, when the team's numbers are on Twilio
 
     def shifts_in_effect(self, shifts: list[Shift]) -> list[Shift]:
         """The stored weeks as this procedure applies them: what `who`, paging and the check all go by."""

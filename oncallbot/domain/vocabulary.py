@@ -74,6 +74,10 @@ class PageEventKind(StrEnum):
     EMAIL = "email"  # a reply by email in the page's thread (detail: who, masked, and its first words)
     NOT_COUNTED = "not_counted"  # an emailed On It!/Done that did not count (detail: why)
     ANSWERED = "answered"  # who picked up a call: human, machine or unknown (detail; Twilio's AnsweredBy after)
+    RANG = "rang"  # the office line rang a person who did not take the call (detail: why)
+    MISSED_CALL = "missed_call"  # the caller hung up without leaving a message
+    TRANSCRIBED = "transcribed"  # a voicemail's transcription arrived, or failed (detail)
+    LINE_TEST = "line_test"  # the weekly test call through the office line: what happened (detail)
 
 
 class SlackTarget(StrEnum):

@@ -165,6 +165,8 @@ def channel_outcome_text(outcome: ChannelOutcome, tz: tzinfo | None = None) -> s
     confirmed = f"confirmed at {_at(outcome.confirmed_at, tz)}" if outcome.confirmed_at else None
     status = outcome.delivery_status
     if outcome.channel == Channel.VOICE:
+        if outcome.line is not None:  # the test call went through the office line: which part failed
+            return f"call through the office line: {outcome.line}" + (f", {confirmed}" if confirmed else "")
         if outcome.sent_at is None:
             return "call not placed"
         if outcome.answered is not None and outcome.answered_at is not None:
@@ -343,3 +345,53 @@ def feed_dm(url: str, team_url: str | None) -> str:
     if team_url:
         text += f"\nThe team's calendar (every week, for approvers): {team_url}"
     return text
+
+
+# --- the office line ---------------------------------------------------------------------------------
+
+NO_TRANSCRIPTION = "no transcription"
+
+
+def screen_prompt(team: str) -> str:
+    """What the person rung hears before the caller is connected."""
+    return f"Support call for {team}, press 1 to take it."
+
+
+def call_taken_summary(caller: str, name: str) -> str:
+    return f"Call from {caller}, taken by {name}"
+
+
+def voicemail_summary(caller: str, duration: str) -> str:
+    """`duration` as "0:42"."""
+    return f"Voicemail from {caller}, {duration}"
+
+
+def missed_call_summary(caller: str) -> str:
+    return f"Missed call from {caller}"
+
+
+def missed_call_detail(ringing: bool, seconds: int | None) -> str:
+    if ringing:
+        return "the caller hung up while the line was ringing"
+    return f"the caller hung up without leaving a message ({seconds or 0} s of audio)"
+
+
+def rang_detail(name: str, failure: str) -> str:
+    return f"rang {name}: {failure}"
+
+
+def voicemail_goodbye() -> str:
+    return "Thank you. Your message has been passed on. Goodbye."
+
+
+def test_call_confirmed() -> str:
+    return "Test call confirmed: a customer's call reaches you. Goodbye."
+
+
+def line_failure_text(caller: str, where: str, error: str) -> str:
+    return (f"The office line failed on a call from {caller} ({where}: {error}). The caller was offered the "
+            "voicemail greeting; check the pages and the Twilio console for the message.")
+
+
+def transcription_line(ok: bool) -> str:
+    return "Transcription added to the card." if ok else "Transcription failed: listen to the recording."

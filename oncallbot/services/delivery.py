@@ -83,7 +83,7 @@ SEND_DEADLINE = timedelta(seconds=60)
 SEND_WORKERS = 8
 
 
-def _card(page: PageRecord, procedure: Procedure) -> PageCard:
+def _card(page: PageRecord, procedure: Procedure, recording: bool = False) -> PageCard:
     tz, team = procedure.window.tz, procedure.team
 
     def who(person_id: str | None, at: datetime | None) -> str | None:
@@ -93,14 +93,15 @@ def _card(page: PageRecord, procedure: Procedure) -> PageCard:
     return PageCard(page.id, page.summary, page.state, page.responsible, team.person(page.responsible),
                     f"{page.deadline_at.astimezone(tz):%H:%M %Z}", who(page.on_it_by, page.on_it_at),
                     who(page.done_by, page.done_at), page.slack_channel, page.slack_thread_ts, page.slack_card_ts,
-                    page.source)
+                    page.source, page.details, recording)
 
 
-def _payload(row: NotificationRecord, page: PageRecord | None, procedure: Procedure) -> Payload:
+def _payload(row: NotificationRecord, page: PageRecord | None, procedure: Procedure,
+             recording: bool = False) -> Payload:
     """The typed payload of an outbox row; the card shows the page as it stands now."""
     kind = row.kind
     if kind in (MessageKind.CARD, MessageKind.CARD_UPDATE) and page:
-        return CardPayload(_card(page, procedure), update=kind == MessageKind.CARD_UPDATE)
+        return CardPayload(_card(page, procedure, recording), update=kind == MessageKind.CARD_UPDATE)
     if kind == MessageKind.THREAD and page:
         return ThreadPayload(_card(page, procedure))
     if kind == MessageKind.REMINDER and page:
@@ -109,7 +110,11 @@ def _payload(row: NotificationRecord, page: PageRecord | None, procedure: Proced
         # The test page's DM carries a Confirm button: pressing it is one of the deliberate answers.
         confirm = kind == MessageKind.PAGE and row.channel == Channel.SLACK and page is not None \
             and page.source == TEST_PAGE_SOURCE
-        return PagePayload(row.page_id, digest=kind == MessageKind.DIGEST, confirm=confirm)
+        # With the office line, the test page's call goes through it: the line rings the person, screened.
+        line = procedure.phone_line
+        through_line = line.numbers[0] if line and kind == MessageKind.PAGE and row.channel == Channel.VOICE \
+            and page is not None and page.source == TEST_PAGE_SOURCE else None
+        return PagePayload(row.page_id, digest=kind == MessageKind.DIGEST, confirm=confirm, through_line=through_line)
     if kind == MessageKind.VOICEMAIL:
         return VoicemailPayload(row.target or "")
     if kind in (MessageKind.CHANNEL, MessageKind.THREAD):
@@ -121,7 +126,10 @@ def _payload(row: NotificationRecord, page: PageRecord | None, procedure: Proced
 
 def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure) -> Outgoing:
     page = tx.page(row.page_id) if row.page_id else None
-    payload = _swap_payload(tx, row, procedure) if row.kind in SWAP_KINDS else _payload(row, page, procedure)
+    call = tx.phone_call_of_page(page.id) if page is not None and page.source == "voicemail" else None
+    recording = call is not None and call.recording_sid is not None
+    payload = _swap_payload(tx, row, procedure) if row.kind in SWAP_KINDS \
+        else _payload(row, page, procedure, recording)
     return Outgoing(row.id, MessageKind(row.kind), Channel(row.channel), row.text,
                     procedure.team.person(row.person_id), payload, row.page_id)
 

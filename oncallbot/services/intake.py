@@ -12,7 +12,7 @@ from ..domain.paging import (
     plan_test_page,
 )
 from ..domain.procedure import Procedure
-from ..domain.responsibility import responsible_at
+from ..domain.responsibility import Responsibility, responsible_at
 from ..domain.rotation import neighbours_at
 from ..domain.vocabulary import PageEventKind
 from ..errors import BadInput
@@ -37,32 +37,50 @@ def open_page(store: Store, procedure: Procedure, new: NewPage, now: datetime) -
     if len(summary) > SUMMARY_LIMIT:
         summary = summary[:SUMMARY_LIMIT - 1] + "…"
     with store.transaction() as tx:
-        page, created = open_page_in(tx, procedure, new, summary, now)
+        page, created = open_ticket_in(tx, procedure, new, summary, now)
         return snapshot(tx, page), created
 
 
-def open_page_in(tx: StoreTx, procedure: Procedure, new: NewPage, summary: str,
-                 now: datetime) -> tuple[PageRecord, bool]:
-    """open_page inside the caller's transaction (the mailbox records the email with its page)."""
+def open_ticket_in(tx: StoreTx, procedure: Procedure, new: NewPage, summary: str,
+                   now: datetime) -> tuple[PageRecord, bool]:
+    """open_page inside the caller's transaction (the mailbox records the email with its page): idempotent on
+    (source, external_id). Returns the page and whether it was created now."""
     if new.external_id:
         existing = tx.page_by_external_id(new.source, new.external_id)
         if existing:
             return existing, False
-    current = neighbours_at(now, procedure.shifts_in_effect(tx.shifts_around(now))).current
-    responsibility = responsible_at(now, current, procedure.hours, procedure.window, procedure.holiday_on)
-    plan = plan_escalation(responsibility, procedure.escalation, procedure.team, now, procedure.ack_window)
-    responsible = current.person_id if current and responsibility.responsible == "oncall" \
-        else responsibility.responsible
-    page = tx.add_page(summary=summary, source=new.source, external_id=new.external_id, details=new.details,
-                       state="open", responsible=responsible, created_at=now,
-                       deadline_at=now + procedure.ack_window, plan=plan_to_json(plan), fired=0,
-                       next_due_at=plan.due_at(0), slack_channel=new.slack_channel,
-                       slack_thread_ts=new.slack_ts)
+    page = open_page_in(tx, procedure, new, summary, now)
     if page is None:  # the same ticket, opened concurrently by another request
         concurrent = tx.page_by_external_id(new.source, new.external_id) if new.external_id else None
         if concurrent is None:
             raise BadInput("the page could not be stored")
         return concurrent, False
+    return page, True
+
+
+def responsibility_at(tx: StoreTx, procedure: Procedure, at: datetime) -> tuple[Responsibility, str]:
+    """Who handled a page arriving at `at` (`responsible_at`, on the rotation in effect), and the page's
+    `responsible`: the on-call person's id, "office" or "nobody"."""
+    current = neighbours_at(at, procedure.shifts_in_effect(tx.shifts_around(at))).current
+    responsibility = responsible_at(at, current, procedure.hours, procedure.window, procedure.holiday_on)
+    responsible = current.person_id if current and responsibility.responsible == "oncall" \
+        else responsibility.responsible
+    return responsibility, responsible
+
+
+def open_page_in(tx: StoreTx, procedure: Procedure, new: NewPage, summary: str, now: datetime,
+                 arrived_at: datetime | None = None) -> PageRecord | None:
+    """open_page inside the caller's transaction: the page on the clock, responsible as at `arrived_at`
+    (default now), its card queued and its first due step fired. None when its (source, external_id) exists."""
+    responsibility, responsible = responsibility_at(tx, procedure, arrived_at or now)
+    plan = plan_escalation(responsibility, procedure.escalation, procedure.team, now, procedure.ack_window)
+    page = tx.add_page(summary=summary, source=new.source, external_id=new.external_id, details=new.details,
+                       state="open", responsible=responsible, created_at=now,
+                       deadline_at=now + procedure.ack_window, plan=plan_to_json(plan), fired=0,
+                       next_due_at=plan.due_at(0), slack_channel=new.slack_channel,
+                       slack_thread_ts=new.slack_ts)
+    if page is None:
+        return None
     detail = {"oncall": "on call", "office": "business hours: the office",
               "nobody": f"nobody ({responsibility.cause}): the approvers are paged at once"}[
         responsibility.responsible]
@@ -70,7 +88,7 @@ def open_page_in(tx: StoreTx, procedure: Procedure, new: NewPage, summary: str,
                  responsible if responsibility.responsible == "oncall" else None, new.source, detail)
     queue_card(tx, page, now)
     _, page = fire_due_steps(tx, page, procedure, now)
-    return page, True
+    return page
 
 
 def open_api_page(store: Store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:

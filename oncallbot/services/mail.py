@@ -28,7 +28,7 @@ from ..domain.vocabulary import PageEventKind
 from ..ports import PageRecord, Store, StoreTx
 from .acknowledgment import acknowledge_locked
 from .delivery import notify_approvers
-from .intake import SUMMARY_LIMIT, open_page_in
+from .intake import SUMMARY_LIMIT, open_ticket_in
 from .pages import NewPage, queue_thread_line
 
 EMAIL_SOURCE = "email"
@@ -111,7 +111,7 @@ def _new_thread(tx: StoreTx, procedure: Procedure, policy: MailPolicy, mail: Inb
             return MailOutcome("grouped", storm_page.id)
     if len(summary) > SUMMARY_LIMIT:
         summary = summary[:SUMMARY_LIMIT - 1] + "…"
-    page, created = open_page_in(tx, procedure, NewPage(summary=summary, source=EMAIL_SOURCE,
+    page, created = open_ticket_in(tx, procedure, NewPage(summary=summary, source=EMAIL_SOURCE,
                                                         external_id=message_id, details=page_details(mail)),
                                  summary, now)
     tx.add_mail_message(message_id, page.id, sender, True, now)

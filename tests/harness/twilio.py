@@ -119,12 +119,12 @@ class Bot:
 
 
 def build_bot(database_url: str, twilio: FakeTwilio, slack: FakeSlack, at: datetime = NIGHT,
-              server: dict | None = None, **sections) -> Bot:
+              server: dict | None = None, link_secret: str | None = None, **sections) -> Bot:
     """The container, its HTTP app (entered: call `close()`), and the rotation synced; `server` keys and other
-    sections over the example's."""
+    sections (e.g. phone_line=...) over the example's."""
     settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL, **(server or {})},
                                 **sections)
-    env = bootstrap.Environment(
+    env = bootstrap.Environment(link_secret=link_secret,
         database_url=database_url, api_token="test-api-token",
         twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,
         twilio_from_number=OUR_NUMBER, twilio_api_url=twilio.url,

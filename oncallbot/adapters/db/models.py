@@ -171,6 +171,30 @@ class NotificationRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class PhoneCallRow(Base):
+    """A call to the office line (or the weekly test call through it), one row per Twilio CallSid: its route,
+    who took it, and what it became. Twilio's callbacks (retried, duplicated, out of order) each fill in
+    their part under this row's lock, so a call makes one page and a transcription is added once."""
+
+    __tablename__ = "phone_calls"
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # customer | test
+    line_number: Mapped[str] = mapped_column(String(32))  # the team's number that was called
+    caller: Mapped[str] = mapped_column(String(32))  # masked: the caller's full number is not kept
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    route: Mapped[dict] = mapped_column(JSON)  # the people rung in turn, frozen when the call came in
+    attempt: Mapped[int] = mapped_column(default=0)  # the ring under way (an index into route targets)
+    taken_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ring_failure: Mapped[str | None] = mapped_column(String(32), nullable=True)  # the last ring's, if it failed
+    page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id", ondelete="SET NULL"), nullable=True,
+                                                index=True)
+    test_page_id: Mapped[int | None] = mapped_column(nullable=True)  # the weekly test page this call proves
+    recording_sid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    recording_seconds: Mapped[int | None] = mapped_column(nullable=True)
+    transcription_status: Mapped[str | None] = mapped_column(String(16), nullable=True)  # completed | failed
+    transcription: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class InboundEventRow(Base):
     """Inbound events already handled (Slack event ids, Twilio sids), so retries do nothing twice."""
 

@@ -24,7 +24,7 @@ from ...domain.swaps import SwapKind, SwapRequest, SwapState
 from ...domain.watch import OutboxState
 from ...domain.web import FeedScope, SignIn, WebSession
 from ...errors import ConfigError
-from ...ports import JobRun, NotificationRecord, PageRecord, StoreObserver
+from ...ports import JobRun, NotificationRecord, PageRecord, PhoneCallRecord, StoreObserver
 from .models import (
     AuditEntryRow,
     CalendarEventRow,
@@ -37,6 +37,7 @@ from .models import (
     NotificationRow,
     OptOutRow,
     PageRow,
+    PhoneCallRow,
     PhoneVerificationRow,
     ReportedProblemRow,
     RotationOverrideRow,
@@ -202,6 +203,11 @@ def _audit_entry(row: AuditEntryRow) -> AuditEntry:
 
 _PAGE_FIELDS = tuple(f.name for f in fields(PageRecord))
 _NOTIFICATION_FIELDS = tuple(f.name for f in fields(NotificationRecord))
+_PHONE_CALL_FIELDS = tuple(f.name for f in fields(PhoneCallRecord))
+
+
+def _phone_call(row: PhoneCallRow | None) -> PhoneCallRecord | None:
+    return PhoneCallRecord(*(getattr(row, name) for name in _PHONE_CALL_FIELDS)) if row is not None else None
 
 
 def _page(row: PageRow | None) -> PageRecord | None:
@@ -694,6 +700,34 @@ class StoreTx:
                             MailMessageRow.received_at >= since)
                      .order_by(MailMessageRow.received_at, MailMessageRow.page_id))
         return list(self.session.scalars(statement))
+
+
+    # --- the office line's calls -------------------------------------------------------------------
+
+    def add_phone_call(self, record: PhoneCallRecord) -> bool:
+        values = {name: getattr(record, name) for name in _PHONE_CALL_FIELDS}
+        statement = (self._insert(PhoneCallRow).values(**values).on_conflict_do_nothing()
+                     .returning(PhoneCallRow.call_sid))
+        return self.session.execute(statement).first() is not None
+
+    def phone_call(self, call_sid: str, lock: bool = False) -> PhoneCallRecord | None:
+        statement = select(PhoneCallRow).where(PhoneCallRow.call_sid == call_sid[:64])
+        if lock:
+            statement = statement.with_for_update().execution_options(populate_existing=True)
+        return _phone_call(self.session.scalars(statement).first())
+
+    def update_phone_call(self, call_sid: str, **changes) -> PhoneCallRecord:
+        row = self.session.get(PhoneCallRow, call_sid)
+        assert row is not None  # the transaction has read the call
+        for name, value in changes.items():
+            setattr(row, name, value)
+        self.session.flush()
+        record = _phone_call(row)
+        assert record is not None
+        return record
+
+    def phone_call_of_page(self, page_id: int) -> PhoneCallRecord | None:
+        return _phone_call(self.session.scalars(select(PhoneCallRow).where(PhoneCallRow.page_id == page_id)).first())
 
     # --- inbound dedupe, opt-outs, reported problems -----------------------------------------------
 

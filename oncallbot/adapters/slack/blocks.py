@@ -24,7 +24,12 @@ def card_text(card: PageCard) -> str:
     return wording.card_text(card.id, card.summary)
 
 
-def card_blocks(card: PageCard) -> list[dict]:
+def _escaped(text: str) -> str:
+    """Slack mrkdwn: a caller's words must not become links or mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def card_blocks(card: PageCard, listen_url: str | None = None) -> list[dict]:
     if card.responsible == "office":
         responsible = "the office (business hours)"
     elif card.responsible == "nobody":
@@ -44,6 +49,11 @@ def card_blocks(card: PageCard) -> list[dict]:
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Responsible: {responsible}"},
                                          {"type": "mrkdwn", "text": status}]},
     ]
+    if card.voicemail:  # the transcription (or that there is none), and the bot's own link to the recording
+        blocks.insert(1, {"type": "section", "text": {"type": "mrkdwn", "text": f"> {_escaped(card.details or '')}"}})
+        if listen_url:
+            blocks.insert(2, {"type": "context", "elements": [
+                {"type": "mrkdwn", "text": f"<{listen_url}|:arrow_forward: Listen> (the link expires)"}]})
     if card.state not in ("done", "dismissed"):
         value = str(card.id)
         buttons = []

@@ -1,5 +1,7 @@
 """Sends outbox messages to Slack: the page card and its thread, the office channel, and DMs."""
 
+from collections.abc import Callable
+
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -13,6 +15,7 @@ from ...domain.messages import (
     ChannelPayload,
     Delivered,
     Outgoing,
+    PageCard,
     PagePayload,
     ReminderPayload,
     ReportPayload,
@@ -40,8 +43,10 @@ def build_web_client(token: str, api_url: str | None = None) -> WebClient:
 
 
 class SlackNotifier:
-    def __init__(self, client: WebClient, support_channel: str | None, office_channel: str | None):
+    def __init__(self, client: WebClient, support_channel: str | None, office_channel: str | None,
+                 listen_link: Callable[[int], str] | None = None):
         self.client = client
+        self.listen_link = listen_link  # a voicemail card's signed link to its recording
         self.channels = {"support": support_channel, "office": office_channel or support_channel}
 
     def deliver(self, message: Outgoing) -> Delivered:
@@ -82,15 +87,16 @@ class SlackNotifier:
             card = payload.card
             if card.slack_thread_ts:  # the ticket came from Slack: answer in its thread
                 return self._post(channel=card.slack_channel, thread_ts=card.slack_thread_ts,
-                                  text=card_text(card), blocks=card_blocks(card))
-            return self._post(channel=self._channel("support"), text=card_text(card), blocks=card_blocks(card))
+                                  text=card_text(card), blocks=card_blocks(card, self._listen(card)))
+            return self._post(channel=self._channel("support"), text=card_text(card),
+                              blocks=card_blocks(card, self._listen(card)))
         if isinstance(payload, CardPayload):
             card = payload.card
             if not card.slack_card_ts:
                 raise DeliveryFailed("the page's Slack message was never posted", permanent=True)
             assert card.slack_channel is not None  # stored with the card's ts (services.delivery)
             self.client.chat_update(channel=card.slack_channel, ts=card.slack_card_ts, text=card_text(card),
-                                    blocks=card_blocks(card))
+                                    blocks=card_blocks(card, self._listen(card)))
             return Delivered(ref=card.slack_card_ts)
         if isinstance(payload, ThreadPayload):
             card = payload.card
@@ -110,6 +116,9 @@ class SlackNotifier:
             self.client.chat_update(channel=sent.slack_channel, ts=sent.slack_ts, text=sent.text,
                                     blocks=swap_blocks(sent.text, payload.card))
         return Delivered(ref=payload.sent[-1].slack_ts if payload.sent else None)
+
+    def _listen(self, card: PageCard) -> str | None:
+        return self.listen_link(card.id) if card.recording and self.listen_link else None
 
     def _channel(self, target: str | None) -> str:
         channel = self.channels.get(target or "support")

@@ -18,7 +18,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from ...errors import ChannelOptedOut, DeliveryFailed, InvalidAddress
+from ...errors import BadInput, ChannelOptedOut, DeliveryFailed, IntegrationError, InvalidAddress
 from ...logs import log_event, mask
 
 _log = logging.getLogger(__name__)
@@ -173,6 +173,46 @@ def _masked(number: str) -> str:
 def _scrub(text: str, to: str) -> str:
     """Twilio's messages quote the number as sent; hide it, and any other number, in our text."""
     return mask(text.replace(to, _masked(to)) if to else text)
+
+
+_RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+RECORDING_CHUNK = 64 * 1024
+
+
+class TwilioRecordings:
+    """Streams a call recording from Twilio with the account's credentials, so the bot can play a voicemail
+    to someone holding a signed link without the recording's URL (or our credentials) ever leaving us."""
+
+    def __init__(self, account_sid: str, auth_token: str, api_url: str | None = None, timeout: float = 10):
+        self._account_sid, self._auth = account_sid, (account_sid, auth_token)
+        self._api_url = api_url.rstrip("/") if api_url else None
+        self._timeout = timeout
+        self._session = requests.Session()
+
+    def open(self, recording_sid: str) -> tuple[str, Iterator[bytes]]:
+        """(content type, the audio in chunks). Raises BadInput for a SID that is not a recording's, and
+        IntegrationError when Twilio does not hand it over."""
+        if not _RECORDING_SID.match(recording_sid):
+            raise BadInput("not a recording SID")
+        url = f"https://api.twilio.com/2010-04-01/Accounts/{self._account_sid}/Recordings/{recording_sid}.mp3"
+        if self._api_url:
+            api_url = self._api_url
+            url = _TWILIO_ORIGIN.sub(lambda _: api_url, url)
+        try:
+            # (connect, read) timeouts: a stalled Twilio never holds the listener's request forever.
+            response = self._session.get(url, auth=self._auth, stream=True, timeout=(self._timeout, 30))
+        except requests.RequestException as exc:
+            raise IntegrationError(f"could not reach Twilio for the recording ({type(exc).__name__})") from exc
+        if response.status_code != 200:
+            response.close()
+            raise IntegrationError(f"Twilio answered HTTP {response.status_code} for the recording")
+        log_event(_log, "twilio.recording.streamed", sid=recording_sid)
+
+        def chunks() -> Iterator[bytes]:
+            with response:
+                yield from response.iter_content(RECORDING_CHUNK)
+
+        return response.headers.get("Content-Type", "audio/mpeg"), chunks()
 
 
 class TwilioSignatureVerifier:

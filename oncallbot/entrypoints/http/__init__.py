@@ -33,5 +33,9 @@ def create_app(container: Container, slack_app: "App | None" = None,
         from .twilio import twilio_routes
 
         routes += twilio_routes(container, twilio_verifier)
+        if container.procedure.phone_line is not None:
+            from .phone_line import phone_line_routes
+
+            routes += phone_line_routes(container, twilio_verifier, container.recordings)
     return Starlette(routes=routes, middleware=[
         Middleware(BodySizeLimit, default=MAX_BODY_BYTES, by_prefix={"/slack/": SLACK_MAX_BODY_BYTES})])

@@ -21,16 +21,21 @@ from .limits import MAX_PAGE_ID
 log = logging.getLogger("oncallbot.http")
 
 
+async def read_verified_form(request: Request, verifier: TwilioSignatureVerifier) -> dict[str, str] | None:
+    """The form Twilio posted, when its X-Twilio-Signature is right for our public URL; else None."""
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if not verifier.is_valid(path, form, request.headers.get("x-twilio-signature")):
+        log_event(log, "rejected a Twilio request with a bad signature", level=logging.WARNING, path=request.url.path)
+        return None
+    return form
+
+
 def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> list[Route]:
     procedure, store, clock = container.procedure, container.store, container.clock
 
     async def verified_form(request: Request) -> dict[str, str] | None:
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        if not verifier.is_valid(path, form, request.headers.get("x-twilio-signature")):
-            log_event(log, "rejected a Twilio request with a bad signature", level=logging.WARNING, path=path)
-            return None
-        return form
+        return await read_verified_form(request, verifier)
 
     def twiml(text: str) -> Response:
         return Response(text, media_type="text/xml")
