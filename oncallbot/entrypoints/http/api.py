@@ -16,6 +16,7 @@ from ...services.rotation import who_is_on_call
 from ..formatters import oncall_json, page_json, page_list_json
 from ..timeparse import parse_instant
 from .limits import MAX_BODY_BYTES, MAX_PAGE_ID
+from .openapi import OPENAPI
 from .responses import error
 
 LIST_PARAMETERS = ("state", "limit", "before")
@@ -115,8 +116,12 @@ def api_routes(container: Container) -> list[Route]:
             return error(400, str(exc))
         return JSONResponse(page_list_json(listing, procedure, state))
 
+    def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(OPENAPI)
+
     return [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         Route("/api/v1/oncall", oncall, methods=["GET"]),
         Route("/api/v1/pages", create_page, methods=["POST"]),
         Route("/api/v1/pages", list_pages, methods=["GET"]),
