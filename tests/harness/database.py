@@ -6,7 +6,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import URL
 
 from oncallbot.adapters.db import Store
@@ -86,5 +86,16 @@ def empty_schema(url: str) -> None:
             connection.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
             connection.execute(text("DROP SCHEMA public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
+    finally:
+        engine.dispose()
+
+
+def contents(url: str, ignore: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every row of every table (but `ignore`), for "this request changed nothing" checks."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {table.name: sorted(map(tuple, connection.execute(select(table))), key=repr)
+                    for table in Base.metadata.sorted_tables if table.name not in ignore}
     finally:
         engine.dispose()
