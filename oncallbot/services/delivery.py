@@ -42,7 +42,7 @@ from ..domain.messages import (
     VoicemailPayload,
     WritebackPayload,
 )
-from ..domain.paging import TEST_PAGE_SOURCE
+from ..domain.paging import TEST_PAGE_SOURCE, voice_calls_allowed
 from ..domain.procedure import Procedure
 from ..domain.swap_flow import swap_card
 from ..domain.vocabulary import (
@@ -228,14 +228,18 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
 
 # --- failures: load, decide (domain.delivery), apply ---------------------------------------------------
 
-def _failed(tx: StoreTx, procedure: Procedure, row: NotificationRecord, attempts: int) -> FailedMessage:
+def _failed(tx: StoreTx, procedure: Procedure, row: NotificationRecord, attempts: int,
+            now: datetime) -> FailedMessage:
     """What a failure decision needs to know of a row (and, for a fallback, of its page)."""
     person = procedure.team.person(row.person_id)
     page = tx.page(row.page_id) if row.page_id and row.kind in (MessageKind.PAGE, MessageKind.DIGEST) else None
     opted_out = frozenset(c for c in FALLBACK_ORDER if person and tx.opted_out(person.id, c))
+    policy = procedure.escalation
+    throttled = page is not None and person is not None and not voice_calls_allowed(
+        tx.recent_calls(person.id, now - policy.calls_period), policy, now)
     return FailedMessage(row.id, MessageKind(row.kind), Channel(row.channel), person, row.page_id, attempts,
                          row.text, row.target, row.reach_key, opted_out, page.summary if page else None,
-                         escalation_note(tx, page, procedure) if page else None, row.person_id)
+                         escalation_note(tx, page, procedure) if page else None, row.person_id, throttled)
 
 
 def _apply_failure(tx: StoreTx, procedure: Procedure, row: NotificationRecord, decision: FailureDecision,
@@ -265,7 +269,7 @@ def _record_failure(store: Store, procedure: Procedure, message: Outgoing, exc: 
         attempts = row.attempts + 1
         error = SendError(str(exc), exc.permanent, exc.maybe_sent, isinstance(exc, ChannelOptedOut),
                           isinstance(exc, EditConflict))
-        decision = decide_send_failure(_failed(tx, procedure, row, attempts), error, now)
+        decision = decide_send_failure(_failed(tx, procedure, row, attempts, now), error, now)
         _apply_failure(tx, procedure, row, decision, now, {"attempts": attempts, "error": str(exc)[:500]})
     if decision.state == NotificationState.PENDING:
         log_event(log, "delivery will be retried", level=logging.WARNING, notification=row.id,
@@ -288,7 +292,7 @@ def reap_stale_sends(store: Store, procedure: Procedure, now: datetime) -> int:
     with store.transaction() as tx:
         rows = tx.stale_sending(now)
         for row in rows:
-            _apply_failure(tx, procedure, row, decide_interrupted_send(_failed(tx, procedure, row, row.attempts)),
+            _apply_failure(tx, procedure, row, decide_interrupted_send(_failed(tx, procedure, row, row.attempts, now)),
                            now, {})
         return len(rows)
 
@@ -302,7 +306,7 @@ def record_delivery_status(store: Store, procedure: Procedure, provider_ref: str
         row = tx.notification_by_ref(provider_ref)
         if row is None:
             return False
-        decision = decide_status_failure(_failed(tx, procedure, row, row.attempts), status, error_code,
+        decision = decide_status_failure(_failed(tx, procedure, row, row.attempts, now), status, error_code,
                                          row.state == NotificationState.FAILED)
         if (row.page_id and row.person_id and row.kind == MessageKind.PAGE and status in DELIVERED_STATUSES
                 and row.delivery_status not in DELIVERED_STATUSES):  # the first word that it reached the device

@@ -118,9 +118,10 @@ class Bot:
         self.store.dispose()
 
 
-def build_bot(database_url: str, twilio: FakeTwilio, slack: FakeSlack, at: datetime = NIGHT) -> Bot:
-    """The container, its HTTP app (entered: call `close()`), and the rotation synced."""
-    settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL})
+def build_bot(database_url: str, twilio: FakeTwilio, slack: FakeSlack, at: datetime = NIGHT, **sections) -> Bot:
+    """The container, its HTTP app (entered: call `close()`), and the rotation synced; `sections` replace the
+    example configuration's."""
+    settings = example_settings(server={**example_data()["server"], "public_url": PUBLIC_URL}, **sections)
     env = bootstrap.Environment(
         database_url=database_url, api_token="test-api-token",
         twilio_account_sid=twilio.account_sid, twilio_auth_token=twilio.auth_token,

@@ -80,7 +80,7 @@ SCHEMAS: dict[str, Any] = {
     }),
 }
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 NOT_AUTHORIZED = {"401": _answer("no bearer token, or the wrong one"),
                   "503": _answer("the paging API is disabled: ONCALLBOT_API_TOKEN is not set")}
 
