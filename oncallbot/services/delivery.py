@@ -70,6 +70,7 @@ __all__ = [
     "Deliverer",
     "Outgoing",
     "PageCard",
+    "apply_early_statuses",
     "deliver_pending",
     "notify_approvers",
     "reap_stale_sends",
@@ -223,6 +224,9 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
         if message.page_id and message.kind == MessageKind.VOICEMAIL and message.person:
             tx.add_event(message.page_id, now, PageEventKind.VOICEMAIL, message.person.id, message.channel,
                          "voicemail left: a page is waiting, check Slack (a voicemail does not confirm)")
+    # After the commit above, so a status callback kept meanwhile is found by one of us.
+    if result.ref and message.channel in PHONE_CHANNELS:
+        apply_early_statuses(store, procedure, result.ref, now)
     return 1
 
 
@@ -287,9 +291,14 @@ def notify_approvers(tx: StoreTx, procedure: Procedure, subject: str, now: datet
                             channel=Channel.SLACK, person_id=approver.id, text=text)
 
 
+EARLY_STATUS_KEPT = timedelta(hours=1)  # a send records its sid within SEND_DEADLINE, or never
+
+
 def reap_stale_sends(store: Store, procedure: Procedure, now: datetime) -> int:
-    """Sends interrupted by a crash: reported as ambiguous, never re-sent blindly."""
+    """Sends interrupted by a crash: reported as ambiguous, never re-sent blindly. Early statuses no send of
+    ours claimed in time are forgotten."""
     with store.transaction() as tx:
+        tx.forget_early_statuses(now - EARLY_STATUS_KEPT)
         rows = tx.stale_sending(now)
         for row in rows:
             _apply_failure(tx, procedure, row, decide_interrupted_send(_failed(tx, procedure, row, row.attempts, now)),
@@ -301,22 +310,47 @@ def record_delivery_status(store: Store, procedure: Procedure, provider_ref: str
                            error_code: str | None, now: datetime) -> bool:
     """A Twilio status callback. A text that failed later falls back like one refused at once.
 
-    Returns False for an unknown reference (not ours, or already forgotten)."""
+    Twilio may post it before its API answer (the message's sid) reaches us and is stored: then it is kept,
+    and applied once the send records that sid (`_send`), by whichever of the two comes second.
+    Returns whether it was applied now (False also for a reference not ours, kept until forgotten)."""
+    with store.transaction() as tx:
+        row = tx.notification_by_ref(provider_ref)
+        if row is not None:
+            _apply_status(tx, procedure, row, status, error_code, now)
+            return True
+        tx.keep_early_status(provider_ref, status, error_code, now)
+    # Committed first, then looked for again: a send that stored the sid meanwhile may have looked before.
+    return apply_early_statuses(store, procedure, provider_ref, now)
+
+
+def apply_early_statuses(store: Store, procedure: Procedure, provider_ref: str, now: datetime) -> bool:
+    """The statuses kept for a reference that is now known, applied once each. Whether any were."""
+    with store.reading() as tx:  # nearly always none: no write transaction for them
+        if not tx.early_statuses_kept(provider_ref):
+            return False
     with store.transaction() as tx:
         row = tx.notification_by_ref(provider_ref)
         if row is None:
             return False
-        decision = decide_status_failure(_failed(tx, procedure, row, row.attempts, now), status, error_code,
-                                         row.state == NotificationState.FAILED)
-        if (row.page_id and row.person_id and row.kind == MessageKind.PAGE and status in DELIVERED_STATUSES
-                and row.delivery_status not in DELIVERED_STATUSES):  # the first word that it reached the device
-            tx.add_event(row.page_id, now, PageEventKind.DELIVERED, row.person_id, row.channel, status)
-        if decision is None:
-            tx.update_notification(row.id, delivery_status=status)
-        else:
-            _apply_failure(tx, procedure, row, decision, now,
-                           {"delivery_status": status, "error": status_error(status, error_code)})
-        return True
+        statuses = tx.take_early_statuses(provider_ref)
+        for status, error_code in statuses:
+            _apply_status(tx, procedure, row, status, error_code, now)
+            row = tx.notification(row.id) or row  # the next status sees what this one changed
+        return bool(statuses)
+
+
+def _apply_status(tx: StoreTx, procedure: Procedure, row: NotificationRecord, status: str, error_code: str | None,
+                  now: datetime) -> None:
+    decision = decide_status_failure(_failed(tx, procedure, row, row.attempts, now), status, error_code,
+                                     row.state == NotificationState.FAILED)
+    if (row.page_id and row.person_id and row.kind == MessageKind.PAGE and status in DELIVERED_STATUSES
+            and row.delivery_status not in DELIVERED_STATUSES):  # the first word that it reached the device
+        tx.add_event(row.page_id, now, PageEventKind.DELIVERED, row.person_id, row.channel, status)
+    if decision is None:
+        tx.update_notification(row.id, delivery_status=status)
+    else:
+        _apply_failure(tx, procedure, row, decision, now,
+                       {"delivery_status": status, "error": status_error(status, error_code)})
 
 
 def record_answered_by(store: Store, procedure: Procedure, call_sid: str, answered_by: str, now: datetime) -> bool:
