@@ -177,8 +177,9 @@ class EarlyStatusRow(Base):
     then applied once and deleted; forgotten after a while when no send of ours ever claims it."""
 
     __tablename__ = "early_statuses"
+    __table_args__ = (UniqueConstraint("provider_ref", "status"),)  # a repeated callback is kept once
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    provider_ref: Mapped[str] = mapped_column(String(64), index=True)
+    provider_ref: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))
     error_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)

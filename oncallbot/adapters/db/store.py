@@ -587,8 +587,9 @@ class StoreTx:
         self.update_notification(notification_id, state="sent", sent_at=at, provider_ref=provider_ref)
 
     def keep_early_status(self, provider_ref: str, status: str, error_code: str | None, at: datetime) -> None:
-        self.session.add(EarlyStatusRow(provider_ref=provider_ref[:64], status=status[:32],
-                                        error_code=error_code[:16] if error_code else None, received_at=at))
+        self.session.execute(self._insert(EarlyStatusRow).values(
+            provider_ref=provider_ref[:64], status=status[:32], error_code=error_code[:16] if error_code else None,
+            received_at=at).on_conflict_do_nothing())
 
     def early_statuses_kept(self, provider_ref: str) -> bool:
         return self.session.scalars(select(EarlyStatusRow.id).where(EarlyStatusRow.provider_ref == provider_ref)

@@ -21,13 +21,10 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=32), nullable=False),
     sa.Column('error_code', sa.String(length=16), nullable=True),
     sa.Column('received_at', oncallbot.adapters.db.types.UTCDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_early_statuses'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_early_statuses')),
+    sa.UniqueConstraint('provider_ref', 'status', name=op.f('uq_early_statuses_provider_ref'))
     )
-    with op.batch_alter_table('early_statuses', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_early_statuses_provider_ref'), ['provider_ref'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('early_statuses', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_early_statuses_provider_ref'))
     op.drop_table('early_statuses')
