@@ -109,3 +109,14 @@ def test_an_unknown_response_status_fails_the_check():
         assert "error" in str(exc)
     else:
         raise AssertionError("a body without `error` passed")
+
+
+def test_a_method_or_path_the_document_does_not_name_is_refused_with_the_same_error_body(make_api, sqlite_url):
+    api = make_api(sqlite_url)
+    wrong_method = api.client.delete(PAGES, headers=AUTH)
+    assert wrong_method.status_code == 405
+    assert set(wrong_method.headers["allow"].split(", ")) >= {"GET", "POST"}  # both methods of the one path
+    assert wrong_method.json() == {"error": "Method Not Allowed"}
+    unknown = api.client.get("/api/v1/nothing", headers=AUTH)
+    assert unknown.status_code == 404 and unknown.json() == {"error": "Not Found"}
+    assert api.page_count() == 0

@@ -119,11 +119,14 @@ def api_routes(container: Container) -> list[Route]:
     def openapi(request: Request) -> JSONResponse:
         return JSONResponse(OPENAPI)
 
+    async def pages(request: Request) -> JSONResponse:
+        # One route for both methods, so a 405 names both in its Allow header.
+        return await (create_page if request.method == "POST" else list_pages)(request)
+
     return [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         Route("/api/v1/oncall", oncall, methods=["GET"]),
-        Route("/api/v1/pages", create_page, methods=["POST"]),
-        Route("/api/v1/pages", list_pages, methods=["GET"]),
+        Route("/api/v1/pages", pages, methods=["GET", "POST"]),
         Route("/api/v1/pages/{page_id}", show_page, methods=["GET"]),
     ]
