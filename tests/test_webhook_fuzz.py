@@ -4,11 +4,15 @@ deeply nested bodies, unknown ids. Whatever arrives: never a server error; nothi
 or changes anything (no row, no message sent); a signed request sent again (a replay) changes nothing more.
 Deterministic (derandomized) and bounded for `make test`."""
 
+import json
+from urllib.parse import urlencode
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.harness import database
-from tests.harness.webhooks import WEBHOOKS, Attempt, WebhookBot, attempts
+from tests.harness.twilio import AISHA_SLACK
+from tests.harness.webhooks import FORM, WEBHOOKS, Attempt, WebhookBot, attempts, slack_headers
 
 EXAMPLES = 300
 REFUSED = (400, 401, 403, 413)
@@ -77,3 +81,20 @@ def test_each_webhook_refuses_what_is_not_signed(webhook_bot, webhook):
         check(bot, database_url, attempt)
 
     fuzz()
+
+
+@pytest.mark.parametrize("payload", [
+    {"type": "view_submission", "view": {"callback_id": "page.escalate", "state": {"values": {}}}},  # no view.type
+    {"type": "view_submission", "view": "callback_id"},
+    {"type": "block_actions", "actions": []},
+    {"type": "block_actions", "actions": "page.on_it"},
+], ids=["view without type", "view a string", "no actions", "actions a string"])
+def test_a_signed_slack_payload_of_a_shape_bolt_cannot_read_is_a_400_not_a_500(webhook_bot, payload):
+    """Found by the fuzzer: bolt indexed these without checking and answered 500."""
+    bot, database_url = webhook_bot
+    before = database.contents(database_url)
+    body = urlencode({"payload": json.dumps({**payload, "user": {"id": AISHA_SLACK}, "team": {"id": "T1"}})}).encode()
+    headers = {**slack_headers("/slack/events", body, "signed"), "Content-Type": FORM}
+    response = bot.post("/slack/events", body, headers)
+    assert response.status_code == 400 and response.json() == {"error": "malformed Slack request"}
+    assert database.contents(database_url) == before

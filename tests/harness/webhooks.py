@@ -91,7 +91,10 @@ def slack_event(draw) -> tuple[str, bytes]:
         "channel": st.sampled_from([SUPPORT_CHANNEL, "C0RANDOM00", "D0DIRECT00"]),
         "user": slack_users, "text": texts,
         "ts": st.builds(lambda n: f"{1_700_000_000 + n}.000100", st.integers(0, 10**6)),
-    }, optional={"thread_ts": st.sampled_from(["1700000000.000100", "1.2"]), "subtype": texts}))
+    }, optional={"thread_ts": st.sampled_from(["1700000000.000100", "1.2"]), "subtype": texts,
+                 "bot_id": texts, "files": st.just([{"id": "F1"}])}))
+    for key in draw(st.sets(st.sampled_from(["type", "channel", "user", "text", "ts"]), max_size=2)):
+        del event[key]
     body = {"token": "legacy", "team_id": "T1", "api_app_id": "A0ONCALL", "type": "event_callback",
             "event_id": draw(st.uuids().map(lambda u: f"Ev{u.hex[:10]}") | ids),
             "event_time": 1_700_000_000, "event": event,
@@ -111,6 +114,12 @@ def slack_interaction(draw) -> tuple[str, bytes]:
                             "value": str(draw(page_ids)), "action_ts": "1700000000.1"}],
                "view": {"callback_id": draw(st.sampled_from(["page.escalate", "swap.request", "x"])),
                         "private_metadata": str(draw(page_ids)), "state": {"values": {}}}}
+    # Fields left out, at the top and one level down: a signed payload Slack would never send.
+    for key in draw(st.sets(st.sampled_from(sorted(payload)), max_size=3)):
+        del payload[key]
+    for part in ("view", "user", "container"):
+        if isinstance(payload.get(part), dict) and draw(st.booleans()):
+            payload[part] = draw(st.sampled_from([{}, "x", None, [], 1]))
     return FORM, urlencode({"payload": json.dumps(payload)}).encode()
 
 
