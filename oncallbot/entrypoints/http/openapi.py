@@ -30,6 +30,8 @@ def _answer(description: str, schema: dict[str, Any] | None = None) -> dict[str,
 
 
 INSTANT = {"type": "string", "format": "date-time"}
+# A character that is not white space as the server reads it (Python's str.split); a regex's \S differs.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 TEXT = {"type": "string"}
 PERSON_REF = _object({"id": TEXT, "name": TEXT})
 SHIFT = _object({"person": PERSON_REF, "start": INSTANT, "end": INSTANT})
@@ -45,7 +47,7 @@ SCHEMAS: dict[str, Any] = {
     }, optional=("cause",)),
     "PageRequest": _object({
         # Blank text is refused like an empty string: the summary is what the paged person reads first.
-        "summary": {"type": "string", "minLength": 1, "maxLength": 500, "pattern": r"\S"},
+        "summary": {"type": "string", "minLength": 1, "maxLength": 500, "pattern": NOT_BLANK},
         "source": {"enum": list(API_SOURCES)},
         "external_id": _nullable({"type": "string", "minLength": 1, "maxLength": 255}),
         "details": _nullable({"type": "string", "maxLength": 10_000}),
