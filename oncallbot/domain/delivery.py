@@ -44,6 +44,7 @@ class FailedMessage:
     page_summary: str | None = None  # for the fallback's wording
     escalation: str | None = None
     person_id: str | None = None  # as stored: also when the person has left the team since
+    calls_throttled: bool = False  # the person had all the calls the phone throttle allows in its period
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ def decide_interrupted_send(message: FailedMessage) -> FailureDecision:
 
 
 def fallbacks(message: FailedMessage) -> tuple[QueuedMessage, ...]:
-    """The same step on the person's other channels; queued under its reach key, so each channel at most once."""
+    """The same step on the person's other channels; queued under its reach key, so each channel at most once.
+    A call is a call whatever queued it: none beyond the phone throttle (a digest texted to a number that
+    replied STOP would otherwise ring it every period, on top of the step's own calls)."""
     person = message.person
     if person is None or message.page_id is None or message.reach_key is None:
         return ()
@@ -103,10 +106,22 @@ def fallbacks(message: FailedMessage) -> tuple[QueuedMessage, ...]:
             continue
         if (channel in PHONE_CHANNELS and not person.phone) or (channel == Channel.SLACK and not person.slack_id):
             continue
+        if channel == Channel.VOICE and message.calls_throttled:
+            continue
         queued.append(QueuedMessage(keys.on_channel(message.reach_key, channel), MessageKind.PAGE, channel,
                                     wording.page_text(channel, message.page_id, summary or "", message.escalation),
                                     person_id=person.id, reach_key=message.reach_key))
     return tuple(queued)
+
+
+def _throttled(message: FailedMessage) -> tuple[RecordedEvent, ...]:
+    """The timeline says so when the throttle kept a fallback from calling."""
+    person = message.person
+    if not (message.calls_throttled and person and person.phone and message.channel != Channel.VOICE
+            and Channel.VOICE not in message.opted_out):
+        return ()
+    return (RecordedEvent(PageEventKind.THROTTLED, person.id, Channel.VOICE,
+                          "fallback call skipped: the phone throttle's calls for the period were made"),)
 
 
 def _opt_out(message: FailedMessage, person: Person) -> tuple[str | None, tuple[Report, ...]]:
@@ -139,7 +154,7 @@ def decide_send_failure(message: FailedMessage, error: SendError, now: datetime)
                            wording.unreachable_text(person.name, message.channel, message.page_id, error.message)),)
     return FailureDecision(failed, opt_out=opt_out, opt_out_reason=error.message,
                            events=(RecordedEvent(PageEventKind.DELIVERY_FAILED, person.id, message.channel,
-                                                 error.message[:200]),),
+                                                 error.message[:200]),) + _throttled(message),
                            fallbacks=fallbacks(message), reports=reports)
 
 
@@ -169,5 +184,5 @@ def decide_status_failure(message: FailedMessage, status: str, error_code: str |
     if message.page_id is None:
         return FailureDecision(failed, opt_out=opt_out, opt_out_reason=reason, reports=reports)
     return FailureDecision(failed, opt_out=opt_out, opt_out_reason=reason,
-                           events=(RecordedEvent(PageEventKind.DELIVERY_FAILED, person.id, message.channel, error),),
-                           fallbacks=fallbacks(message), reports=reports)
+                           events=(RecordedEvent(PageEventKind.DELIVERY_FAILED, person.id, message.channel, error),)
+                           + _throttled(message), fallbacks=fallbacks(message), reports=reports)

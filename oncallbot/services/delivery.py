@@ -42,7 +42,7 @@ from ..domain.messages import (
     VoicemailPayload,
     WritebackPayload,
 )
-from ..domain.paging import TEST_PAGE_SOURCE
+from ..domain.paging import TEST_PAGE_SOURCE, voice_calls_allowed
 from ..domain.procedure import Procedure
 from ..domain.swap_flow import swap_card
 from ..domain.vocabulary import (
@@ -70,6 +70,7 @@ __all__ = [
     "Deliverer",
     "Outgoing",
     "PageCard",
+    "apply_early_statuses",
     "deliver_pending",
     "notify_approvers",
     "reap_stale_sends",
@@ -232,19 +233,26 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
         if message.page_id and message.kind == MessageKind.VOICEMAIL and message.person:
             tx.add_event(message.page_id, now, PageEventKind.VOICEMAIL, message.person.id, message.channel,
                          "voicemail left: a page is waiting, check Slack (a voicemail does not confirm)")
+    # After the commit above, so a status callback kept meanwhile is found by one of us.
+    if result.ref and message.channel in PHONE_CHANNELS:
+        apply_early_statuses(store, procedure, result.ref, now)
     return 1
 
 
 # --- failures: load, decide (domain.delivery), apply ---------------------------------------------------
 
-def _failed(tx: StoreTx, procedure: Procedure, row: NotificationRecord, attempts: int) -> FailedMessage:
+def _failed(tx: StoreTx, procedure: Procedure, row: NotificationRecord, attempts: int,
+            now: datetime) -> FailedMessage:
     """What a failure decision needs to know of a row (and, for a fallback, of its page)."""
     person = procedure.team.person(row.person_id)
     page = tx.page(row.page_id) if row.page_id and row.kind in (MessageKind.PAGE, MessageKind.DIGEST) else None
     opted_out = frozenset(c for c in FALLBACK_ORDER if person and tx.opted_out(person.id, c))
+    policy = procedure.escalation
+    throttled = page is not None and person is not None and not voice_calls_allowed(
+        tx.recent_calls(person.id, now - policy.calls_period), policy, now)
     return FailedMessage(row.id, MessageKind(row.kind), Channel(row.channel), person, row.page_id, attempts,
                          row.text, row.target, row.reach_key, opted_out, page.summary if page else None,
-                         escalation_note(tx, page, procedure) if page else None, row.person_id)
+                         escalation_note(tx, page, procedure) if page else None, row.person_id, throttled)
 
 
 def _apply_failure(tx: StoreTx, procedure: Procedure, row: NotificationRecord, decision: FailureDecision,
@@ -274,7 +282,7 @@ def _record_failure(store: Store, procedure: Procedure, message: Outgoing, exc: 
         attempts = row.attempts + 1
         error = SendError(str(exc), exc.permanent, exc.maybe_sent, isinstance(exc, ChannelOptedOut),
                           isinstance(exc, EditConflict))
-        decision = decide_send_failure(_failed(tx, procedure, row, attempts), error, now)
+        decision = decide_send_failure(_failed(tx, procedure, row, attempts, now), error, now)
         _apply_failure(tx, procedure, row, decision, now, {"attempts": attempts, "error": str(exc)[:500]})
     if decision.state == NotificationState.PENDING:
         log_event(log, "delivery will be retried", level=logging.WARNING, notification=row.id,
@@ -292,12 +300,17 @@ def notify_approvers(tx: StoreTx, procedure: Procedure, subject: str, now: datet
                             channel=Channel.SLACK, person_id=approver.id, text=text)
 
 
+EARLY_STATUS_KEPT = timedelta(hours=1)  # a send records its sid within SEND_DEADLINE, or never
+
+
 def reap_stale_sends(store: Store, procedure: Procedure, now: datetime) -> int:
-    """Sends interrupted by a crash: reported as ambiguous, never re-sent blindly."""
+    """Sends interrupted by a crash: reported as ambiguous, never re-sent blindly. Early statuses no send of
+    ours claimed in time are forgotten."""
     with store.transaction() as tx:
+        tx.forget_early_statuses(now - EARLY_STATUS_KEPT)
         rows = tx.stale_sending(now)
         for row in rows:
-            _apply_failure(tx, procedure, row, decide_interrupted_send(_failed(tx, procedure, row, row.attempts)),
+            _apply_failure(tx, procedure, row, decide_interrupted_send(_failed(tx, procedure, row, row.attempts, now)),
                            now, {})
         return len(rows)
 
@@ -306,22 +319,47 @@ def record_delivery_status(store: Store, procedure: Procedure, provider_ref: str
                            error_code: str | None, now: datetime) -> bool:
     """A Twilio status callback. A text that failed later falls back like one refused at once.
 
-    Returns False for an unknown reference (not ours, or already forgotten)."""
+    Twilio may post it before its API answer (the message's sid) reaches us and is stored: then it is kept,
+    and applied once the send records that sid (`_send`), by whichever of the two comes second.
+    Returns whether it was applied now (False also for a reference not ours, kept until forgotten)."""
+    with store.transaction() as tx:
+        row = tx.notification_by_ref(provider_ref)
+        if row is not None:
+            _apply_status(tx, procedure, row, status, error_code, now)
+            return True
+        tx.keep_early_status(provider_ref, status, error_code, now)
+    # Committed first, then looked for again: a send that stored the sid meanwhile may have looked before.
+    return apply_early_statuses(store, procedure, provider_ref, now)
+
+
+def apply_early_statuses(store: Store, procedure: Procedure, provider_ref: str, now: datetime) -> bool:
+    """The statuses kept for a reference that is now known, applied once each. Whether any were."""
+    with store.reading() as tx:  # nearly always none: no write transaction for them
+        if not tx.early_statuses_kept(provider_ref):
+            return False
     with store.transaction() as tx:
         row = tx.notification_by_ref(provider_ref)
         if row is None:
             return False
-        decision = decide_status_failure(_failed(tx, procedure, row, row.attempts), status, error_code,
-                                         row.state == NotificationState.FAILED)
-        if (row.page_id and row.person_id and row.kind == MessageKind.PAGE and status in DELIVERED_STATUSES
-                and row.delivery_status not in DELIVERED_STATUSES):  # the first word that it reached the device
-            tx.add_event(row.page_id, now, PageEventKind.DELIVERED, row.person_id, row.channel, status)
-        if decision is None:
-            tx.update_notification(row.id, delivery_status=status)
-        else:
-            _apply_failure(tx, procedure, row, decision, now,
-                           {"delivery_status": status, "error": status_error(status, error_code)})
-        return True
+        statuses = tx.take_early_statuses(provider_ref)
+        for status, error_code in statuses:
+            _apply_status(tx, procedure, row, status, error_code, now)
+            row = tx.notification(row.id) or row  # the next status sees what this one changed
+        return bool(statuses)
+
+
+def _apply_status(tx: StoreTx, procedure: Procedure, row: NotificationRecord, status: str, error_code: str | None,
+                  now: datetime) -> None:
+    decision = decide_status_failure(_failed(tx, procedure, row, row.attempts, now), status, error_code,
+                                     row.state == NotificationState.FAILED)
+    if (row.page_id and row.person_id and row.kind == MessageKind.PAGE and status in DELIVERED_STATUSES
+            and row.delivery_status not in DELIVERED_STATUSES):  # the first word that it reached the device
+        tx.add_event(row.page_id, now, PageEventKind.DELIVERED, row.person_id, row.channel, status)
+    if decision is None:
+        tx.update_notification(row.id, delivery_status=status)
+    else:
+        _apply_failure(tx, procedure, row, decision, now,
+                       {"delivery_status": status, "error": status_error(status, error_code)})
 
 
 def record_answered_by(store: Store, procedure: Procedure, call_sid: str, answered_by: str, now: datetime) -> bool:

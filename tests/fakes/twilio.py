@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -48,6 +49,9 @@ class FakeTwilio(FakeServer):
         self._messages: dict[str, dict[str, Any]] = {}
         self._calls: dict[str, dict[str, Any]] = {}
         self._recordings: dict[str, bytes] = {}
+        # Called with each message or call created, before the API answers: Twilio's status callback can reach
+        # the app before the answer carrying the sid does.
+        self.before_answer: Callable[[dict[str, Any]], None] | None = None
 
     # -- seeding and inspection -------------------------------------------------------------
     def opt_out(self, number: str) -> None:
@@ -110,6 +114,13 @@ class FakeTwilio(FakeServer):
         return RequestValidator(self.auth_token).compute_signature(url, params)
 
     # -- the API ----------------------------------------------------------------------------
+    def _respond(self, request: RecordedRequest) -> Response | None:
+        response = super()._respond(request)
+        hook = self.before_answer
+        if hook is not None and response is not None and response.status == 201:
+            hook(json.loads(response.body))  # outside the lock: the hook may call the app, which calls us
+        return response
+
     def error_body(self, status: int) -> Any:
         return _error_body(status, _CODE_FOR_STATUS.get(status, status))
 

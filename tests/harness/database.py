@@ -6,8 +6,9 @@ import shutil
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import NullPool
 
 from oncallbot.adapters.db import Store
 from oncallbot.adapters.db.models import Base
@@ -88,3 +89,14 @@ def empty_schema(url: str) -> None:
             connection.execute(text("CREATE SCHEMA public"))
     finally:
         engine.dispose()
+
+
+def contents(url: str, ignore: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every row of every table (but `ignore`), for "this request changed nothing" checks."""
+    engine = _engines.get(url) or _engines.setdefault(url, create_engine(url, poolclass=NullPool))
+    with engine.connect() as connection:
+        return {table.name: sorted(map(tuple, connection.execute(select(table))), key=repr)
+                for table in Base.metadata.sorted_tables if table.name not in ignore}
+
+
+_engines: dict[str, Engine] = {}

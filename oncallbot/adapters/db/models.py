@@ -195,6 +195,20 @@ class PhoneCallRow(Base):
     transcription: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class EarlyStatusRow(Base):
+    """A provider's delivery status that arrived before the send it is about was recorded as sent (Twilio can
+    post the status callback before its own API answer reaches us): kept until the send records its reference,
+    then applied once and deleted; forgotten after a while when no send of ours ever claims it."""
+
+    __tablename__ = "early_statuses"
+    __table_args__ = (UniqueConstraint("provider_ref", "status"),)  # a repeated callback is kept once
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    provider_ref: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class InboundEventRow(Base):
     """Inbound events already handled (Slack event ids, Twilio sids), so retries do nothing twice."""
 

@@ -29,6 +29,7 @@ from .models import (
     AuditEntryRow,
     CalendarEventRow,
     ChannelOrderRow,
+    EarlyStatusRow,
     FeedTokenRow,
     InboundEventRow,
     JobRunRow,
@@ -728,6 +729,28 @@ class StoreTx:
 
     def phone_call_of_page(self, page_id: int) -> PhoneCallRecord | None:
         return _phone_call(self.session.scalars(select(PhoneCallRow).where(PhoneCallRow.page_id == page_id)).first())
+
+    # --- early delivery statuses -----------------------------------------------------------------
+
+    def keep_early_status(self, provider_ref: str, status: str, error_code: str | None, at: datetime) -> None:
+        self.session.execute(self._insert(EarlyStatusRow).values(
+            provider_ref=provider_ref[:64], status=status[:32], error_code=error_code[:16] if error_code else None,
+            received_at=at).on_conflict_do_nothing())
+
+    def early_statuses_kept(self, provider_ref: str) -> bool:
+        return self.session.scalars(select(EarlyStatusRow.id).where(EarlyStatusRow.provider_ref == provider_ref)
+                                    .limit(1)).first() is not None
+
+    def take_early_statuses(self, provider_ref: str) -> list[tuple[str, str | None]]:
+        """The statuses kept for this reference, oldest first, deleted as they are read: whoever deletes them
+        applies them (a concurrent taker waits for the delete and gets none)."""
+        taken = self.session.execute(delete(EarlyStatusRow).where(EarlyStatusRow.provider_ref == provider_ref)
+                                     .returning(EarlyStatusRow.id, EarlyStatusRow.status, EarlyStatusRow.error_code))
+        return [(status, code) for _, status, code in sorted(taken.all())]
+
+    def forget_early_statuses(self, received_before: datetime) -> int:
+        result = self.session.execute(delete(EarlyStatusRow).where(EarlyStatusRow.received_at < received_before))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     # --- inbound dedupe, opt-outs, reported problems -----------------------------------------------
 

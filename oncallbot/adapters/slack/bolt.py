@@ -12,7 +12,20 @@ from typing import Any, Protocol
 
 from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse, Respond
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.request.payload_utils import is_action, is_app_home_opened_event, is_slash_command, is_view_submission
+from slack_bolt.request.payload_utils import (
+    is_action,
+    is_app_home_opened_event,
+    is_slash_command,
+    is_view_submission,
+    to_action,
+    to_command,
+    to_event,
+    to_message,
+    to_options,
+    to_shortcut,
+    to_step,
+    to_view,
+)
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
@@ -80,7 +93,9 @@ def members_only(app: App, team: Team) -> ListenerMiddleware:
         if is_slash_command(body):
             return BoltResponse(status=200, body={"text": refusal, "response_type": "ephemeral"})
         if is_view_submission(body):
-            fields = list(body["view"]["state"]["values"])  # the input blocks, by block id
+            state = body["view"].get("state")
+            values = state.get("values") if isinstance(state, dict) else None
+            fields = list(values) if isinstance(values, dict) else []  # the input blocks, by block id
             if fields:
                 return BoltResponse(status=200, body={"response_action": "errors", "errors": {fields[0]: refusal}})
         elif is_action(body) and context.respond is not None:
@@ -121,6 +136,36 @@ class HttpAnswer:
     refusal: str | None = None  # set when we refused the request before bolt saw it: the reason, for the caller
 
 
+# The parts bolt takes out of every payload for its middleware's arguments, indexing without checks (a
+# view_submission whose view has no `type` raised KeyError inside bolt: a 500).
+PAYLOAD_PARTS = (to_options, to_shortcut, to_action, to_view, to_command, to_event, to_message, to_step)
+
+
+def readable_by_bolt(body: object) -> bool:
+    """Whether the fields bolt's matchers index without checking are, where present, of the types it assumes
+    (Slack always sends them so; a signed request of another shape would otherwise be a 500 inside bolt)."""
+    if not isinstance(body, dict):
+        return False
+    if any(key in body and not isinstance(body[key], str) for key in ("type", "callback_id", "command", "action_id")):
+        return False
+    if "event" in body:
+        event = body["event"]
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str) or any(
+                key in event and not isinstance(event[key], str) for key in ("subtype", "callback_id")):
+            return False
+    if "view" in body:
+        view = body["view"]
+        if not isinstance(view, dict) or not all(isinstance(view.get(key), str) for key in ("type", "callback_id")):
+            return False
+    if "actions" in body:
+        actions = body["actions"]
+        if not isinstance(actions, list) or not actions or not all(isinstance(a, dict) for a in actions):
+            return False
+        if body.get("type") == "block_actions" and not all(isinstance(a.get("action_id"), str) for a in actions):
+            return False
+    return True
+
+
 class HttpEndpoint:
     """`POST /slack/events`: checks what bolt would fail on, then dispatches to the App."""
 
@@ -152,6 +197,10 @@ class HttpEndpoint:
             return HttpAnswer(401, refusal="invalid request")
         try:
             request = BoltRequest(body=text, query=query, headers={k: list(v) for k, v in headers.items()})
+            if not readable_by_bolt(request.body):
+                raise ValueError("a payload of a shape bolt cannot read")
+            for extract in PAYLOAD_PARTS:  # what bolt reads of every request before any listener: a 500 if absent
+                extract(request.body)
         except Exception:  # it only parses: invalid or too deeply nested JSON, a payload of the wrong shape
             log_event(log, "rejected a signed Slack request that does not parse", level=logging.WARNING)
             return HttpAnswer(400, refusal="malformed Slack request")

@@ -7,7 +7,10 @@ Handlers translate and verify (token, signature), then call a service; no rule l
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from ...bootstrap import Container
 from .api import api_routes
@@ -37,5 +40,11 @@ def create_app(container: Container, slack_app: "App | None" = None,
             from .phone_line import phone_line_routes
 
             routes += phone_line_routes(container, twilio_verifier, container.recordings)
-    return Starlette(routes=routes, middleware=[
+    return Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error}, middleware=[
         Middleware(BodySizeLimit, default=MAX_BODY_BYTES, by_prefix={"/slack/": SLACK_MAX_BODY_BYTES})])
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """No such route, or not that method: the same `{"error"}` body as every other refusal (405 with Allow)."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)

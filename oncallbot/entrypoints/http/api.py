@@ -16,7 +16,8 @@ from ...services import paging
 from ...services.rotation import who_is_on_call
 from ..formatters import oncall_json, page_json, page_list_json
 from ..timeparse import parse_instant
-from .limits import MAX_BODY_BYTES, MAX_PAGE_ID
+from .limits import MAX_PAGE_ID
+from .openapi import OPENAPI
 from .responses import error
 
 LIST_PARAMETERS = ("state", "limit", "before")
@@ -69,9 +70,7 @@ def api_routes(container: Container) -> list[Route]:
     async def create_page(request: Request) -> JSONResponse:
         if refusal := authorized(request):
             return refusal
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        body = await request.body()  # at most MAX_BODY_BYTES: BodySizeLimit refuses more while it streams in
         try:
             data = PageRequest.model_validate(json.loads(body or b"null"))
         except (json.JSONDecodeError, UnicodeDecodeError):  # json.loads decodes bytes itself
@@ -124,11 +123,18 @@ def api_routes(container: Container) -> list[Route]:
             return error(400, str(exc))
         return JSONResponse(page_list_json(listing, procedure, state))
 
+    def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(OPENAPI)
+
+    async def pages(request: Request) -> JSONResponse:
+        # One route for both methods, so a 405 names both in its Allow header.
+        return await (create_page if request.method == "POST" else list_pages)(request)
+
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         Route("/api/v1/oncall", oncall, methods=["GET"]),
-        Route("/api/v1/pages", create_page, methods=["POST"]),
-        Route("/api/v1/pages", list_pages, methods=["GET"]),
+        Route("/api/v1/pages", pages, methods=["GET", "POST"]),
         Route("/api/v1/pages/{page_id}", show_page, methods=["GET"]),
     ]
     if container.metrics is not None:  # server.metrics: true
