@@ -155,7 +155,9 @@ def readable_by_bolt(body: object) -> bool:
             return False
     if "view" in body:
         view = body["view"]
-        if not isinstance(view, dict) or not all(isinstance(view.get(key), str) for key in ("type", "callback_id")):
+        # App Home views in a block_actions payload may come without a callback_id; bolt only needs it a string.
+        if not isinstance(view, dict) or not isinstance(view.get("type"), str) or (
+                "callback_id" in view and not isinstance(view["callback_id"], str)):
             return False
     if "actions" in body:
         actions = body["actions"]
