@@ -38,6 +38,7 @@ from .models import (
     PhoneVerificationRow,
     ReportedProblemRow,
     RotationOverrideRow,
+    RotationVersionRow,
     ShiftRow,
     SwapMessageRow,
     SwapRequestRow,
@@ -91,11 +92,31 @@ def _make_engine(url: str) -> Engine:
                          connect_args={"connect_timeout": 10})
 
 
+def _make_version_engine(url: str, main: Engine) -> Engine:
+    """For the one-row read of the rotation's version on every /oncall: autocommit (no BEGIN, no ROLLBACK)
+    and no ping on checkout, so the read is a single round trip. A connection the server dropped fails that
+    read once; `Store.rotation_version` retries it on a fresh one."""
+    if url.startswith("sqlite"):
+        if url.split("///", 1)[-1] in ("", ":memory:"):
+            return main  # a private in-memory database exists on its own connection only
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=4)
+
+        @event.listens_for(engine, "connect")
+        def _autocommit(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # pysqlite then never opens a transaction for a SELECT
+            dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+        return engine
+    return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=4,
+                         connect_args={"connect_timeout": 10})
+
+
 class Store:
     def __init__(self, url: str, replica: str | None = None):
         self.url = url
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"  # recorded with each claimed job run
         self.engine = _make_engine(url)
+        self._version_engine = _make_version_engine(url, self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.observer: StoreObserver | None = None  # told what each transaction did, once it has committed
 
@@ -152,8 +173,22 @@ class Store:
         with Session(readonly, expire_on_commit=False) as session, session.begin():
             yield StoreTx(session, self.replica)
 
+    def rotation_version(self) -> int:
+        """The rotation's version as committed now, read outside any transaction (see RotationVersionRow)."""
+        statement = select(RotationVersionRow.version).where(RotationVersionRow.id == 1)
+        for attempt in (1, 2):
+            try:
+                with self._version_engine.connect() as connection:
+                    return connection.scalar(statement) or 0
+            except OperationalError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._version_engine is not self.engine:
+            self._version_engine.dispose()
 
 
 Observed = tuple[str, Any, Any]  # ("opened", source, None) | ("taken", source, after) | ("fired", due_at, None)
@@ -271,8 +306,22 @@ class StoreTx:
     # The shifts table holds the calendar's weeks; every read below returns the weeks in effect, with the
     # overrides laid over them (see ShiftRow for why). Only the sync writes the calendar's part.
 
+    def bump_rotation_version(self) -> None:
+        """Every write below that changes the rotation in effect calls this, in its transaction: the replicas'
+        in-memory copies reload once it commits. The row lock it takes makes two such writers take turns."""
+        bumped = self.session.execute(update(RotationVersionRow).where(RotationVersionRow.id == 1)
+                                      .values(version=RotationVersionRow.version + 1))
+        if cast(CursorResult, bumped).rowcount == 0:  # a database created without the migration's row
+            self.session.execute(self._insert(RotationVersionRow).values(id=1, version=1)
+                                 .on_conflict_do_update(index_elements=["id"],
+                                                        set_={"version": RotationVersionRow.version + 1}))
+
+    def rotation_version(self) -> int:
+        return self.session.scalar(select(RotationVersionRow.version).where(RotationVersionRow.id == 1)) or 0
+
     def replace_shifts(self, shifts: list[Shift]) -> None:
         """Make `shifts` the calendar's weeks, all of them (the overrides stay)."""
+        self.bump_rotation_version()
         self.session.execute(delete(ShiftRow))
         self.session.flush()
         if shifts:
@@ -281,6 +330,7 @@ class StoreTx:
     def replace_shifts_between(self, start_at: datetime, end_at: datetime, shifts: list[Shift]) -> None:
         """Make `shifts` the calendar's weeks that start in [start_at, end_at); the weeks before and after,
         and every override, stay."""
+        self.bump_rotation_version()
         replaced: ColumnElement[bool] = (ShiftRow.start_at >= start_at) & (ShiftRow.start_at < end_at)
         if shifts:  # and a week stored under other shift times (the shift window was reconfigured)
             replaced = or_(replaced, ShiftRow.week_start.in_([s.week_start for s in shifts]))
@@ -353,6 +403,7 @@ class StoreTx:
 
     def add_override(self, override: RotationOverride) -> RotationOverride:
         """Store an override; returns it with its id."""
+        self.bump_rotation_version()
         row = RotationOverrideRow(week_start=override.week_start, from_person_id=override.from_person_id,
                                   to_person_id=override.to_person_id, kind=str(override.kind), reason=override.reason,
                                   requested_by=override.requested_by, approved_by=override.approved_by,
