@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import os
+import re
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -47,6 +48,7 @@ from .models import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_REVISION_LINE = re.compile(r"^(revision|down_revision) = (\S+)\s*$", re.MULTILINE)
 PAGE_ID_MAX = 2**31 - 1  # pages.id is a 32-bit integer on PostgreSQL; SQLite cannot even bind a larger number
 
 
@@ -148,10 +150,30 @@ class Store:
 
     def ensure_schema(self) -> None:
         """The embedded SQLite database migrates itself; a shared PostgreSQL is migrated on purpose."""
+        if self._at_head():
+            return  # the common case, without importing Alembic (most of a CLI command's start-up otherwise)
         if self.dialect == "sqlite":
             self.upgrade()
         elif not self.schema_is_current():
             raise ConfigError([f"database: {self.safe_url} is not at the current schema; run `oncallbot db upgrade`"])
+
+    def _at_head(self) -> bool:
+        """Whether the database is at the one head the migration files name (read from their text). Anything
+        unusual (several heads, no version table yet) answers False, and Alembic decides."""
+        revisions: dict[str, str | None] = {}
+        for script in (MIGRATIONS / "versions").glob("*.py"):
+            found = dict(_REVISION_LINE.findall(script.read_text()))
+            if "revision" in found:
+                revisions[found["revision"].strip("'\"")] = found.get("down_revision", "None").strip("'\"")
+        heads = set(revisions) - set(revisions.values())
+        if len(heads) != 1:
+            return False
+        try:
+            with self.engine.connect() as connection:
+                current = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+        except (OperationalError, ProgrammingError):
+            return False
+        return current == list(heads)
 
     @property
     def safe_url(self) -> str:
