@@ -109,8 +109,10 @@ def _make_version_engine(url: str, main: Engine) -> Engine:
             dbapi_connection.execute("PRAGMA busy_timeout=30000")
 
         return engine
+    # /oncall reads it on the server's event loop: a database that stopped answering must fail it in
+    # seconds, not hold every request behind it (connect, and unacknowledged data, 2 s at most).
     return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=4,
-                         connect_args={"connect_timeout": 10})
+                         connect_args={"connect_timeout": 2, "tcp_user_timeout": 2000})
 
 
 class Store:
@@ -197,11 +199,11 @@ class Store:
 
     def rotation_version(self) -> int:
         """The rotation's version as committed now, read outside any transaction (see RotationVersionRow)."""
-        statement = select(RotationVersionRow.version).where(RotationVersionRow.id == 1)
         for attempt in (1, 2):
             try:
-                with self._version_engine.connect() as connection:
-                    return connection.scalar(statement) or 0
+                with self._version_engine.connect() as connection:  # plain SQL: nothing to compile or cache
+                    version = connection.exec_driver_sql("SELECT version FROM rotation_version WHERE id = 1")
+                    return version.scalar() or 0
             except OperationalError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
