@@ -5,6 +5,7 @@ answer here already names the new person: a stale answer is the bug a user would
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
 from oncallbot import bootstrap
@@ -75,3 +76,21 @@ def test_a_change_that_failed_changes_no_answer(replicas):
         tx.replace_shifts([])
         raise RuntimeError("the sync failed half-way")
     assert on_call(client, other, W1) == "kelly"
+
+
+def test_oncall_still_answers_when_the_database_dropped_its_connections(replicas, database_url):
+    """A PostgreSQL restart or failover closes every connection: the version read retries on a new one."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to drop connections")
+    client, other = replicas
+    assert on_call(client, other, W1) == "kelly"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        dropped = connection.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    admin.dispose()
+    assert dropped
+    other.source.owners[W1] = "aisha"
+    other.sync()
+    assert on_call(client, other, W1) == "aisha"

@@ -120,7 +120,7 @@ class Store:
         self.url = url
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"  # recorded with each claimed job run
         self.engine = _make_engine(url)
-        self._version_engine = _make_version_engine(url, self.engine)
+        self._version_engine: Engine | None = None  # made on the first rotation_version(): `serve` asks, the CLI not
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.observer: StoreObserver | None = None  # told what each transaction did, once it has committed
 
@@ -199,6 +199,8 @@ class Store:
 
     def rotation_version(self) -> int:
         """The rotation's version as committed now, read outside any transaction (see RotationVersionRow)."""
+        if self._version_engine is None:
+            self._version_engine = _make_version_engine(self.url, self.engine)
         for attempt in (1, 2):
             try:
                 with self._version_engine.connect() as connection:  # plain SQL: nothing to compile or cache
@@ -211,7 +213,7 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if self._version_engine is not self.engine:
+        if self._version_engine not in (None, self.engine):
             self._version_engine.dispose()
 
 
