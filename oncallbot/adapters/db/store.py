@@ -186,6 +186,10 @@ class Store:
         with self._sessions.begin() as session:
             tx = StoreTx(session, self.replica)
             yield tx
+            if tx.rotation_changed:
+                # Last, just before the commit: the version's row lock is then never held while waiting for
+                # another lock (a week's, by a swap or a sync), so it cannot close a deadlock.
+                tx.bump_rotation_version()
         # After the commit: a rolled-back transaction opened nothing and fired nothing.
         if self.observer is not None and tx.observed:
             _tell(self.observer, tx.observed)
@@ -285,6 +289,7 @@ class StoreTx:
         self.session = session
         self.replica = replica
         self.observed: list[Observed] = []
+        self.rotation_changed = False  # the weeks or the overrides were written: the version goes up at commit
 
     def flush(self) -> None:
         self.session.flush()
@@ -333,8 +338,8 @@ class StoreTx:
     # overrides laid over them (see ShiftRow for why). Only the sync writes the calendar's part.
 
     def bump_rotation_version(self) -> None:
-        """Every write below that changes the rotation in effect calls this, in its transaction: the replicas'
-        in-memory copies reload once it commits. The row lock it takes makes two such writers take turns."""
+        """Raise the rotation's version; the transaction does it before committing a write below that changed
+        the rotation in effect, so the replicas' in-memory copies reload once it commits."""
         bumped = self.session.execute(update(RotationVersionRow).where(RotationVersionRow.id == 1)
                                       .values(version=RotationVersionRow.version + 1))
         if cast(CursorResult, bumped).rowcount == 0:  # a database created without the migration's row
@@ -347,7 +352,7 @@ class StoreTx:
 
     def replace_shifts(self, shifts: list[Shift]) -> None:
         """Make `shifts` the calendar's weeks, all of them (the overrides stay)."""
-        self.bump_rotation_version()
+        self.rotation_changed = True
         self.session.execute(delete(ShiftRow))
         self.session.flush()
         if shifts:
@@ -356,7 +361,7 @@ class StoreTx:
     def replace_shifts_between(self, start_at: datetime, end_at: datetime, shifts: list[Shift]) -> None:
         """Make `shifts` the calendar's weeks that start in [start_at, end_at); the weeks before and after,
         and every override, stay."""
-        self.bump_rotation_version()
+        self.rotation_changed = True
         replaced: ColumnElement[bool] = (ShiftRow.start_at >= start_at) & (ShiftRow.start_at < end_at)
         if shifts:  # and a week stored under other shift times (the shift window was reconfigured)
             replaced = or_(replaced, ShiftRow.week_start.in_([s.week_start for s in shifts]))
@@ -429,7 +434,7 @@ class StoreTx:
 
     def add_override(self, override: RotationOverride) -> RotationOverride:
         """Store an override; returns it with its id."""
-        self.bump_rotation_version()
+        self.rotation_changed = True
         row = RotationOverrideRow(week_start=override.week_start, from_person_id=override.from_person_id,
                                   to_person_id=override.to_person_id, kind=str(override.kind), reason=override.reason,
                                   requested_by=override.requested_by, approved_by=override.approved_by,
