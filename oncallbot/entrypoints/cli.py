@@ -11,10 +11,8 @@ from ..config import load_settings
 from ..domain.audit import AuditSubject
 from ..errors import BadInput, ConfigError, IntegrationError
 from ..logs import configure_logging
-
-# The other commands' services are imported in their commands: `who` starts without them.
 from ..services.pages import LIST_LIMIT, LIST_LIMIT_MAX
-from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call
+from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call  # `who` and co.
 from .formatters import (
     contact_json,
     contact_text,
@@ -108,6 +106,7 @@ def cmd_rotation_check(args) -> int:
     return 1
 
 
+# The other commands import their services in their own body, so `who` starts without them.
 def cmd_rotation_history(args) -> int:
     from ..services import swaps
     from ..services.overrides import rotation_history
