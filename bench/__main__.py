@@ -19,6 +19,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import readpath  # noqa: E402
 from oncallbot.adapters.db import Store  # noqa: E402
 from oncallbot.domain.paging import EscalationPlan, PlannedStep  # noqa: E402
 from oncallbot.services.paging import plan_to_json  # noqa: E402
@@ -258,10 +259,11 @@ def bench_who(database_url: str, years: int, lookups: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
-    parser.add_argument("--only", choices=["intake", "escalation", "who", "phone_line"], help="run one measurement")
+    parser.add_argument("--only", choices=["intake", "escalation", "who", "phone_line", "readpath", "command", "growth"],
+                        help="run one measurement")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="oncallbot-bench-"))
-    wanted = {args.only} if args.only else {"intake", "escalation", "who", "phone_line"}
+    wanted = {args.only} if args.only else {"intake", "escalation", "who", "phone_line", "readpath", "command", "growth"}
     stack = Stack(workdir)
     rows = []
     try:
@@ -275,10 +277,11 @@ def main() -> int:
             who = bench_who(f"sqlite:///{workdir}/who.sqlite3", 10, 2000)
             rows.append(("who over 10 years of weekly shifts (one team), SQLite", f"{who['shifts']} shifts",
                          f"p50 {who['p50_ms']:.2f} ms, p99 {who['p99_ms']:.2f} ms", "p99 <= 5 ms"))
+        rows += readpath_rows(stack, workdir, wanted, args.quick)
     finally:
         stack.stop()
     print(f"\nMachine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{datetime.now(UTC):%Y-%m-%d}")
+          f"{datetime.now(UTC):%Y-%m-%d}; {readpath.cpu_note()}")
     print("| what | load | measured | goal |\n| --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
@@ -301,6 +304,35 @@ def intake_rows(stack: Stack, workdir: Path, seconds: float) -> list[tuple]:
                  f"max {intake_pg['max_ms']:.1f} ms", "p99 <= 100 ms"))
     rows.append(("resident memory of serve after the intake run", "-", f"{intake['rss_mb']:.0f} MB",
                  "<= 150 MB at idle"))
+    return rows
+
+
+def readpath_rows(stack: Stack, workdir: Path, wanted: set[str], quick: bool) -> list[tuple]:
+    rows = []
+    if "readpath" in wanted:
+        rows += readpath.bench_oncall_http(stack, f"sqlite:///{workdir}/readpath.sqlite3", "SQLite", quick)
+        pg = PgDatabase()
+        try:
+            rows += readpath.bench_oncall_http(stack, pg.url, "PostgreSQL", quick)
+            rows += readpath.bench_version_cost(pg.url, "PostgreSQL", 500 if quick else 3000)
+        finally:
+            pg.drop()
+        rows += readpath.bench_version_cost(f"sqlite:///{workdir}/version.sqlite3", "SQLite", 500 if quick else 3000)
+    if "command" in wanted:
+        rows += readpath.bench_who_command(workdir, 5 if quick else 20)
+    if "growth" in wanted:
+        databases: list[PgDatabase] = []
+
+        def sqlite(name):
+            return f"sqlite:///{workdir}/{name}.sqlite3", lambda: None
+
+        def postgresql(name):
+            database = PgDatabase()
+            databases.append(database)
+            return database.url, database.drop
+
+        rows += readpath.bench_growth(stack, [("SQLite", sqlite), ("PostgreSQL", postgresql)], workdir,
+                                      10_000 if quick else 100_000, 100 if quick else 500, quick)
     return rows
 
 

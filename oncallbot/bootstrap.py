@@ -20,6 +20,7 @@ from .domain.procedure import Procedure
 from .domain.watch import Check, Vitals, failing_checks
 from .errors import ConfigError
 from .ports import Clock, Deliverer, Heartbeat, RotationSource, Store
+from .services.rotation import RotationReadModel
 
 if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load when `build` needs them
     from .adapters.mail.imap import MailboxWatcher
@@ -150,6 +151,7 @@ class Container:
     mailbox_checked_at: Callable[[], datetime | None] | None = None
     # What GET /healthz reports besides the database: name -> a check returning None when fine, else why not.
     health_checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
+    rotation: RotationReadModel | None = None  # set by build: the rotation in memory, for GET /api/v1/oncall
 
     def running(self) -> bool:
         return not self.stopping.is_set()
@@ -268,6 +270,7 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         deliverer=build_deliverer(settings, env, slack_client, rotation_source, clock), slack_client=slack_client,
         recordings=recordings, notes=missing_credentials(env, settings),
     )
+    container.rotation = RotationReadModel(container.store, container.procedure)
     if heartbeat_url := env.heartbeat_url or settings.heartbeat.url:
         from .adapters.heartbeat import HttpHeartbeat
 

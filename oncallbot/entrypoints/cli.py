@@ -11,14 +11,8 @@ from ..config import load_settings
 from ..domain.audit import AuditSubject
 from ..errors import BadInput, ConfigError, IntegrationError
 from ..logs import configure_logging
-from ..services import paging, swaps
-from ..services.catchup import jobs_status
-from ..services.contacts import contacts
-from ..services.overrides import rotation_history
-from ..services.presenting import report_text
-from ..services.reports import report_week_start, week_report
-from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call
-from ..services.web_access import revoke_feeds
+from ..services.pages import LIST_LIMIT, LIST_LIMIT_MAX
+from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call  # `who` and co.
 from .formatters import (
     contact_json,
     contact_text,
@@ -112,7 +106,11 @@ def cmd_rotation_check(args) -> int:
     return 1
 
 
+# The other commands import their services in their own body, so `who` starts without them.
 def cmd_rotation_history(args) -> int:
+    from ..services import swaps
+    from ..services.overrides import rotation_history
+
     container = _container(args)
     procedure = container.procedure
     week_start = None
@@ -173,6 +171,8 @@ HISTORY_ALL = 1_000_000
 
 
 def cmd_jobs(args) -> int:
+    from ..services.catchup import jobs_status
+
     """Every periodic job of `serve`: its schedule, last run (and replica), next run, a missed run pending."""
     from .scheduler import periodic_jobs
 
@@ -192,6 +192,8 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_contacts(args) -> int:
+    from ..services.contacts import contacts
+
     """Each person's channels, opt-outs and masked contact details (for the approvers)."""
     container = _container(args)
     views = contacts(container.store, container.procedure.team)
@@ -208,6 +210,8 @@ def cmd_contacts(args) -> int:
 
 
 def cmd_swaps(args) -> int:
+    from ..services import swaps
+
     """Pending swap requests (every request with --all), oldest first."""
     container = _container(args)
     procedure = container.procedure
@@ -224,6 +228,8 @@ def cmd_swaps(args) -> int:
 
 
 def cmd_page(args) -> int:
+    from ..services import paging
+
     container = _container(args)
     _sync_if_stale(container)
     new = paging.NewPage(summary=args.summary, source="cli", external_id=args.external_id, details=args.details)
@@ -245,6 +251,8 @@ def cmd_page(args) -> int:
 
 
 def cmd_pages(args) -> int:
+    from ..services import paging
+
     container = _container(args)
     state = "open" if args.open else None
     listing = paging.list_pages(container.store, container.clock.now(), state, args.limit, args.before)
@@ -258,6 +266,9 @@ def cmd_pages(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from ..services.presenting import report_text
+    from ..services.reports import report_week_start, week_report
+
     container = _container(args)
     procedure = container.procedure
     day = None
@@ -302,6 +313,8 @@ def cmd_db_upgrade(args) -> int:
 
 
 def cmd_feeds_revoke(args) -> int:
+    from ..services.web_access import revoke_feeds
+
     container = _container(args)
     person = container.procedure.team.person(args.person)
     revoked = revoke_feeds(container.store, container.procedure, args.person, container.clock.now())
@@ -383,8 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="list pages, newest first, with their state, holder (who said On It!) and age")
     pages.add_argument("--open", action="store_true",
                        help="only the pages not closed yet (waiting for On It!, or On It!)")
-    pages.add_argument("--limit", type=int, default=paging.LIST_LIMIT,
-                       help=f"at most this many (1-{paging.LIST_LIMIT_MAX}, default {paging.LIST_LIMIT})")
+    pages.add_argument("--limit", type=int, default=LIST_LIMIT,
+                       help=f"at most this many (1-{LIST_LIMIT_MAX}, default {LIST_LIMIT})")
     pages.add_argument("--before", type=int, metavar="ID", help="only pages older than page ID (the next batch)")
     pages.add_argument("--json", action="store_true", help="print the list as JSON")
     pages.set_defaults(func=cmd_pages)

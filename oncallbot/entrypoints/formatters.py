@@ -1,6 +1,9 @@
 """Formatters: how results look to people (text) and scripts (JSON). The JSON shapes here are public contracts."""
 
+from __future__ import annotations
+
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ..domain.procedure import Procedure
@@ -8,11 +11,13 @@ from ..domain.rotation import RotationProblem, Shift
 from ..domain.swap_flow import HistoryLine, status_line, summary
 from ..domain.swaps import SwapRequest, expires_at
 from ..domain.timelabels import WEEKDAYS
-from ..services.catchup import JobStatus
-from ..services.contacts import ContactView
-from ..services.paging import PageList, PageSnapshot
 from ..services.presenting import age_label
-from ..services.rotation import OnCallReport
+
+if TYPE_CHECKING:  # types only: importing the services here would slow every CLI command's start
+    from ..services.catchup import JobStatus
+    from ..services.contacts import ContactView
+    from ..services.paging import PageList, PageSnapshot
+    from ..services.rotation import OnCallReport
 
 
 def local_iso(at: datetime, tz: ZoneInfo) -> str:

@@ -6,6 +6,7 @@ the store's shift reads return it, so `who`, paging, /oncall, the check and the 
 
 import hashlib
 import uuid
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -167,10 +168,50 @@ class OnCallReport:
 
 def who_is_on_call(store: Store, procedure: Procedure, at: datetime) -> OnCallReport:
     with store.reading() as tx:
-        shifts = procedure.shifts_in_effect(tx.shifts_around(at))
+        around = tx.shifts_around(at)
+    return _on_call_report(procedure, at, around)
+
+
+def _on_call_report(procedure: Procedure, at: datetime, around: list[Shift]) -> OnCallReport:
+    shifts = procedure.shifts_in_effect(around)
     neighbours = neighbours_at(at, shifts)
     responsibility = responsible_at(at, neighbours.current, procedure.hours, procedure.window, procedure.holiday_on)
     return OnCallReport(at, responsibility, neighbours)
+
+
+@dataclass(frozen=True)
+class _RotationCopy:
+    version: int
+    shifts: tuple[Shift, ...]  # every week in effect, by start
+    starts: tuple[datetime, ...]
+
+
+class RotationReadModel:
+    """`who_is_on_call` from a copy of the rotation in memory, for the readers that ask often (GET
+    /api/v1/oncall). Each answer first reads the rotation's version (one row, no transaction): every change
+    to the rotation raises it in its own transaction, on whichever replica made it, so a copy older than the
+    committed rotation is never answered from; it is loaded again, whole (a few hundred weeks a decade)."""
+
+    def __init__(self, store: Store, procedure: Procedure):
+        self.store, self.procedure = store, procedure
+        self._copy: _RotationCopy | None = None  # replaced whole, never changed: threads share it unlocked
+
+    def who(self, at: datetime) -> OnCallReport:
+        copy = self._current()
+        # The same weeks the store's shifts_around picks: the two starting at or before `at`, the two after.
+        index = bisect_right(copy.starts, at)
+        return _on_call_report(self.procedure, at, list(copy.shifts[max(0, index - 2):index + 2]))
+
+    def _current(self) -> _RotationCopy:
+        version = self.store.rotation_version()
+        copy = self._copy
+        if copy is None or copy.version != version:
+            with self.store.reading() as tx:
+                loaded_version = tx.rotation_version()  # first: the weeks read next are at least this new
+                shifts = tuple(tx.all_shifts())
+            copy = _RotationCopy(loaded_version, shifts, tuple(s.start_at for s in shifts))
+            self._copy = copy
+        return copy
 
 
 def upcoming_shifts(store: Store, person_id: str, now: datetime, limit: int = 8) -> list[Shift]:

@@ -68,6 +68,16 @@ class RotationOverrideRow(Base):
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class RotationVersionRow(Base):
+    """One row: a number every change to the rotation in effect (a sync's weeks, an override) raises in the
+    same transaction, so each replica's in-memory copy of the rotation knows, with one cheap read, when to
+    load it again. A missing row reads as version 0."""
+
+    __tablename__ = "rotation_version"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class SyncStateRow(Base):
     """Per calendar: its change-feed token, when it last synced, how far ahead its last full fetch expanded
     recurring events, and the claim of the sync running now (so replicas take turns)."""
@@ -309,6 +319,8 @@ class MailMessageRow(Base):
 # A subject's entries in the order they happened: a page's timeline, a week's history.
 Index("ix_audit_entries_subject_at", AuditEntryRow.subject, AuditEntryRow.subject_id, AuditEntryRow.at)
 Index("ix_swap_requests_state_expires_at", SwapRequestRow.state, SwapRequestRow.expires_at)
+Index("ix_pages_created_at", PageRow.created_at)  # the week report reads a week of pages
+Index("ix_pages_slack_thread", PageRow.slack_channel, PageRow.slack_thread_ts)  # a thread reply finds its page
 Index("ix_pages_state_on_it_at", PageRow.state, PageRow.on_it_at)  # pages left at On It!, for their reminders
 Index("ix_notifications_person_channel_created", NotificationRow.person_id, NotificationRow.channel,
       NotificationRow.created_at)

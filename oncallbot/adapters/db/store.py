@@ -3,6 +3,7 @@
 import hashlib
 import logging
 import os
+import re
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -42,6 +43,7 @@ from .models import (
     PhoneVerificationRow,
     ReportedProblemRow,
     RotationOverrideRow,
+    RotationVersionRow,
     ShiftRow,
     SwapMessageRow,
     SwapRequestRow,
@@ -52,6 +54,7 @@ from .models import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_REVISION_LINE = re.compile(r"^(revision|down_revision) = (\S+)\s*$", re.MULTILINE)
 PAGE_ID_MAX = 2**31 - 1  # pages.id is a 32-bit integer on PostgreSQL; SQLite cannot even bind a larger number
 
 
@@ -97,11 +100,33 @@ def _make_engine(url: str) -> Engine:
                          connect_args={"connect_timeout": 10})
 
 
+def _make_version_engine(url: str, main: Engine) -> Engine:
+    """For the one-row read of the rotation's version on every /oncall: autocommit (no BEGIN, no ROLLBACK)
+    and no ping on checkout, so the read is a single round trip. A connection the server dropped fails that
+    read once; `Store.rotation_version` retries it on a fresh one."""
+    if url.startswith("sqlite"):
+        if url.split("///", 1)[-1] in ("", ":memory:"):
+            return main  # a private in-memory database exists on its own connection only
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=4)
+
+        @event.listens_for(engine, "connect")
+        def _autocommit(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # pysqlite then never opens a transaction for a SELECT
+            dbapi_connection.execute("PRAGMA busy_timeout=30000")
+
+        return engine
+    # /oncall reads it on the server's event loop: a database that stopped answering must fail it in
+    # seconds, not hold every request behind it (connect, and unacknowledged data, 2 s at most).
+    return create_engine(url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=4,
+                         connect_args={"connect_timeout": 2, "tcp_user_timeout": 2000})
+
+
 class Store:
     def __init__(self, url: str, replica: str | None = None):
         self.url = url
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}"  # recorded with each claimed job run
         self.engine = _make_engine(url)
+        self._version_engine: Engine | None = None  # made on the first rotation_version(): `serve` asks, the CLI not
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.observer: StoreObserver | None = None  # told what each transaction did, once it has committed
 
@@ -133,10 +158,30 @@ class Store:
 
     def ensure_schema(self) -> None:
         """The embedded SQLite database migrates itself; a shared PostgreSQL is migrated on purpose."""
+        if self._at_head():
+            return  # the common case, without importing Alembic (most of a CLI command's start-up otherwise)
         if self.dialect == "sqlite":
             self.upgrade()
         elif not self.schema_is_current():
             raise ConfigError([f"database: {self.safe_url} is not at the current schema; run `oncallbot db upgrade`"])
+
+    def _at_head(self) -> bool:
+        """Whether the database is at the one head the migration files name (read from their text). Anything
+        unusual (several heads, no version table yet) answers False, and Alembic decides."""
+        revisions: dict[str, str | None] = {}
+        for script in (MIGRATIONS / "versions").glob("*.py"):
+            found = dict(_REVISION_LINE.findall(script.read_text()))
+            if "revision" in found:
+                revisions[found["revision"].strip("'\"")] = found.get("down_revision", "None").strip("'\"")
+        heads = set(revisions) - set(revisions.values())
+        if len(heads) != 1:
+            return False
+        try:
+            with self.engine.connect() as connection:
+                current = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+        except (OperationalError, ProgrammingError):
+            return False
+        return current == list(heads)
 
     @property
     def safe_url(self) -> str:
@@ -147,6 +192,10 @@ class Store:
         with self._sessions.begin() as session:
             tx = StoreTx(session, self.replica)
             yield tx
+            if tx.rotation_changed:
+                # Last, just before the commit: the version's row lock is then never held while waiting for
+                # another lock (a week's, by a swap or a sync), so it cannot close a deadlock.
+                tx.bump_rotation_version()
         # After the commit: a rolled-back transaction opened nothing and fired nothing.
         if self.observer is not None and tx.observed:
             _tell(self.observer, tx.observed)
@@ -158,8 +207,24 @@ class Store:
         with Session(readonly, expire_on_commit=False) as session, session.begin():
             yield StoreTx(session, self.replica)
 
+    def rotation_version(self) -> int:
+        """The rotation's version as committed now, read outside any transaction (see RotationVersionRow)."""
+        if self._version_engine is None:
+            self._version_engine = _make_version_engine(self.url, self.engine)
+        for attempt in (1, 2):
+            try:
+                with self._version_engine.connect() as connection:  # plain SQL: nothing to compile or cache
+                    version = connection.exec_driver_sql("SELECT version FROM rotation_version WHERE id = 1")
+                    return version.scalar() or 0
+            except OperationalError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._version_engine not in (None, self.engine):
+            self._version_engine.dispose()
 
 
 Observed = tuple[str, Any, Any]  # ("opened", source, None) | ("taken", source, after) | ("fired", due_at, None)
@@ -235,6 +300,7 @@ class StoreTx:
         self.session = session
         self.replica = replica
         self.observed: list[Observed] = []
+        self.rotation_changed = False  # the weeks or the overrides were written: the version goes up at commit
 
     def flush(self) -> None:
         self.session.flush()
@@ -282,8 +348,22 @@ class StoreTx:
     # The shifts table holds the calendar's weeks; every read below returns the weeks in effect, with the
     # overrides laid over them (see ShiftRow for why). Only the sync writes the calendar's part.
 
+    def bump_rotation_version(self) -> None:
+        """Raise the rotation's version; the transaction does it before committing a write below that changed
+        the rotation in effect, so the replicas' in-memory copies reload once it commits."""
+        bumped = self.session.execute(update(RotationVersionRow).where(RotationVersionRow.id == 1)
+                                      .values(version=RotationVersionRow.version + 1))
+        if cast(CursorResult, bumped).rowcount == 0:  # a database created without the migration's row
+            self.session.execute(self._insert(RotationVersionRow).values(id=1, version=1)
+                                 .on_conflict_do_update(index_elements=["id"],
+                                                        set_={"version": RotationVersionRow.version + 1}))
+
+    def rotation_version(self) -> int:
+        return self.session.scalar(select(RotationVersionRow.version).where(RotationVersionRow.id == 1)) or 0
+
     def replace_shifts(self, shifts: list[Shift]) -> None:
         """Make `shifts` the calendar's weeks, all of them (the overrides stay)."""
+        self.rotation_changed = True
         self.session.execute(delete(ShiftRow))
         self.session.flush()
         if shifts:
@@ -292,6 +372,7 @@ class StoreTx:
     def replace_shifts_between(self, start_at: datetime, end_at: datetime, shifts: list[Shift]) -> None:
         """Make `shifts` the calendar's weeks that start in [start_at, end_at); the weeks before and after,
         and every override, stay."""
+        self.rotation_changed = True
         replaced: ColumnElement[bool] = (ShiftRow.start_at >= start_at) & (ShiftRow.start_at < end_at)
         if shifts:  # and a week stored under other shift times (the shift window was reconfigured)
             replaced = or_(replaced, ShiftRow.week_start.in_([s.week_start for s in shifts]))
@@ -364,6 +445,7 @@ class StoreTx:
 
     def add_override(self, override: RotationOverride) -> RotationOverride:
         """Store an override; returns it with its id."""
+        self.rotation_changed = True
         row = RotationOverrideRow(week_start=override.week_start, from_person_id=override.from_person_id,
                                   to_person_id=override.to_person_id, kind=str(override.kind), reason=override.reason,
                                   requested_by=override.requested_by, approved_by=override.approved_by,

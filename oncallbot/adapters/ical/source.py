@@ -10,9 +10,6 @@ import urllib.request
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
-import icalendar
-import recurring_ical_events
-
 from ...domain.rotation import CalendarEvent
 from ...errors import IntegrationError
 from ...services.rotation import CalendarFetch
@@ -42,6 +39,9 @@ class ICalendarSource:
 
     def events_between(self, start_at: datetime, end_at: datetime) -> list[CalendarEvent]:
         try:
+            import icalendar  # here, not at the top: `who` and the other commands that do not sync start faster
+            import recurring_ical_events
+
             calendar = icalendar.Calendar.from_ical(self._read())
             occurrences = recurring_ical_events.of(calendar).between(start_at, end_at)
         except (ValueError, KeyError) as exc:

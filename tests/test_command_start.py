@@ -1,0 +1,62 @@
+"""Issue 14, item 8: `oncallbot who` starts without what it does not use. Timings are measured in `make bench`,
+never asserted; what a test can hold is which packages the command loads: none of the vendors' SDKs, not the
+web server, not Alembic on a database already at the current schema, and one country's holidays, not all."""
+
+import json
+import subprocess
+import sys
+from datetime import date, timedelta
+
+import holidays
+import pytest
+
+from oncallbot.adapters.holiday_calendar import calendar_problem, country_holidays
+from tests.harness.config import EXAMPLE_CONFIG
+
+NOT_FOR_WHO = ("slack_bolt", "slack_sdk", "twilio", "googleapiclient", "apscheduler", "starlette", "uvicorn",
+               "prometheus_client", "imapclient", "alembic", "icalendar", "holidays.countries.germany")
+
+RUN_WHO = """
+import json, sys
+from oncallbot.entrypoints.cli import main
+code = main(["who", "--json", "--config", sys.argv[1]])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def who(tmp_path) -> tuple[dict, list[str]]:
+    done = subprocess.run([sys.executable, "-c", RUN_WHO, str(EXAMPLE_CONFIG)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    *answer, loaded = done.stdout.strip().splitlines()
+    result = json.loads(loaded)
+    assert result["code"] == 0
+    return json.loads("\n".join(answer)), result["modules"]
+
+
+def test_who_loads_no_vendor_sdk_and_no_migration_tool_once_the_database_is_current(tmp_path):
+    first, _ = who(tmp_path)  # creates and migrates the embedded database, and syncs the calendar file
+    second, modules = who(tmp_path)
+    assert second["current"] == first["current"] and second["current"]["person"]["id"]
+    loaded = [name for name in NOT_FOR_WHO if any(m == name or m.startswith(name + ".") for m in modules)]
+    assert loaded == []
+    assert "holidays.countries.united_states" in modules  # the team's own holidays are still there
+
+
+@pytest.mark.parametrize("country, subdivision", [("US", "CA"), ("DE", "BY"), ("GB", "ENG"), ("USA", None)])
+def test_one_countrys_holidays_are_the_librarys(country, subdivision):
+    ours = country_holidays(country, subdivision)
+    theirs = holidays.country_holidays(country, subdiv=subdivision)
+    days = [date(2026, 1, 1) + timedelta(days=n) for n in range(3 * 365)]
+    assert [ours.get(day) for day in days] == [theirs.get(day) for day in days]
+    assert len(dict(ours)) > 20
+
+
+def test_a_lowercase_country_code_is_refused_as_the_library_refuses_it():
+    assert calendar_problem("us", None) == 'holidays.country: "us" is not a supported country code'
+
+
+def test_an_unknown_country_or_subdivision_is_still_a_config_problem():
+    assert calendar_problem("XX", None) == 'holidays.country: "XX" is not a supported country code'
+    with pytest.raises(NotImplementedError, match="does not have subdivision ZZ"):
+        country_holidays("US", "ZZ")
