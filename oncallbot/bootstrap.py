@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load whe
     from .adapters.twilio import TwilioSignatureVerifier
     from .domain.mail import MailPolicy
     from .ports import UserGroups
+    from .services.delivery import SlackPacer
     from .services.watch import DispatcherLiveness
 
 
@@ -128,6 +129,7 @@ class Container:
     heartbeat: Heartbeat | None = None  # heartbeat.url: called every minute while the checks pass
     metrics: "Metrics | None" = None  # server.metrics: true
     dispatcher: "DispatcherLiveness | None" = None  # set by the scheduler: its dispatcher's last run
+    slack_pacer: "SlackPacer | None" = None  # set by `build` when Slack is configured: Slack's pace, per process
     # The mailbox's wiring sets this to a reader of its last successful check (the metrics' age gauge).
     mailbox_checked_at: Callable[[], datetime | None] | None = None
     # What GET /healthz reports besides the database: name -> a check returning None when fine, else why not.
@@ -151,7 +153,7 @@ class Container:
         from .services.delivery import deliver_pending
 
         return deliver_pending(self.store, self.procedure, self.deliverer, self.clock.now(), page_id,
-                               keep_going=self.running)
+                               keep_going=self.running, pacer=self.slack_pacer)
 
 
 
@@ -229,6 +231,10 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         deliverer=build_deliverer(settings, env, slack_client, rotation_source), slack_client=slack_client,
         notes=missing_credentials(env),
     )
+    if slack_client is not None:
+        from .services.delivery import SlackPacer
+
+        container.slack_pacer = SlackPacer()
     if settings.heartbeat.url:
         from .adapters.heartbeat import HttpHeartbeat
 

@@ -313,3 +313,13 @@ def mailbox_unreachable_text(mailbox: str, reason: str) -> str:
 
 def mailbox_reachable_text(mailbox: str, since: str) -> str:
     return f"The support mailbox {mailbox} is readable again (it was not since {since}); nothing was missed."
+
+
+def slack_grouped_dm(texts: list[str]) -> str:
+    """Several DMs to one person that backed up behind Slack's pace, sent as one."""
+    return f"{len(texts)} messages for you (grouped while Slack was busy):\n\n" + "\n\n".join(texts)
+
+
+def slack_grouped_lines(texts: list[str]) -> str:
+    """A page's thread lines that backed up, posted as one."""
+    return "\n".join(texts)
