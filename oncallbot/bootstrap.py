@@ -232,9 +232,11 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         notes=missing_credentials(env),
     )
     if slack_client is not None:
+        from .domain.pacing import SlackPace
         from .services.delivery import SlackPacer
 
-        container.slack_pacer = SlackPacer()
+        pace = settings.slack.pace
+        container.slack_pacer = SlackPacer(SlackPace(pace.per_second, pace.burst))
     if settings.heartbeat.url:
         from .adapters.heartbeat import HttpHeartbeat
 

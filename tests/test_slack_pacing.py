@@ -28,8 +28,15 @@ def test_an_idle_channel_takes_a_burst_then_one_message_a_second():
     assert [u.id for u in plan.send] == [1, 2, 3, 4]
     assert [row for row, _ in plan.defer] == [5, 6, 7, 8, 9, 10]
     assert dict(plan.defer)[5] == T0 + timedelta(seconds=1) and dict(plan.defer)[10] == T0 + timedelta(seconds=6)
-    later = pace_slack(posts(6, start=5), plan.buckets, PACE, T0 + timedelta(seconds=1))
-    assert [u.id for u in later.send] == [5]  # one token came back in a second, not a new burst
+    back = [Queued(5, SUPPORT, None, reserved=True)]  # its slot came: sent, not deferred again
+    later = pace_slack([*back, *posts(2, start=11)], plan.buckets, PACE, T0 + timedelta(seconds=1))
+    assert [u.id for u in later.send] == [5]
+    assert dict(later.defer) == {11: T0 + timedelta(seconds=7), 12: T0 + timedelta(seconds=8)}  # behind 6..10
+
+
+def test_a_destination_that_rested_gets_its_burst_back_and_no_more():
+    plan = pace_slack(posts(4), {SUPPORT: Bucket(-3.0, T0)}, PACE, T0 + timedelta(minutes=5))
+    assert [u.id for u in plan.send] == [1, 2, 3, 4] and plan.defer == ()
 
 
 def test_cards_are_never_merged_and_keep_their_order():

@@ -34,11 +34,13 @@ class Bucket:
 class Queued:
     """One outbox row waiting for Slack. `destination`: the channel or person it posts to (None: not paced,
     e.g. a card redraw, which is chat.update); `group`: rows with the same group may be sent as one message
-    when they back up (None: never grouped, e.g. a card or a DM with buttons)."""
+    when they back up (None: never grouped, e.g. a card or a DM with buttons); `reserved`: it waited for a
+    slot that an earlier round already counted against its destination, so it goes without another."""
 
     id: int
     destination: str | None
     group: str | None
+    reserved: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,38 +54,44 @@ class Unit:
 @dataclass(frozen=True)
 class PacingPlan:
     send: tuple[Unit, ...]
-    defer: tuple[tuple[int, datetime], ...]  # rows left waiting, and when their destination has room again
+    # Rows left waiting, each with its slot: the destination's token for it is already counted, so when it
+    # comes back at that time (marked `reserved`) it is sent, not deferred again.
+    defer: tuple[tuple[int, datetime], ...]
     buckets: Mapping[str, Bucket]
 
 
 def refill(bucket: Bucket | None, pace: SlackPace, now: datetime) -> Bucket:
+    """Tokens come back at `per_second` up to `burst`; below zero, they are slots promised to waiting rows."""
     if bucket is None:
         return Bucket(float(pace.burst), now)
     elapsed = max(0.0, (now - bucket.at).total_seconds())
     return Bucket(min(float(pace.burst), bucket.tokens + elapsed * pace.per_second), now)
 
 
-def _units(rows: Sequence[Queued], backed_up: bool) -> list[Unit]:
-    """In order of their first row; grouped rows join the unit of the first of their group."""
+def _units(rows: Sequence[Queued], backed_up: bool) -> list[tuple[Unit, bool]]:
+    """In order of their first row; grouped rows join the unit of the first of their group. Each unit with
+    whether it holds a slot already (any of its rows does)."""
     if not backed_up:
-        return [Unit(r.id) for r in rows]
+        return [(Unit(r.id), r.reserved) for r in rows]
     order: list[int] = []
-    members: dict[int, list[int]] = {}
+    members: dict[int, list[Queued]] = {}
     first_of_group: dict[str, int] = {}
     for row in rows:
         if row.group is not None and row.group in first_of_group:
-            members[first_of_group[row.group]].append(row.id)
+            members[first_of_group[row.group]].append(row)
             continue
         if row.group is not None:
             first_of_group[row.group] = row.id
         order.append(row.id)
-        members[row.id] = []
-    return [Unit(first, tuple(members[first])) for first in order]
+        members[row.id] = [row]
+    return [(Unit(first, tuple(r.id for r in members[first][1:])), any(r.reserved for r in members[first]))
+            for first in order]
 
 
 def pace_slack(queued: Sequence[Queued], buckets: Mapping[str, Bucket], pace: SlackPace,
                now: datetime) -> PacingPlan:
-    """What to send now, grouped, and what to leave waiting, per destination, rows in the given order."""
+    """What to send now, grouped, and what to leave waiting (with its slot), per destination, rows in the
+    given order."""
     send: list[Unit] = []
     defer: list[tuple[int, datetime]] = []
     after = dict(buckets)
@@ -92,19 +100,21 @@ def pace_slack(queued: Sequence[Queued], buckets: Mapping[str, Bucket], pace: Sl
         by_destination.setdefault(row.destination, []).append(row)
     for destination, rows in by_destination.items():
         if destination is None:  # not paced; several redraws of one card are still one redraw
-            send.extend(_units(rows, backed_up=True))
+            send.extend(unit for unit, _ in _units(rows, backed_up=True))
             continue
         bucket = refill(after.get(destination), pace, now)
-        room = math.floor(bucket.tokens)
-        units = _units(rows, backed_up=len(rows) > room)
-        sent, waiting = units[:room], units[room:]
-        send.extend(sent)
-        tokens = bucket.tokens - len(sent)
-        for position, unit in enumerate(waiting):
-            # The n-th waiting message has room once n+1 tokens have come back.
-            wait = (position + 1 - tokens) / pace.per_second
-            until = now + timedelta(seconds=max(0.0, wait))
-            defer.extend((row_id, until) for row_id in (unit.id, *unit.folded))
+        tokens = bucket.tokens
+        fresh = sum(1 for row in rows if not row.reserved)
+        for unit, reserved in _units(rows, backed_up=fresh > max(0, math.floor(tokens))):
+            if reserved:
+                send.append(unit)
+            elif tokens >= 1:
+                send.append(unit)
+                tokens -= 1
+            else:
+                tokens -= 1  # its slot: when the bucket would have refilled to this token
+                until = now + timedelta(seconds=(-tokens) / pace.per_second)
+                defer.extend((row_id, until) for row_id in (unit.id, *unit.folded))
         after[destination] = Bucket(tokens, now)
     return PacingPlan(tuple(send), tuple(defer), after)
 

@@ -84,6 +84,7 @@ log = logging.getLogger("oncallbot.delivery")
 
 SEND_DEADLINE = timedelta(seconds=60)
 SEND_WORKERS = 8
+SLOT_MEMORY = timedelta(minutes=10)
 
 
 def _card(page: PageRecord, procedure: Procedure) -> PageCard:
@@ -164,6 +165,7 @@ class SlackPacer:
     def __init__(self, pace: SlackPace | None = None):
         self.pace = pace or SlackPace()
         self._buckets: dict[str, Bucket] = {}
+        self._slots: dict[int, datetime] = {}  # rows left waiting, and the slot each already holds
         self._lock = threading.Lock()
         self.backlog = 0  # the largest number of Slack messages left waiting after one round (the bench reads it)
 
@@ -178,10 +180,17 @@ class SlackPacer:
         queued = [queued_for_slack(row.id, row.kind, row.target, row.person_id, row.page_id,
                                    confirm=_confirm_dm(tx, row)) for row in slack]
         with self._lock:
+            queued = [replace(q, reserved=q.id in self._slots) for q in queued]
             plan = pace_slack(queued, self._buckets, self.pace, now)
             self._buckets.update(plan.buckets)
-            waiting = len({row_id for row_id, _ in plan.defer})
-            self.backlog = max(self.backlog, waiting)
+            for unit in plan.send:
+                for row_id in (unit.id, *unit.folded):
+                    self._slots.pop(row_id, None)
+            self._slots.update(plan.defer)
+            # A slot whose row another replica sent (or that a rollback lost) is forgotten in time.
+            for row_id in [r for r, until in self._slots.items() if until < now - SLOT_MEMORY]:
+                del self._slots[row_id]
+            self.backlog = max(self.backlog, len(plan.defer))
         sending, folded = _apply_pacing(tx, slack, plan)
         return [row for row in rows if row.channel != Channel.SLACK] + sending, folded
 
@@ -228,7 +237,8 @@ def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, no
     `keep_going` is asked between batches, so a shutdown does not wait for a whole backlog. With a `pacer`,
     Slack messages keep to Slack's pace: what backs up is grouped or waits for a later round."""
     sent = 0
-    with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="send") as pool:
+    pool: ThreadPoolExecutor | None = None  # only when there is more than one page to send for at once
+    try:
         while keep_going():
             with store.transaction() as tx:
                 rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id, keys)
@@ -245,9 +255,19 @@ def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, no
             for message, opted_out in messages:
                 key = message.page_id if message.page_id else _group(message)
                 groups.setdefault(key, []).append((message, opted_out))
-            futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now, folded)
-                       for group in groups.values()]
-            sent += sum(future.result() for future in futures)
+            if len(groups) == 1:  # one page (an intake's card): no thread hop on the way to the provider
+                round_sent = _send_in_order(store, procedure, deliverer, next(iter(groups.values())), now, folded)
+            else:
+                pool = pool or ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="send")
+                futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now, folded)
+                           for group in groups.values()]
+                round_sent = sum(future.result() for future in futures)
+            sent += round_sent
+            if round_sent == len(messages) and claimed < batch:  # no failure queued a fallback; nothing left
+                return sent
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return sent
 
 
