@@ -16,6 +16,7 @@ from oncallbot.entrypoints.scheduler import FIRE_POLL_SECONDS, Dispatcher
 from oncallbot.services.paging import plan_to_json
 from tests.harness.clock import FakeClock
 from tests.harness.config import example_settings
+from tests.harness.e2e import wait_until as harness_wait_until
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # a night: the example team's on-call person is paged
 HOUR = 3600.0
@@ -41,13 +42,8 @@ def fired(store: Store, page_id: int) -> int:
 
 
 def wait_until(condition, timeout: float = 20.0) -> bool:
-    """Poll a condition with a deadline (the threads run on their own; nothing sleeps a fixed time)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+    """The harness's poll with a deadline (the threads run on their own)."""
+    return bool(harness_wait_until(condition, timeout, "the dispatcher thread", interval=0.01))
 
 
 def container_on(database_url: str, clock: FakeClock) -> bootstrap.Container:
