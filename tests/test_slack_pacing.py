@@ -9,6 +9,7 @@ import pytest
 
 from oncallbot.domain.pacing import Bucket, Queued, SlackPace, Unit, pace_slack, queued_for_slack
 from oncallbot.services import paging
+from oncallbot.services.delivery import SlackPacer
 from tests.fakes import FakeSlack, FakeTwilio
 from tests.harness.twilio import build_bot
 
@@ -83,6 +84,7 @@ SLACK_FIRST = {"steps": [{"notify": "oncall", "channels": ["slack"], "after": "0
 def bot(database_url):
     with FakeSlack() as slack, FakeTwilio() as twilio:
         served = build_bot(database_url, twilio, slack, escalation=SLACK_FIRST)
+        served.container.slack_pacer = SlackPacer(PACE)  # slack.pace {per_second: 1, burst: 4}
         yield served
         served.client.__exit__(None, None, None)
         served.store.dispose()
@@ -95,20 +97,28 @@ def test_a_storm_of_pages_keeps_to_slacks_pace_groups_dms_and_loses_nothing(bot)
                               clock.now())[0].id for n in range(12)]
     container.deliver_now()
     assert len(slack.messages(support)) == 4  # the burst; the other cards wait their turn
+    waiting = pages[-1]  # taken while its card still waits: the card, when posted, shows it taken
+    paging.acknowledge_page(bot.store, bot.procedure, waiting, "aisha", "on_it", "slack", clock.now())
+    container.deliver_now()
     for _ in range(8):  # the outbox's next rounds, one second apart: one card each
         clock.advance(timedelta(seconds=1))
         container.deliver_now()
     cards = [m for m in slack.messages(support) if not m.get("thread_ts")]
     assert sorted(int(m["text"].split("#")[1].split(":")[0]) for m in cards) == pages  # every card, once
+    taken = next(m for m in cards if f"#{waiting}:" in m["text"])
+    assert "On It" in str(taken["blocks"])
+    with bot.store.reading() as tx:
+        assert [n.state for n in tx.notifications_of(waiting) if n.kind == "card_update"] == ["grouped"]
+    escalating = [p for p in pages if p != waiting]  # taken: it does not escalate
 
     clock.advance(timedelta(minutes=15))  # nobody answered: every page's first step, a Slack DM, at once
     paging.fire_due_escalations(bot.store, bot.procedure, clock.now())
     container.deliver_now()
     dms = [m for person in bot.procedure.team.people if person.slack_id
            for m in slack.dms_to(person.slack_id) if "Storm ticket" in m["text"]]
-    assert len(dms) == 1  # one digest DM, not twelve
-    assert all(f"#{page_id}" in dms[0]["text"] for page_id in pages)
-    for page_id in pages:  # each page's timeline says its person was notified
+    assert len(dms) == 1  # one digest DM, not eleven
+    assert all(f"#{page_id}" in dms[0]["text"] for page_id in escalating)
+    for page_id in escalating:  # each page's timeline says its person was notified
         body = bot.client.get(f"/api/v1/pages/{page_id}", headers={"Authorization": "Bearer test-api-token"}).json()
         assert any(e["event"] == "notified" and e["channel"] == "slack" for e in body["timeline"])
 
@@ -116,4 +126,4 @@ def test_a_storm_of_pages_keeps_to_slacks_pace_groups_dms_and_loses_nothing(bot)
         clock.advance(timedelta(seconds=1))
         container.deliver_now()
     threads = {m["thread_ts"] for m in slack.messages(support) if m.get("thread_ts")}
-    assert len(threads) == len(pages)
+    assert len(threads) == len(pages)  # every page's thread got its lines (the taken one its On It!)

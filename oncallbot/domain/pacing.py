@@ -21,7 +21,9 @@ from .vocabulary import MessageKind, SlackTarget
 @dataclass(frozen=True)
 class SlackPace:
     per_second: float = 1.0  # Slack: about one chat.postMessage per second per channel
-    burst: int = 4  # "bursts allowed": what an idle channel may take at once
+    # "Bursts allowed" (Slack gives no number): what an idle channel may take at once. Large enough that a
+    # day's ordinary traffic (a week's start, a run of reports) is never held back; a storm is.
+    burst: int = 20
 
 
 @dataclass(frozen=True)

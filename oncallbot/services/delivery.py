@@ -174,9 +174,9 @@ class SlackPacer:
         """Pace the claimed rows in the claiming transaction: the rows to send now (grouped rows' words joined
         into the one that carries them, and the rows it carries); the others left pending until their
         destination has room, or marked grouped."""
-        slack = [row for row in rows if row.channel == Channel.SLACK]
+        slack = [row for row in rows if row.channel == Channel.SLACK and not _redraw_before_card(tx, row)]
         if not slack:
-            return rows, {}
+            return [row for row in rows if row.channel != Channel.SLACK], {}
         queued = [queued_for_slack(row.id, row.kind, row.target, row.person_id, row.page_id,
                                    confirm=_confirm_dm(tx, row)) for row in slack]
         with self._lock:
@@ -193,6 +193,21 @@ class SlackPacer:
             self.backlog = max(self.backlog, len(plan.defer))
         sending, folded = _apply_pacing(tx, slack, plan)
         return [row for row in rows if row.channel != Channel.SLACK] + sending, folded
+
+
+def _redraw_before_card(tx: StoreTx, row: NotificationRecord) -> bool:
+    """A redraw of a card still waiting its turn is grouped into it (marked so): the card, when posted, shows
+    the page as it then stands."""
+    if row.kind != MessageKind.CARD_UPDATE or not row.page_id:
+        return False
+    page = tx.page(row.page_id)
+    if page is None or page.slack_card_ts is not None:
+        return False
+    waiting = any(n.kind == MessageKind.CARD and n.state in (NotificationState.PENDING, NotificationState.SENDING)
+                  for n in tx.notifications_of(page.id))
+    if waiting:
+        tx.update_notification(row.id, state=NotificationState.GROUPED, claimed_until=None)
+    return waiting
 
 
 def _confirm_dm(tx: StoreTx, row: NotificationRecord) -> bool:
@@ -249,8 +264,10 @@ def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, no
                 messages = [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows]
             if not claimed:  # failures may have queued fallbacks, so stop only when nothing is left
                 return sent
-            if not messages:  # everything claimed waits for Slack's pace: a later round sends it
-                return sent
+            if not messages:  # what was claimed waits for Slack's pace: a later round sends it
+                if claimed < batch:
+                    return sent
+                continue
             groups: dict[object, Batch] = {}
             for message, opted_out in messages:
                 key = message.page_id if message.page_id else _group(message)
