@@ -376,7 +376,7 @@ def main() -> int:
         if "rest" in wanted:
             rows += rest_rows(stack, 20 if args.quick else 200, 10 if args.quick else 30)
         if "storm" in wanted:
-            rows += storm_rows(stack, 500 if args.quick else 5000, 10, 90 if args.quick else 300)
+            rows += storm_rows(stack, 500 if args.quick else 5000, 10, 90 if args.quick else 420)
         if "who" in wanted:
             who = bench_who(f"sqlite:///{workdir}/who.sqlite3", 10, 2000)
             rows.append(("who over 10 years of weekly shifts (one team), SQLite", f"{who['shifts']} shifts",

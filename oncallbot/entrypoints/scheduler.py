@@ -33,6 +33,7 @@ log = logging.getLogger("oncallbot.scheduler")
 # the period of the done reminders and of reaping interrupted sends.
 FIRE_POLL_SECONDS = 5.0
 FIRE_COALESCE_SECONDS = 0.02  # steps due this close together are fired in one wake: bounded work in a storm
+FIRE_BEHIND_MAX_SECONDS = 0.2  # the longest wait for a due step this replica could not fire (locked, failing)
 DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this catches the rest
 SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's start
 WEEK_REMINDER_INTERVAL_SECONDS = 60  # a week's reminder goes out within this of `week_reminder.before`
@@ -96,14 +97,15 @@ def sync_job(container: Container) -> None:
               problems=len(result.problems), full=result.full)
 
 
-def fire_job(container: Container) -> None:
-    """The dispatcher's full round: interrupted sends, due steps, due done reminders."""
+def fire_job(container: Container) -> int:
+    """The dispatcher's full round: interrupted sends, due steps, due done reminders. Returns the steps fired."""
     now = container.clock.now()
     reap_stale_sends(container.store, container.procedure, now)
-    fire_due_escalations(container.store, container.procedure, now, keep_going=container.running)
+    fired = fire_due_escalations(container.store, container.procedure, now, keep_going=container.running)
     fire_due_done_reminders(container.store, container.procedure, now, keep_going=container.running)
     if container.dispatcher is not None:  # a run that raised or hangs never gets here: the heartbeat stops
         container.dispatcher.ran(container.clock.now())
+    return fired
 
 
 class Dispatcher(threading.Thread):
@@ -124,16 +126,19 @@ class Dispatcher(threading.Thread):
         self.rounds = 0  # finished rounds (full or steps only), for tests waiting on the thread
         self._listener: threading.Thread | None = None  # PostgreSQL only: LISTEN for other replicas' pages
         self._behind = 0  # rounds in a row that left a due step unfired
+        self.fired = 0  # steps the last round fired
 
     def run_round(self, full: bool) -> datetime | None:
         """Fire what is due now (and, on a full round, reap interrupted sends and send done reminders);
         the earliest step still to come."""
         container = self.container
-        if full:
-            run_isolated("escalations.fire", lambda: fire_job(container))
-        else:
-            run_isolated("escalations.fire", lambda: fire_due_escalations(
-                container.store, container.procedure, container.clock.now(), keep_going=container.running))
+        self.fired = 0
+
+        def fire() -> None:
+            self.fired = fire_job(container) if full else fire_due_escalations(
+                container.store, container.procedure, container.clock.now(), keep_going=container.running)
+
+        run_isolated("escalations.fire", fire)
         try:
             self.next_due_at = next_escalation_at(container.store)
         except Exception:
@@ -150,10 +155,13 @@ class Dispatcher(threading.Thread):
         if until_due is None or until_due > 0:
             self._behind = 0
             return until_full if until_due is None else min(until_full, max(self.coalesce, until_due))
-        # Due, yet this round did not fire it: another replica holds its row, or firing it failed. Look again
+        if self.fired:  # a busy moment: this round fired steps and more are due (or held by another replica)
+            self._behind = 0
+            return min(until_full, self.coalesce)
+        # Due, yet this round fired nothing: another replica holds its row, or firing it failed. Look again
         # soon, and less often while it stays so (never a busy loop).
         self._behind += 1
-        return min(until_full, self.poll, self.coalesce * 2 ** min(self._behind, 8))
+        return min(until_full, FIRE_BEHIND_MAX_SECONDS, self.coalesce * 2 ** min(self._behind, 8))
 
     def run(self) -> None:
         container = self.container
