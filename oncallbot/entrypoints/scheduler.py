@@ -32,7 +32,9 @@ log = logging.getLogger("oncallbot.scheduler")
 # process's, or another replica's through PostgreSQL NOTIFY). The poll is the safety net for a lost notice, and
 # the period of the done reminders and of reaping interrupted sends.
 FIRE_POLL_SECONDS = 5.0
-FIRE_COALESCE_SECONDS = 0.02  # steps due this close together are fired in one wake: bounded work in a storm
+# Rounds begin at most this often: in a storm each round fires a batch, not a page or two (each round costs two
+# transactions on every replica). At rest it delays nothing: the last round is long past.
+FIRE_COALESCE_SECONDS = 0.1
 FIRE_BEHIND_MAX_SECONDS = 0.2  # the longest wait for a due step this replica could not fire (locked, failing)
 DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this catches the rest
 SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's start
@@ -148,16 +150,15 @@ class Dispatcher(threading.Thread):
         return self.next_due_at
 
     def seconds_until(self, due_at: datetime | None, full_round_at: float) -> float:
-        """How long to sleep: until the step is due (not sooner than `coalesce`, so a storm of steps due
-        microseconds apart is fired in batches), and never past the next full round."""
+        """How long to sleep: until the step is due, and never past the next full round."""
         until_full = max(0.0, full_round_at - time.monotonic())
         until_due = (due_at - self.container.clock.now()).total_seconds() if due_at is not None else None
         if until_due is None or until_due > 0:
             self._behind = 0
-            return until_full if until_due is None else min(until_full, max(self.coalesce, until_due))
+            return until_full if until_due is None else min(until_full, until_due)
         if self.fired:  # a busy moment: this round fired steps and more are due (or held by another replica)
             self._behind = 0
-            return min(until_full, self.coalesce)
+            return 0.0
         # Due, yet this round fired nothing: another replica holds its row, or firing it failed. Look again
         # soon, and less often while it stays so (never a busy loop).
         self._behind += 1
@@ -171,8 +172,10 @@ class Dispatcher(threading.Thread):
             full = time.monotonic() >= full_round_at
             if full:
                 full_round_at = time.monotonic() + self.poll
+            started = time.monotonic()
             due_at = self.run_round(full)
             self.wakeup.wait(due_at, self.seconds_until(due_at, full_round_at))
+            container.stopping.wait(max(0.0, started + self.coalesce - time.monotonic()))
 
     def stop(self, timeout: float = 30) -> None:
         self.container.stopping.set()
