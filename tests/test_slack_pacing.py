@@ -40,6 +40,16 @@ def test_a_destination_that_rested_gets_its_burst_back_and_no_more():
     assert [u.id for u in plan.send] == [1, 2, 3, 4] and plan.defer == ()
 
 
+def test_rounds_that_began_out_of_order_never_count_the_same_second_twice():
+    second = T0 + timedelta(seconds=1)
+    late = pace_slack(posts(1), {SUPPORT: Bucket(0.5, second)}, PACE, second)
+    earlier = pace_slack(posts(1, start=2), late.buckets, PACE, T0 + timedelta(seconds=0.5))  # began before
+    again = pace_slack(posts(1, start=3), earlier.buckets, PACE, second)
+    slots = {**dict(late.defer), **dict(earlier.defer), **dict(again.defer)}
+    assert slots == {1: second + timedelta(seconds=0.5), 2: second + timedelta(seconds=1.5),
+                     3: second + timedelta(seconds=2.5)}  # one a second, the half second not given back
+
+
 def test_cards_are_never_merged_and_keep_their_order():
     cards = posts(6)  # group None: each page's card is its own message with its own buttons
     plan = pace_slack(cards, {}, PACE, T0)

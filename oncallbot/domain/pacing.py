@@ -66,7 +66,9 @@ def refill(bucket: Bucket | None, pace: SlackPace, now: datetime) -> Bucket:
     """Tokens come back at `per_second` up to `burst`; below zero, they are slots promised to waiting rows."""
     if bucket is None:
         return Bucket(float(pace.burst), now)
-    elapsed = max(0.0, (now - bucket.at).total_seconds())
+    if now <= bucket.at:  # a round that began before the last one (senders run in parallel): no time passed
+        return bucket
+    elapsed = (now - bucket.at).total_seconds()
     return Bucket(min(float(pace.burst), bucket.tokens + elapsed * pace.per_second), now)
 
 
@@ -115,9 +117,9 @@ def pace_slack(queued: Sequence[Queued], buckets: Mapping[str, Bucket], pace: Sl
                 tokens -= 1
             else:
                 tokens -= 1  # its slot: when the bucket would have refilled to this token
-                until = now + timedelta(seconds=(-tokens) / pace.per_second)
+                until = bucket.at + timedelta(seconds=(-tokens) / pace.per_second)
                 defer.extend((row_id, until) for row_id in (unit.id, *unit.folded))
-        after[destination] = Bucket(tokens, now)
+        after[destination] = Bucket(tokens, bucket.at)
     return PacingPlan(tuple(send), tuple(defer), after)
 
 
