@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load whe
     from .adapters.twilio import TwilioRecordings, TwilioSignatureVerifier
     from .domain.mail import MailPolicy
     from .ports import UserGroups
+    from .services.delivery import SlackPacer
     from .services.watch import DispatcherLiveness
 
 
@@ -147,6 +148,7 @@ class Container:
     heartbeat: Heartbeat | None = None  # heartbeat.url: called every minute while the checks pass
     metrics: "Metrics | None" = None  # server.metrics: true
     dispatcher: "DispatcherLiveness | None" = None  # set by the scheduler: its dispatcher's last run
+    slack_pacer: "SlackPacer | None" = None  # set by `build` when Slack is configured: Slack's pace, per process
     # The mailbox's wiring sets this to a reader of its last successful check (the metrics' age gauge).
     mailbox_checked_at: Callable[[], datetime | None] | None = None
     # What GET /healthz reports besides the database: name -> a check returning None when fine, else why not.
@@ -171,7 +173,7 @@ class Container:
         from .services.delivery import deliver_pending
 
         return deliver_pending(self.store, self.procedure, self.deliverer, self.clock.now(), page_id,
-                               keep_going=self.running)
+                               keep_going=self.running, pacer=self.slack_pacer)
 
 
 
@@ -271,6 +273,12 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         recordings=recordings, notes=missing_credentials(env, settings),
     )
     container.rotation = RotationReadModel(container.store, container.procedure)
+    if slack_client is not None:
+        from .domain.pacing import SlackPace
+        from .services.delivery import SlackPacer
+
+        pace = settings.slack.pace
+        container.slack_pacer = SlackPacer(SlackPace(pace.per_second, pace.burst))
     if heartbeat_url := env.heartbeat_url or settings.heartbeat.url:
         from .adapters.heartbeat import HttpHeartbeat
 

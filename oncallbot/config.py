@@ -234,6 +234,13 @@ class SlackSection(_Section):
     # A user group (its id, e.g. S0123ABCD: not the @handle) whose one member is the person on call now;
     # unset, nothing touches user groups. Needs the `usergroups:write` scope (and user groups, a paid plan).
     oncall_usergroup: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
+    # Slack's pace for chat.postMessage, per channel and per DM: what backs up is grouped or waits its turn.
+    pace: "SlackPaceSection" = Field(default_factory=lambda: SlackPaceSection())
+
+
+class SlackPaceSection(_Section):
+    per_second: float = Field(default=1.0, gt=0, le=100)  # Slack: about one message per second per channel
+    burst: int = Field(default=20, ge=1, le=1000)  # posts an idle channel takes at once ("bursts allowed")
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")

@@ -171,6 +171,8 @@ class NotificationUpdate(TypedDict, total=False):
     attempts: int
     error: str | None
     delivery_status: str | None
+    text: str  # grouped with others that backed up behind Slack's pace (services.delivery.SlackPacer)
+    sent_at: datetime | None
 
 
 # --- ports --------------------------------------------------------------------------------------------

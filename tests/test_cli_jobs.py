@@ -58,7 +58,7 @@ def test_jobs_json_shows_each_job_its_last_run_and_replica_and_the_next_run_in_t
     assert jobs["report.weekly"]["last_run"]["occasion"] == "2026-11-16"
     assert jobs["report.weekly"]["last_run"]["replica"] == "host-a:17"
     assert jobs["report.weekly"]["next_run"] == "2026-11-30T09:00:00-08:00"
-    assert jobs["escalations.fire"]["every_seconds"] == 0.2 and jobs["escalations.fire"]["last_run"] is None
+    assert jobs["escalations.fire"]["every_seconds"] == 5.0 and jobs["escalations.fire"]["last_run"] is None
     assert jobs["escalations.fire"]["next_run"] is None
     assert jobs["rotation.sync"]["schedule"] == "every 10m"
     assert jobs["rotation.sync"]["last_run"]["at"] == "2026-11-16T18:01:00-08:00"
@@ -80,7 +80,8 @@ def test_jobs_shows_a_missed_run_pending_while_no_replica_is_up(capsys, monkeypa
     assert "test_page: the weekly test page at the week's start\n  schedule: every Mon at 18:01" in text
     assert "  last run: Mon 2026-11-16 18:01 PST on host-a:17, occasion 2026-11-16\n" in text
     assert "  next run: Mon 2026-11-30 18:01 PST\n  MISSED RUN PENDING: due Mon 2026-11-23 18:01 PST" in text
-    assert "escalations.fire: fire due escalation steps\n  schedule: every 0.2s\n  last run: not recorded" in text
+    assert ("escalations.fire: fire each escalation step at its due time (woken by a page due sooner; looks at "
+            "least this often)\n  schedule: every 5s\n  last run: not recorded") in text
 
 
 def test_jobs_after_a_missed_run_shows_it_skipped_and_nothing_pending(capsys, monkeypatch, database_url):

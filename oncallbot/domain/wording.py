@@ -395,3 +395,13 @@ def line_failure_text(caller: str, where: str, error: str) -> str:
 
 def transcription_line(ok: bool) -> str:
     return "Transcription added to the card." if ok else "Transcription failed: listen to the recording."
+
+
+def slack_grouped_dm(texts: list[str]) -> str:
+    """Several DMs to one person that backed up behind Slack's pace, sent as one."""
+    return f"{len(texts)} messages for you (grouped while Slack was busy):\n\n" + "\n\n".join(texts)
+
+
+def slack_grouped_lines(texts: list[str]) -> str:
+    """A page's thread lines that backed up, posted as one."""
+    return "\n".join(texts)

@@ -2,6 +2,8 @@
 (job, occasion) row first, so every replica can run the same schedule safely."""
 
 import logging
+import threading
+import time
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,14 +21,21 @@ from ..services.catchup import (
 from ..services.contacts import remind_unverified, request_verifications
 from ..services.delivery import deliver_pending, reap_stale_sends
 from ..services.oncall_group import update_oncall_group
-from ..services.paging import fire_due_done_reminders, fire_due_escalations
+from ..services.paging import fire_due_done_reminders, fire_due_escalations, next_escalation_at
 from ..services.rotation import sync_and_notify
 from ..services.swaps import expire_due
 from ..services.watch import DispatcherLiveness, beat, watch_bot
 from ..services.week_start import HANDOFF_JOB, send_week_reminders
 
 log = logging.getLogger("oncallbot.scheduler")
-FIRE_INTERVAL_SECONDS = 0.2  # a due step waits at most this long for a replica to look
+# The dispatcher sleeps until the earliest step it knows of, woken sooner by a page committed due earlier (this
+# process's, or another replica's through PostgreSQL NOTIFY). The poll is the safety net for a lost notice, and
+# the period of the done reminders and of reaping interrupted sends.
+FIRE_POLL_SECONDS = 5.0
+# Rounds begin at most this often: in a storm each round fires a batch, not a page or two (each round costs two
+# transactions on every replica). At rest it delays nothing: the last round is long past.
+FIRE_COALESCE_SECONDS = 0.1
+FIRE_BEHIND_MAX_SECONDS = 0.2  # the longest wait for a due step this replica could not fire (locked, failing)
 DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this catches the rest
 SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's start
 WEEK_REMINDER_INTERVAL_SECONDS = 60  # a week's reminder goes out within this of `week_reminder.before`
@@ -41,10 +50,10 @@ def periodic_jobs(container: Container) -> list[PeriodicJob]:
     settings, window = container.settings, container.procedure.window
     jobs = [
         PeriodicJob("rotation.sync", "sync the rotation calendar", every=settings.rotation.sync_interval),
-        PeriodicJob("escalations.fire", "fire due escalation steps",
-                    every=timedelta(seconds=FIRE_INTERVAL_SECONDS)),
+        PeriodicJob("escalations.fire", "fire each escalation step at its due time (woken by a page due sooner; "
+                    "looks at least this often)", every=timedelta(seconds=FIRE_POLL_SECONDS)),
         PeriodicJob("done_reminders", "remind holders of pages left at On It! (with the escalation dispatcher)",
-                    every=timedelta(seconds=FIRE_INTERVAL_SECONDS)),
+                    every=timedelta(seconds=FIRE_POLL_SECONDS)),
         PeriodicJob("outbox.deliver", "send queued messages", every=timedelta(seconds=DELIVER_INTERVAL_SECONDS)),
         PeriodicJob("swaps.expire", "expire undecided swap requests",
                     every=timedelta(seconds=SWAP_EXPIRY_INTERVAL_SECONDS)),
@@ -90,13 +99,91 @@ def sync_job(container: Container) -> None:
               problems=len(result.problems), full=result.full)
 
 
-def fire_job(container: Container) -> None:
+def fire_job(container: Container) -> int:
+    """The dispatcher's full round: interrupted sends, due steps, due done reminders. Returns the steps fired."""
     now = container.clock.now()
     reap_stale_sends(container.store, container.procedure, now)
-    fire_due_escalations(container.store, container.procedure, now, keep_going=container.running)
+    fired = fire_due_escalations(container.store, container.procedure, now, keep_going=container.running)
     fire_due_done_reminders(container.store, container.procedure, now, keep_going=container.running)
     if container.dispatcher is not None:  # a run that raised or hangs never gets here: the heartbeat stops
         container.dispatcher.ran(container.clock.now())
+    return fired
+
+
+class Dispatcher(threading.Thread):
+    """This process's escalation dispatcher: fires due steps at their due time and sleeps in between.
+
+    It knows the earliest `next_due_at` of the open pages (read after each round) and waits until then, or until
+    the store announces a step due sooner (`DueWakeup`: this process's commits, and on PostgreSQL every
+    replica's through LISTEN/NOTIFY), or `poll` seconds at most. Exactly-once does not depend on any of this:
+    a step is fired by whichever replica claims its page row (SKIP LOCKED), so an early, late or double wake
+    only costs a query."""
+
+    def __init__(self, container: Container, poll: float = FIRE_POLL_SECONDS,
+                 coalesce: float = FIRE_COALESCE_SECONDS):
+        super().__init__(name="dispatcher", daemon=True)
+        self.container, self.poll, self.coalesce = container, poll, coalesce
+        self.wakeup = container.database.wakeup
+        self.next_due_at: datetime | None = None  # the earliest step this dispatcher knows of
+        self.rounds = 0  # finished rounds (full or steps only), for tests waiting on the thread
+        self._listener: threading.Thread | None = None  # PostgreSQL only: LISTEN for other replicas' pages
+        self._behind = 0  # rounds in a row that left a due step unfired
+        self.fired = 0  # steps the last round fired
+
+    def run_round(self, full: bool) -> datetime | None:
+        """Fire what is due now (and, on a full round, reap interrupted sends and send done reminders);
+        the earliest step still to come."""
+        container = self.container
+        self.fired = 0
+
+        def fire() -> None:
+            self.fired = fire_job(container) if full else fire_due_escalations(
+                container.store, container.procedure, container.clock.now(), keep_going=container.running)
+
+        run_isolated("escalations.fire", fire)
+        try:
+            self.next_due_at = next_escalation_at(container.store)
+        except Exception:
+            log.exception("could not read the next due step; polling")
+            self.next_due_at = None
+        self.rounds += 1
+        return self.next_due_at
+
+    def seconds_until(self, due_at: datetime | None, full_round_at: float) -> float:
+        """How long to sleep: until the step is due, and never past the next full round."""
+        until_full = max(0.0, full_round_at - time.monotonic())
+        until_due = (due_at - self.container.clock.now()).total_seconds() if due_at is not None else None
+        if until_due is None or until_due > 0:
+            self._behind = 0
+            return until_full if until_due is None else min(until_full, until_due)
+        if self.fired:  # a busy moment: this round fired steps and more are due (or held by another replica)
+            self._behind = 0
+            return 0.0
+        # Due, yet this round fired nothing: another replica holds its row, or firing it failed. Look again
+        # soon, and less often while it stays so (never a busy loop).
+        self._behind += 1
+        return min(until_full, FIRE_BEHIND_MAX_SECONDS, self.coalesce * 2 ** min(self._behind, 8))
+
+    def run(self) -> None:
+        container = self.container
+        self._listener = container.database.listen_for_due(container.stopping)
+        full_round_at = 0.0
+        while container.running():
+            full = time.monotonic() >= full_round_at
+            if full:
+                full_round_at = time.monotonic() + self.poll
+            started = time.monotonic()
+            due_at = self.run_round(full)
+            self.wakeup.wait(due_at, self.seconds_until(due_at, full_round_at))
+            container.stopping.wait(max(0.0, started + self.coalesce - time.monotonic()))
+
+    def stop(self, timeout: float = 30) -> None:
+        self.container.stopping.set()
+        self.wakeup.interrupt()
+        if self.is_alive():
+            self.join(timeout)
+        if self._listener is not None:
+            self._listener.join(timeout)
 
 
 def watch_job(container: Container) -> None:
@@ -202,10 +289,8 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     scheduler.add_job(run_isolated, "interval", seconds=interval, id="rotation.sync", replace_existing=True,
                       args=["rotation.sync", lambda: sync_job(container)], misfire_grace_time=int(interval),
                       next_run_time=datetime.now(tz))
-    # Firing steps and sending them are separate jobs, so a slow provider never delays the next deadline.
-    scheduler.add_job(run_isolated, "interval", seconds=FIRE_INTERVAL_SECONDS, id="escalations.fire",
-                      replace_existing=True, args=["escalations.fire", lambda: fire_job(container)],
-                      misfire_grace_time=30)
+    # Steps are fired by the `Dispatcher` thread (serve starts it), apart from sending, so a slow provider
+    # never delays the next deadline.
     scheduler.add_job(run_isolated, "interval", seconds=DELIVER_INTERVAL_SECONDS, id="outbox.deliver",
                       replace_existing=True, args=["outbox.deliver", container.deliver_now], misfire_grace_time=30)
     scheduler.add_job(run_isolated, "interval", seconds=SWAP_EXPIRY_INTERVAL_SECONDS, id="swaps.expire",

@@ -10,7 +10,7 @@ import uvicorn
 from ..bootstrap import Container, build_mail_watcher, build_slack_app, build_twilio_verifier
 from ..logs import log_event
 from .http import create_app
-from .scheduler import create_scheduler
+from .scheduler import Dispatcher, create_scheduler
 
 __all__ = ["build_slack_app", "build_twilio_verifier", "serve"]  # the builders are bootstrap's; tests use them here
 
@@ -48,9 +48,11 @@ def serve(container: Container, host: str | None = None, port: int | None = None
     watcher = build_mail_watcher(container)
     app = create_app(container, slack_app=http_slack, twilio_verifier=build_twilio_verifier(container))
     scheduler = create_scheduler(container)
+    dispatcher = Dispatcher(container)
     server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                     timeout_graceful_shutdown=10))
     scheduler.start()
+    dispatcher.start()
     if watcher is not None:
         watcher.start()
     log_event(log, "serving", host=host, port=port, team=settings.team.name, database=container.database.safe_url,
@@ -61,6 +63,7 @@ def serve(container: Container, host: str | None = None, port: int | None = None
         server.run()  # returns after a graceful shutdown on SIGINT/SIGTERM
     finally:
         container.stopping.set()  # running jobs finish their current batch, not the whole backlog
+        dispatcher.stop()
         scheduler.shutdown(wait=True)
         if watcher is not None:
             watcher.join()

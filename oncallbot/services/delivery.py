@@ -10,8 +10,10 @@ this module loads the facts and applies the decision.
 """
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..domain import keys, wording
@@ -42,6 +44,7 @@ from ..domain.messages import (
     VoicemailPayload,
     WritebackPayload,
 )
+from ..domain.pacing import Bucket, PacingPlan, SlackPace, pace_slack, queued_for_slack
 from ..domain.paging import TEST_PAGE_SOURCE, voice_calls_allowed
 from ..domain.procedure import Procedure
 from ..domain.swap_flow import swap_card
@@ -82,6 +85,7 @@ log = logging.getLogger("oncallbot.delivery")
 
 SEND_DEADLINE = timedelta(seconds=60)
 SEND_WORKERS = 8
+SLOT_MEMORY = timedelta(minutes=10)
 
 
 def _card(page: PageRecord, procedure: Procedure, recording: bool = False) -> PageCard:
@@ -160,31 +164,136 @@ def escalation_note(tx: StoreTx, page: PageRecord, procedure: Procedure) -> str 
 
 
 Batch = list[tuple[Outgoing, bool]]  # each message, and whether its person opted out of its channel
+Folded = dict[int, list[NotificationRecord]]  # a row sent now -> the rows grouped into it
+
+
+class SlackPacer:
+    """This process's Slack buckets (domain.pacing), shared by every thread that sends. Per process: with
+    several replicas each paces its own sends."""
+
+    def __init__(self, pace: SlackPace | None = None):
+        self.pace = pace or SlackPace()
+        self._buckets: dict[str, Bucket] = {}
+        self._slots: dict[int, datetime] = {}  # rows left waiting, and the slot each already holds
+        self._lock = threading.Lock()
+        self.backlog = 0  # the largest number of Slack messages left waiting after one round (the bench reads it)
+
+    def plan(self, tx: StoreTx, rows: list[NotificationRecord],
+             now: datetime) -> tuple[list[NotificationRecord], Folded]:
+        """Pace the claimed rows in the claiming transaction: the rows to send now (grouped rows' words joined
+        into the one that carries them, and the rows it carries); the others left pending until their
+        destination has room, or marked grouped."""
+        slack = [row for row in rows if row.channel == Channel.SLACK and not _redraw_before_card(tx, row)]
+        if not slack:
+            return [row for row in rows if row.channel != Channel.SLACK], {}
+        queued = [queued_for_slack(row.id, row.kind, row.target, row.person_id, row.page_id,
+                                   confirm=_confirm_dm(tx, row)) for row in slack]
+        with self._lock:
+            queued = [replace(q, reserved=q.id in self._slots) for q in queued]
+            plan = pace_slack(queued, self._buckets, self.pace, now)
+            self._buckets.update(plan.buckets)
+            for unit in plan.send:
+                for row_id in (unit.id, *unit.folded):
+                    self._slots.pop(row_id, None)
+            self._slots.update(plan.defer)
+            # A slot whose row another replica sent (or that a rollback lost) is forgotten in time.
+            for row_id in [r for r, until in self._slots.items() if until < now - SLOT_MEMORY]:
+                del self._slots[row_id]
+            self.backlog = max(self.backlog, len(plan.defer))
+        sending, folded = _apply_pacing(tx, slack, plan)
+        return [row for row in rows if row.channel != Channel.SLACK] + sending, folded
+
+
+def _redraw_before_card(tx: StoreTx, row: NotificationRecord) -> bool:
+    """A redraw of a card still waiting its turn is grouped into it (marked so): the card, when posted, shows
+    the page as it then stands."""
+    if row.kind != MessageKind.CARD_UPDATE or not row.page_id:
+        return False
+    page = tx.page(row.page_id)
+    if page is None or page.slack_card_ts is not None:
+        return False
+    waiting = any(n.kind == MessageKind.CARD and n.state in (NotificationState.PENDING, NotificationState.SENDING)
+                  for n in tx.notifications_of(page.id))
+    if waiting:
+        tx.update_notification(row.id, state=NotificationState.GROUPED, claimed_until=None)
+    return waiting
+
+
+def _confirm_dm(tx: StoreTx, row: NotificationRecord) -> bool:
+    if row.kind != MessageKind.PAGE or not row.page_id:
+        return False
+    page = tx.page(row.page_id)
+    return page is not None and page.source == TEST_PAGE_SOURCE
+
+
+def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord],
+                  plan: PacingPlan) -> tuple[list[NotificationRecord], Folded]:
+    by_id = {row.id: row for row in rows}
+    carried: Folded = {}
+    for row_id, until in plan.defer:
+        tx.update_notification(row_id, state=NotificationState.PENDING, claimed_until=until)
+    sending = []
+    for unit in plan.send:
+        row = by_id[unit.id]
+        if unit.folded:
+            folded = [by_id[i] for i in unit.folded]
+            for other in folded:
+                tx.update_notification(other.id, state=NotificationState.GROUPED, claimed_until=None)
+            texts = [row.text, *(other.text for other in folded)]
+            if row.kind == MessageKind.THREAD:
+                row = replace(row, text=wording.slack_grouped_lines(texts))
+            elif row.kind != MessageKind.CARD_UPDATE:
+                row = replace(row, text=wording.slack_grouped_dm(texts))
+            tx.update_notification(row.id, text=row.text)
+            carried[row.id] = folded
+        sending.append(row)
+    return sending, carried
 
 
 def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, now: datetime,
                     page_id: int | None = None, batch: int = 100,
-                    keep_going: Callable[[], bool] = lambda: True, keys: Sequence[str] | None = None) -> int:
+                    keep_going: Callable[[], bool] = lambda: True, keys: Sequence[str] | None = None,
+                    pacer: SlackPacer | None = None) -> int:
     """Send every pending notification (of one page, those queued under `keys`, or all). Returns how many
     were sent.
 
     Different pages are sent in parallel; one page's messages go in order (its card before its thread).
-    `keep_going` is asked between batches, so a shutdown does not wait for a whole backlog."""
+    `keep_going` is asked between batches, so a shutdown does not wait for a whole backlog. With a `pacer`,
+    Slack messages keep to Slack's pace: what backs up is grouped or waits for a later round."""
     sent = 0
-    with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="send") as pool:
+    pool: ThreadPoolExecutor | None = None  # only when there is more than one page to send for at once
+    try:
         while keep_going():
             with store.transaction() as tx:
                 rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id, keys)
+                claimed = len(rows)
+                folded: Folded = {}
+                if pacer is not None:
+                    rows, folded = pacer.plan(tx, rows, now)
                 messages = [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows]
-            if not messages:  # failures may have queued fallbacks, so stop only when nothing is left
+            if not claimed:  # failures may have queued fallbacks, so stop only when nothing is left
                 return sent
+            if not messages:  # what was claimed waits for Slack's pace: a later round sends it
+                if claimed < batch:
+                    return sent
+                continue
             groups: dict[object, Batch] = {}
             for message, opted_out in messages:
                 key = message.page_id if message.page_id else _group(message)
                 groups.setdefault(key, []).append((message, opted_out))
-            futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now)
-                       for group in groups.values()]
-            sent += sum(future.result() for future in futures)
+            if len(groups) == 1:  # one page (an intake's card): no thread hop on the way to the provider
+                round_sent = _send_in_order(store, procedure, deliverer, next(iter(groups.values())), now, folded)
+            else:
+                pool = pool or ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="send")
+                futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now, folded)
+                           for group in groups.values()]
+                round_sent = sum(future.result() for future in futures)
+            sent += round_sent
+            if round_sent == len(messages) and claimed < batch:  # no failure queued a fallback; nothing left
+                return sent
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return sent
 
 
@@ -195,14 +304,15 @@ def _group(message: Outgoing) -> object:
     return ("notification", message.id)
 
 
-def _send_in_order(store: Store, procedure: Procedure, deliverer: Deliverer, group: Batch, now: datetime) -> int:
+def _send_in_order(store: Store, procedure: Procedure, deliverer: Deliverer, group: Batch, now: datetime,
+                   folded: Folded | None = None) -> int:
     sent = 0
     for message, opted_out in group:
         if opted_out:  # queued before the opt-out, or by a path that did not check (a digest): never sent
             _record_failure(store, procedure, message,
                             ChannelOptedOut(f"not sent: the person opted out of {message.channel}"), now)
             continue
-        sent += _send(store, procedure, deliverer, message, now)
+        sent += _send(store, procedure, deliverer, message, now, (folded or {}).get(message.id, ()))
     return sent
 
 
@@ -210,7 +320,8 @@ def _opted_out(tx: StoreTx, row: NotificationRecord) -> bool:
     return bool(row.person_id) and row.channel in PHONE_CHANNELS and tx.opted_out(row.person_id or "", row.channel)
 
 
-def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, now: datetime) -> int:
+def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, now: datetime,
+          folded: Sequence[NotificationRecord] = ()) -> int:
     try:
         result = deliverer.deliver(message)
     except DeliveryFailed as exc:
@@ -230,6 +341,10 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
                                 result.slack_ts, message.text)
         if message.page_id and message.kind in (MessageKind.PAGE, MessageKind.DIGEST) and message.person:
             tx.add_event(message.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel)
+        for row in folded:  # sent as part of this message: their pages were notified too
+            tx.update_notification(row.id, sent_at=now)
+            if row.page_id and row.person_id and row.kind in (MessageKind.PAGE, MessageKind.DIGEST):
+                tx.add_event(row.page_id, now, PageEventKind.NOTIFIED, row.person_id, row.channel)
         if message.page_id and message.kind == MessageKind.VOICEMAIL and message.person:
             tx.add_event(message.page_id, now, PageEventKind.VOICEMAIL, message.person.id, message.channel,
                          "voicemail left: a page is waiting, check Slack (a voicemail does not confirm)")

@@ -24,7 +24,8 @@ from .pages import NewPage, PageSnapshot, plan_to_json, queue_card, snapshot
 SUMMARY_LIMIT = 500
 
 
-def open_page(store: Store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
+def open_page(store: Store, procedure: Procedure, new: NewPage, now: datetime,
+              with_timeline: bool = True) -> tuple[PageSnapshot, bool]:
     """Record a voicemail or ticket and who was responsible when it came in. Idempotent on
     (source, external_id): each source's ids are its own, so no source can swallow another's page.
 
@@ -38,7 +39,7 @@ def open_page(store: Store, procedure: Procedure, new: NewPage, now: datetime) -
         summary = summary[:SUMMARY_LIMIT - 1] + "…"
     with store.transaction() as tx:
         page, created = open_ticket_in(tx, procedure, new, summary, now)
-        return snapshot(tx, page), created
+        return snapshot(tx, page, with_timeline), created
 
 
 def open_ticket_in(tx: StoreTx, procedure: Procedure, new: NewPage, summary: str,
@@ -95,7 +96,9 @@ def open_api_page(store: Store, procedure: Procedure, new: NewPage, now: datetim
     """A page from the paging API: its source must be one of API_SOURCES."""
     if new.source not in API_SOURCES:
         raise BadInput(f'source: "{new.source}" is not one of: {", ".join(API_SOURCES)}')
-    return open_page(store, procedure, new, now)
+    # Without its timeline: the API answers with the page as it stands once its card is sent, read then; reading
+    # the timeline here would only lengthen the transaction every intake waits on.
+    return open_page(store, procedure, new, now, with_timeline=False)
 
 
 def open_test_page(store: Store, procedure: Procedure, confirm_window: timedelta, now: datetime) -> PageSnapshot | None:

@@ -5,6 +5,7 @@ import logging
 import os
 import re
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
@@ -12,7 +13,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,6 +53,7 @@ from .models import (
     WebSessionRow,
     WebSignInRow,
 )
+from .wakeup import DUE_CHANNEL, DueListener, DueWakeup
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _REVISION_LINE = re.compile(r"^(revision|down_revision) = (\S+)\s*$", re.MULTILINE)
@@ -129,6 +131,7 @@ class Store:
         self._version_engine: Engine | None = None  # made on the first rotation_version(): `serve` asks, the CLI not
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.observer: StoreObserver | None = None  # told what each transaction did, once it has committed
+        self.wakeup = DueWakeup()  # told of each step committed to fall due, for this process's dispatcher
 
     @property
     def dialect(self) -> str:
@@ -196,9 +199,24 @@ class Store:
                 # Last, just before the commit: the version's row lock is then never held while waiting for
                 # another lock (a week's, by a swap or a sync), so it cannot close a deadlock.
                 tx.bump_rotation_version()
+            if tx.earliest_due_at is not None and self.dialect == "postgresql":
+                # Delivered to every replica's listener when (and only if) this transaction commits.
+                session.execute(text("SELECT pg_notify(:channel, :due_at)"),
+                                {"channel": DUE_CHANNEL, "due_at": tx.earliest_due_at.isoformat()})
         # After the commit: a rolled-back transaction opened nothing and fired nothing.
+        if tx.earliest_due_at is not None:
+            self.wakeup.announce(tx.earliest_due_at)
         if self.observer is not None and tx.observed:
             _tell(self.observer, tx.observed)
+
+    def listen_for_due(self, stopping: threading.Event) -> DueListener | None:
+        """On PostgreSQL, a started thread that wakes this process's dispatcher when another replica commits
+        a step due sooner; None on SQLite, where every writer is this process."""
+        if self.dialect != "postgresql":
+            return None
+        listener = DueListener(self.url, self.wakeup, stopping)
+        listener.start()
+        return listener
 
     @contextmanager
     def reading(self) -> Iterator["StoreTx"]:
@@ -301,6 +319,12 @@ class StoreTx:
         self.replica = replica
         self.observed: list[Observed] = []
         self.rotation_changed = False  # the weeks or the overrides were written: the version goes up at commit
+        self.earliest_due_at: datetime | None = None  # the soonest step this transaction makes due
+
+    def _due(self, row: "PageRow") -> None:
+        if row.state == "open" and row.next_due_at is not None and (
+                self.earliest_due_at is None or row.next_due_at < self.earliest_due_at):
+            self.earliest_due_at = row.next_due_at
 
     def flush(self) -> None:
         self.session.flush()
@@ -546,6 +570,7 @@ class StoreTx:
                 self.session.add(page)
         except IntegrityError:
             return None
+        self._due(page)
         self.observed.append(("opened", page.source, None))
         return _page(page)
 
@@ -559,6 +584,8 @@ class StoreTx:
             self.observed.append(("fired", row.next_due_at, None))
         for name, value in changes.items():
             setattr(row, name, value)
+        if "next_due_at" in changes or "state" in changes:
+            self._due(row)
         return _pages([row])[0]
 
     def page(self, page_id: int, lock: bool = False) -> PageRecord | None:

@@ -91,7 +91,7 @@ def api_routes(container: Container) -> list[Route]:
             return error(400, str(exc))
         if created:
             await run_in_threadpool(container.deliver_now, page.id)
-            page = await run_in_threadpool(paging.get_page, store, page.id)
+        page = await run_in_threadpool(paging.get_page, store, page.id)
         return JSONResponse(page_json(page, procedure), status_code=201 if created else 200)
 
     async def show_page(request: Request) -> JSONResponse:
