@@ -12,7 +12,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from oncallbot.entrypoints.http.openapi import OPENAPI
 from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
 from tests.harness import database
-from tests.harness.e2e import API_TOKEN, e2e_config, e2e_env, seed_quarter, utc_now
+from tests.harness.e2e import API_TOKEN, e2e_config, e2e_env, seed_quarter, utc_now, wait_until
 from tests.harness.gcal import service_account_file
 from tests.harness.serve import ServeProcess, free_port
 
@@ -70,6 +70,7 @@ def test_no_server_error_and_an_invalid_request_changes_nothing(api_schema, serv
     @settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     def fuzz(case):
+        wait_until(lambda: database.outbox_idle(database_url), 60, "serve's outbox to empty")
         before = database.contents(database_url)
         response = case.call_and_validate(base_url=server.url, headers=AUTH, excluded_checks=excluded, timeout=10)
         if mode == GenerationMode.NEGATIVE or response.status_code >= 400:

@@ -349,8 +349,9 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
             tx.add_event(message.page_id, now, PageEventKind.VOICEMAIL, message.person.id, message.channel,
                          "voicemail left: a page is waiting, check Slack (a voicemail does not confirm)")
     # After the commit above, so a status callback kept meanwhile is found by one of us.
-    if result.ref and message.channel in PHONE_CHANNELS:
-        apply_early_statuses(store, procedure, result.ref, now)
+    if result.ref and message.channel in PHONE_CHANNELS and apply_early_statuses(store, procedure, result.ref, now):
+        # Counted like a failure: a status kept meanwhile may have queued a fallback, so the caller looks again.
+        return 0
     return 1
 
 

@@ -99,4 +99,13 @@ def contents(url: str, ignore: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
                 for table in Base.metadata.sorted_tables if table.name not in ignore}
 
 
+def outbox_idle(url: str) -> bool:
+    """No message waits to be sent or is being sent: a live `serve` has nothing left to change on its own
+    (its sends write back to the pages and the outbox, e.g. a card's thread ts, paced behind Slack's limits)."""
+    engine = _engines.get(url) or _engines.setdefault(url, create_engine(url, poolclass=NullPool))
+    with engine.connect() as connection:
+        return not connection.execute(text(
+            "SELECT count(*) FROM notifications WHERE state IN ('pending', 'sending')")).scalar_one()
+
+
 _engines: dict[str, Engine] = {}
