@@ -9,6 +9,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ..bootstrap import Container, build_user_groups
 from ..domain.schedule import PeriodicJob, report_schedule, week_start_schedule
 from ..logs import log_event
+from ..ports import SentFinder
 from ..services.catchup import (
     TEST_PAGE_JOB,
     WEEKLY_REPORT_JOB,
@@ -92,7 +93,8 @@ def sync_job(container: Container) -> None:
 
 def fire_job(container: Container) -> None:
     now = container.clock.now()
-    reap_stale_sends(container.store, container.procedure, now)
+    finder = container.deliverer if isinstance(container.deliverer, SentFinder) else None
+    reap_stale_sends(container.store, container.procedure, now, finder)
     fire_due_escalations(container.store, container.procedure, now, keep_going=container.running)
     fire_due_done_reminders(container.store, container.procedure, now, keep_going=container.running)
     if container.dispatcher is not None:  # a run that raised or hangs never gets here: the heartbeat stops
