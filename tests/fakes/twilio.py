@@ -67,6 +67,14 @@ class FakeTwilio(FakeServer):
         with self._lock:
             return [copy.deepcopy(c) for c in self._calls.values() if c["to"] == number]
 
+    def all_texts(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(m) for m in self._messages.values()]
+
+    def all_calls(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(c) for c in self._calls.values()]
+
     def amd_callback(self, call_sid: str, answered_by: str, duration_ms: int = 4200) -> tuple[str, dict[str, str], str]:
         """What Twilio posts to a call's AsyncAmdStatusCallback once it knows who picked up: the URL, the form
         (CallSid, AnsweredBy: human, machine_start, machine_end_beep, machine_end_silence, machine_end_other,

@@ -65,6 +65,9 @@ class SlackNotifier:
             retry_after = exc.response.headers.get("Retry-After") if exc.response.status_code == 429 else None
             raise DeliveryFailed(f"Slack {error}", permanent=error in PERMANENT_ERRORS,
                                  retry_after=float(retry_after) if retry_after else None) from exc
+        except TimeoutError as exc:  # no answer in time: Slack may have posted it, so it is looked up, not re-posted
+            raise DeliveryFailed(f"Slack did not answer within {SLACK_TIMEOUT_SECONDS} s; it may have been posted",
+                                 maybe_sent=True) from exc
         except (SlackRequestError, OSError) as exc:
             raise DeliveryFailed(f"Slack unreachable: {exc}") from exc
 
