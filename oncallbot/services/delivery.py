@@ -298,6 +298,7 @@ def notify_approvers(tx: StoreTx, procedure: Procedure, subject: str, now: datet
 
 
 LOOKUP_MARGIN = timedelta(seconds=5)  # the provider's clock may run a little behind ours
+RECONCILING = "interrupted; asking the provider whether it went"  # the `error` of a row being looked up
 
 
 def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: SentFinder | None = None) -> int:
@@ -314,7 +315,7 @@ def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: 
                                decide_interrupted_send(_failed(tx, procedure, row, row.attempts)), now, {})
             return len(rows)
         for row in rows:  # ours while the provider is asked; a replica that dies asking leaves them stale again
-            tx.update_notification(row.id, claimed_until=now + SEND_DEADLINE)
+            tx.update_notification(row.id, claimed_until=now + SEND_DEADLINE, error=RECONCILING)
         messages = [_outgoing(tx, row, procedure) for row in rows]
     groups: dict[tuple[str | None, str, int], list[tuple[NotificationRecord, Outgoing, Found]]] = {}
     for row, message in zip(rows, messages, strict=True):
@@ -333,10 +334,14 @@ def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
         return SendTrail()
     ours = {row.id for row in rows}
     since = min(row.created_at for row in rows) - SEND_DEADLINE
-    others = [r for r in tx.notifications_to(first.person_id, first.channel, since) if r.id not in ours]
-    return SendTrail(frozenset(r.provider_ref for r in others if r.provider_ref),
-                     sum(1 for r in others if r.state == NotificationState.SENDING and not r.provider_ref),
-                     sum(1 for r in others if r.state == NotificationState.AMBIGUOUS and not r.provider_ref))
+    others = [r for r in tx.notifications_to(first.person_id, first.channel, since)
+              if r.id not in ours and not r.provider_ref]
+    known = frozenset(r.provider_ref for r in tx.notifications_to(first.person_id, first.channel, since)
+                      if r.provider_ref)
+    # Another replica's lookup of an interrupted send there may claim the same record: neither can tell which.
+    looked_up = [r for r in others if r.state == NotificationState.SENDING and r.error == RECONCILING]
+    return SendTrail(known, sum(1 for r in others if r.state == NotificationState.SENDING) - len(looked_up),
+                     sum(1 for r in others if r.state == NotificationState.AMBIGUOUS) + len(looked_up))
 
 
 def _reconcile(store: Store, procedure: Procedure, group: list[tuple[NotificationRecord, Outgoing, Found]],
@@ -351,10 +356,12 @@ def _reconcile(store: Store, procedure: Procedure, group: list[tuple[Notificatio
         for (row, message, _), found in zip(live, resolved, strict=True):
             if found.check == SendCheck.FOUND and found.delivered is not None:
                 _record_sent(tx, message, found.delivered, now)
+                tx.update_notification(row.id, error=None)
             else:
-                _apply_failure(tx, procedure, row,
-                               decide_reconciled(_failed(tx, procedure, row, row.attempts), found, row.created_at,
-                                                 now), now, {})
+                decision = decide_reconciled(_failed(tx, procedure, row, row.attempts), found, row.created_at, now)
+                still_asking = decision.state == NotificationState.SENDING
+                _apply_failure(tx, procedure, row, decision, now,
+                               {"error": RECONCILING if still_asking else f"interrupted; the provider: {found.check}"})
             log_event(log, "interrupted send looked up", notification=row.id, channel=row.channel,
                       kind=row.kind, provider=found.check.value)
 

@@ -104,6 +104,8 @@ class ChaosResult:
     double_sends: list[str] = field(default_factory=list)
     reconciled: Counter = field(default_factory=Counter)  # what the providers said of interrupted sends
     kills: int = 0
+    kills_skipped: int = 0
+    restart_seconds: list[float] = field(default_factory=list)
     postgres_restarts: int = 0
     faults: dict[str, dict[str, int]] = field(default_factory=dict)
     rss_mb: list[float] = field(default_factory=list)
@@ -117,8 +119,9 @@ class ChaosResult:
         s = self.settings
         return [
             ("load", f"{self.opened} pages in {s.minutes:g} min ({self.seconds:.0f} s with settling), "
-                     f"{s.replicas} replicas, kill every {s.kill_every:g} s ({self.kills} kills), "
-                     f"PostgreSQL restarts {self.postgres_restarts}"),
+                     f"{s.replicas} replicas, kill every {s.kill_every:g} s ({self.kills} kills, {self.kills_skipped} "
+                     f"skipped: the others still starting), PostgreSQL restarts {self.postgres_restarts}"),
+            ("replica restart, SIGKILL to healthy", _spread(self.restart_seconds, "s")),
             ("provider faults", ", ".join(f"{name}: " + "/".join(f"{k} {v}" for k, v in counts.items())
                                           for name, counts in self.faults.items())),
             ("pages lost at intake (accepted, never opened)", str(len(self.intake_lost))),
@@ -147,6 +150,13 @@ class ChaosResult:
         return "\n".join(lines)
 
 
+def _spread(values: list[float], unit: str) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+    return f"median {ordered[len(ordered) // 2]:.1f} {unit}, max {ordered[-1]:.1f} {unit} ({len(values)})"
+
+
 class Replicas:
     """`serve` processes on one database; one can be killed with SIGKILL and is started again on its port."""
 
@@ -160,6 +170,8 @@ class Replicas:
         self._lock = threading.Lock()
         self._down: set[int] = set()
         self._restarts: list[threading.Thread] = []
+        self.restart_seconds: list[float] = []  # SIGKILL to healthy again
+        self.kills_skipped = 0  # a kill was due while the others were still starting: never kill the last one up
 
     def start(self) -> None:
         for server in self.servers:
@@ -174,6 +186,7 @@ class Replicas:
         with self._lock:
             up = [i for i in range(len(self.servers)) if i not in self._down]
             if len(up) < 2:
+                self.kills_skipped += 1
                 return False
             index = rng.choice(up)
             self._down.add(index)
@@ -185,6 +198,7 @@ class Replicas:
 
     def _restart(self, index: int) -> None:
         server = self.servers[index]
+        started = time.monotonic()
         for _ in range(5):
             try:
                 server.start(ready_timeout=60, wait_for_sync=False)
@@ -193,6 +207,7 @@ class Replicas:
                 continue
         with self._lock:
             self._down.discard(index)
+            self.restart_seconds.append(time.monotonic() - started)
 
     def wait_all_up(self, timeout: float = 90) -> None:
         for restart in self._restarts:
@@ -386,6 +401,7 @@ def run_chaos(settings: ChaosSettings, workdir: Path, database_url: str, log=pri
             log("chaos: opening done; waiting for every step and send to finish")
             _settle(store, settings.settle_timeout)
             result.rss_mb = replicas.rss_mb()
+            result.restart_seconds, result.kills_skipped = replicas.restart_seconds, replicas.kills_skipped
             result.faults = {type(f).__name__.removeprefix("Fake"): dict(f.random_fault_counts)
                              for f in (slack, twilio, gcal)}
             _check(store, driver, slack, twilio, result)
