@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 def test_one_minute_of_kills_and_provider_faults_loses_and_doubles_nothing(tmp_path, pg_url):
     result = run_chaos(ChaosSettings(pages=120, minutes=1.0, settle_timeout=180), tmp_path, pg_url, log=print)
     print(result.table())
-    assert result.kills >= 8  # every 5 s, for a minute
+    assert result.kills >= 5 and result.kills + result.kills_skipped >= 10  # every 5 s, never the last one up
     assert result.opened >= 110 and result.intake_lost == []  # (a few may be refused as Slack retries give up)
     assert result.steps_repeated == 0 and result.steps_missed == []
     assert result.stuck == []
