@@ -317,9 +317,13 @@ def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: 
         for row in rows:  # ours while the provider is asked; a replica that dies asking leaves them stale again
             tx.update_notification(row.id, claimed_until=now + SEND_DEADLINE, error=RECONCILING)
         messages = [_outgoing(tx, row, procedure) for row in rows]
+    if not rows:
+        return 0
+    with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="lookup") as pool:  # not one at a time
+        founds = list(pool.map(lambda pair: finder.find_sent(pair[1], pair[0].created_at - LOOKUP_MARGIN),
+                               zip(rows, messages, strict=True)))
     groups: dict[tuple[str | None, str, int], list[tuple[NotificationRecord, Outgoing, Found]]] = {}
-    for row, message in zip(rows, messages, strict=True):
-        found = finder.find_sent(message, row.created_at - LOOKUP_MARGIN)
+    for row, message, found in zip(rows, messages, founds, strict=True):
         # The sends to one person on one channel are placed together: the provider's records may not tell them apart.
         group = (row.person_id, row.channel, 0) if row.person_id else (None, row.channel, row.id)
         groups.setdefault(group, []).append((row, message, found))
@@ -334,10 +338,9 @@ def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
         return SendTrail()
     ours = {row.id for row in rows}
     since = min(row.created_at for row in rows) - SEND_DEADLINE
-    others = [r for r in tx.notifications_to(first.person_id, first.channel, since)
-              if r.id not in ours and not r.provider_ref]
-    known = frozenset(r.provider_ref for r in tx.notifications_to(first.person_id, first.channel, since)
-                      if r.provider_ref)
+    there = tx.notifications_to(first.person_id, first.channel, since)
+    others = [r for r in there if r.id not in ours and not r.provider_ref]
+    known = frozenset(r.provider_ref for r in there if r.provider_ref)
     # Another replica's lookup of an interrupted send there may claim the same record: neither can tell which.
     looked_up = [r for r in others if r.state == NotificationState.SENDING and r.error == RECONCILING]
     return SendTrail(known, sum(1 for r in others if r.state == NotificationState.SENDING) - len(looked_up),
