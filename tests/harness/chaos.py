@@ -91,11 +91,14 @@ class ChaosResult:
     intake_lost: list[str] = field(default_factory=list)  # pages accepted over HTTP, not in the database
     steps_fired: int = 0
     steps_repeated: int = 0
-    steps_missed: list[int] = field(default_factory=list)
+    steps_missed: list[int] = field(default_factory=list)  # due, never fired, the page never taken
+    steps_late_then_taken: list[int] = field(default_factory=list)  # due, not fired yet when it was taken
+    step_lateness: list[float] = field(default_factory=list)  # seconds from due to fired
     stuck: list[int] = field(default_factory=list)
     acks: int = 0
     acks_by_method: dict[str, int] = field(default_factory=dict)
     acks_lost: list[int] = field(default_factory=list)
+    acks_lost_by_method: dict[str, int] = field(default_factory=dict)
     outbox: Counter = field(default_factory=Counter)  # state -> rows
     sent_by_channel: Counter = field(default_factory=Counter)
     sends: int = 0  # rows sent, or ambiguous
@@ -128,11 +131,15 @@ class ChaosResult:
             ("requests refused (the caller is told)", f"{len(self.refused)} {Counter(self.refused).most_common(3)}"),
             ("steps fired", str(self.steps_fired)),
             ("steps repeated", str(self.steps_repeated)),
-            ("steps missed", str(len(self.steps_missed))),
+            ("steps missed (due, never fired, page never taken)", str(len(self.steps_missed))),
+            (f"pages with a step more than {LATE_TOLERANCE.seconds} s late when taken",
+             str(len(self.steps_late_then_taken))),
+            ("step lateness (due to fired)", _percentiles(self.step_lateness, "s")),
             ("pages stuck open past their plan", str(len(self.stuck))),
             ("acks (button/thread/sms/keypress)",
              f"{self.acks} ({'/'.join(str(self.acks_by_method.get(m, 0)) for m in ACK_METHODS)})"),
-            ("acks not recorded", str(len(self.acks_lost))),
+            ("acks not recorded (button/thread/sms/keypress)",
+             f"{len(self.acks_lost)} ({'/'.join(str(self.acks_lost_by_method.get(m, 0)) for m in ACK_METHODS)})"),
             ("outbox rows by state", ", ".join(f"{k} {v}" for k, v in sorted(self.outbox.items()))),
             ("outbox rows sent by channel", ", ".join(f"{k} {v}" for k, v in sorted(self.sent_by_channel.items()))),
             ("sends lost", str(len(self.lost_sends))),
@@ -148,6 +155,16 @@ class ChaosResult:
         lines = [f"| {'what'.ljust(width)} | measured |", f"| {'-' * width} | --- |"]
         lines += [f"| {name.ljust(width)} | {value} |" for name, value in self.rows()]
         return "\n".join(lines)
+
+
+def _percentiles(values: list[float], unit: str) -> str:
+    if not values:
+        return "-"
+    ordered = sorted(values)
+
+    def at(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+    return f"p50 {at(50):.2f} {unit}, p99 {at(99):.2f} {unit}, max {ordered[-1]:.2f} {unit}"
 
 
 def _spread(values: list[float], unit: str) -> str:
@@ -492,21 +509,31 @@ def _check(store: Store, driver: Driver, slack: FakeSlack, twilio: FakeTwilio, r
     with store.transaction() as tx:
         for chunk in range(0, len(page_ids), 500):
             ids = page_ids[chunk:chunk + 500]
-            steps = Counter(e.page_id for e in tx.events_of_pages(ids) if e.kind == "step")
+            events = tx.events_of_pages(ids)
+            steps = Counter(e.page_id for e in events if e.kind == "step")
+            fired_at: dict[int, list[datetime]] = {}
+            for event in events:
+                if event.kind == "step":
+                    fired_at.setdefault(event.page_id, []).append(event.at)
             for page_id in ids:
                 page = tx.page(page_id)
                 result.steps_fired += steps[page_id]
                 result.steps_repeated += max(0, steps[page_id] - page.fired)
                 plan = plan_from_json(page.plan)
                 taken_at = page.on_it_at or page.done_at
-                due = [plan.due_at(n) for n in range(plan.total)]
-                owed = sum(1 for at in due if at and (taken_at is None or at < taken_at - LATE_TOLERANCE))
-                if page.fired < owed:
+                due = [at for n in range(plan.total) if (at := plan.due_at(n))]
+                for n, at in enumerate(sorted(fired_at.get(page_id, []))[:len(due)]):
+                    result.step_lateness.append((at - due[n]).total_seconds())
+                if taken_at is None and page.fired < len([at for at in due if at < now]):
                     result.steps_missed.append(page_id)
+                elif taken_at is not None and page.fired < sum(1 for at in due if at < taken_at - LATE_TOLERANCE):
+                    result.steps_late_then_taken.append(page_id)
                 if page.state == "open" and page.next_due_at and page.next_due_at < now - LATE_TOLERANCE:
                     result.stuck.append(page_id)
-                if page_id in acked and page.on_it_by is None and page.done_by is None:
+                if page_id in acked and acked[page_id].accepted and page.on_it_by is None and page.done_by is None:
                     result.acks_lost.append(page_id)
+                    method = acked[page_id].method
+                    result.acks_lost_by_method[method] = result.acks_lost_by_method.get(method, 0) + 1
     _check_sends(all_notifications(store.url), slack, twilio, result)
 
 
