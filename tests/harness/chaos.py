@@ -81,6 +81,8 @@ class Ack:
     person_id: str
     at: datetime
     accepted: bool  # our side answered (2xx)
+    retried: bool = False  # a replica died under the request, which was sent again (as Slack and Twilio do)
+    answer: str = ""
 
 
 @dataclass
@@ -99,6 +101,8 @@ class ChaosResult:
     acks_by_method: dict[str, int] = field(default_factory=dict)
     acks_lost: list[int] = field(default_factory=list)
     acks_lost_by_method: dict[str, int] = field(default_factory=dict)
+    acks_lost_answered_at_once: int = 0  # by SMS or keypress, lost although answered at the first try: never ok
+    acks_lost_answers: list[str] = field(default_factory=list)
     outbox: Counter = field(default_factory=Counter)  # state -> rows
     sent_by_channel: Counter = field(default_factory=Counter)
     sends: int = 0  # rows sent, or ambiguous
@@ -139,7 +143,9 @@ class ChaosResult:
             ("acks (button/thread/sms/keypress)",
              f"{self.acks} ({'/'.join(str(self.acks_by_method.get(m, 0)) for m in ACK_METHODS)})"),
             ("acks not recorded (button/thread/sms/keypress)",
-             f"{len(self.acks_lost)} ({'/'.join(str(self.acks_lost_by_method.get(m, 0)) for m in ACK_METHODS)})"),
+             f"{len(self.acks_lost)} ({'/'.join(str(self.acks_lost_by_method.get(m, 0)) for m in ACK_METHODS)}); "
+             f"by Twilio, answered at the first try: {self.acks_lost_answered_at_once}; "
+             f"answers: {Counter(self.acks_lost_answers).most_common(3)}"),
             ("outbox rows by state", ", ".join(f"{k} {v}" for k, v in sorted(self.outbox.items()))),
             ("outbox rows sent by channel", ", ".join(f"{k} {v}" for k, v in sorted(self.sent_by_channel.items()))),
             ("sends lost", str(len(self.lost_sends))),
@@ -254,18 +260,21 @@ class Driver:
         self.opened: dict[str, int | None] = {}  # external id or Slack ts -> page id (None: opened over Slack)
         self.by_index: dict[int, str] = {}
         self.refused: list[str] = []  # requests our side never accepted (the caller would see the failure)
+        self._local = threading.local()
         self.acks: list[Ack] = []
         self.oncall = current_week(_seeded_weeks, utc_now())[1]
 
     def _send(self, request, attempts: int = 12) -> httpx.Response | None:
         """`request(server)` on a random live replica; another one when a replica is down or answers 5xx."""
         why = ""
+        self._local.retried = False
         for attempt in range(attempts):
             server = self.rng.choice(self.replicas.live())
             try:
                 response = request(server, attempt)
             except httpx.HTTPError as exc:
                 why = type(exc).__name__
+                self._local.retried = True  # the replica died under it, perhaps half way through
                 continue
             if response.status_code < 500:
                 if response.status_code >= 300:
@@ -355,7 +364,8 @@ class Driver:
             response = self._send(lambda server, _: self._twilio_post(server, f"/twilio/voice?page={page_id}", params))
         with self._lock:
             self.acks.append(Ack(page_id, method, person.id, utc_now(),
-                                 response is not None and response.status_code < 300))
+                                 response is not None and response.status_code < 300, self._local.retried,
+                                 response.text[:120] if response is not None else ""))
 
     def _twilio_post(self, server: ServeProcess, path: str, params: dict) -> httpx.Response:
         url = f"{server.url}{path}"  # each replica's public URL is its own address here
@@ -534,6 +544,10 @@ def _check(store: Store, driver: Driver, slack: FakeSlack, twilio: FakeTwilio, r
                     result.acks_lost.append(page_id)
                     method = acked[page_id].method
                     result.acks_lost_by_method[method] = result.acks_lost_by_method.get(method, 0) + 1
+                    # Twilio's webhooks answer after their commit; Slack's are answered first, then handled (bolt)
+                    result.acks_lost_answered_at_once += not acked[page_id].retried and method in ("sms", "keypress")
+                    result.acks_lost_answers.append(f"{method}{' (retried)' if acked[page_id].retried else ''}: "
+                                                    f"{acked[page_id].answer[:80]}")
     _check_sends(all_notifications(store.url), slack, twilio, result)
 
 
