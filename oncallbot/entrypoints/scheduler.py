@@ -29,6 +29,7 @@ from ..services.week_start import HANDOFF_JOB, send_week_reminders
 log = logging.getLogger("oncallbot.scheduler")
 FIRE_INTERVAL_SECONDS = 0.2  # a due step waits at most this long for a replica to look
 DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this catches the rest
+RECONCILE_INTERVAL_SECONDS = 1  # an interrupted send is looked up within this of its claim's end
 SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's start
 WEEK_REMINDER_INTERVAL_SECONDS = 60  # a week's reminder goes out within this of `week_reminder.before`
 CATCH_UP_INTERVAL_SECONDS = 30  # a week-start job owed after downtime runs within this (and once at start)
@@ -47,6 +48,8 @@ def periodic_jobs(container: Container) -> list[PeriodicJob]:
         PeriodicJob("done_reminders", "remind holders of pages left at On It! (with the escalation dispatcher)",
                     every=timedelta(seconds=FIRE_INTERVAL_SECONDS)),
         PeriodicJob("outbox.deliver", "send queued messages", every=timedelta(seconds=DELIVER_INTERVAL_SECONDS)),
+        PeriodicJob("outbox.reconcile", "ask the provider about sends interrupted mid-send: sent, send again, or "
+                    "report", every=timedelta(seconds=RECONCILE_INTERVAL_SECONDS)),
         PeriodicJob("swaps.expire", "expire undecided swap requests",
                     every=timedelta(seconds=SWAP_EXPIRY_INTERVAL_SECONDS)),
     ]
@@ -93,12 +96,18 @@ def sync_job(container: Container) -> None:
 
 def fire_job(container: Container) -> None:
     now = container.clock.now()
-    finder = container.deliverer if isinstance(container.deliverer, SentFinder) else None
-    reap_stale_sends(container.store, container.procedure, now, finder)
     fire_due_escalations(container.store, container.procedure, now, keep_going=container.running)
     fire_due_done_reminders(container.store, container.procedure, now, keep_going=container.running)
     if container.dispatcher is not None:  # a run that raised or hangs never gets here: the heartbeat stops
         container.dispatcher.ran(container.clock.now())
+
+
+def reconcile_job(container: Container) -> None:
+    """Sends interrupted mid-send, looked up with the provider: its own job, as a lookup may wait on a slow
+    provider and must delay neither the next deadline nor the next send."""
+    finder = container.deliverer if isinstance(container.deliverer, SentFinder) else None
+    if reap_stale_sends(container.store, container.procedure, container.clock.now(), finder):
+        container.deliver_now()
 
 
 def watch_job(container: Container) -> None:
@@ -210,6 +219,9 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
                       misfire_grace_time=30)
     scheduler.add_job(run_isolated, "interval", seconds=DELIVER_INTERVAL_SECONDS, id="outbox.deliver",
                       replace_existing=True, args=["outbox.deliver", container.deliver_now], misfire_grace_time=30)
+    scheduler.add_job(run_isolated, "interval", seconds=RECONCILE_INTERVAL_SECONDS, id="outbox.reconcile",
+                      replace_existing=True, args=["outbox.reconcile", lambda: reconcile_job(container)],
+                      misfire_grace_time=30)
     scheduler.add_job(run_isolated, "interval", seconds=SWAP_EXPIRY_INTERVAL_SECONDS, id="swaps.expire",
                       replace_existing=True, args=["swaps.expire", lambda: swap_expiry_job(container)],
                       misfire_grace_time=SWAP_EXPIRY_INTERVAL_SECONDS * 10)
