@@ -37,7 +37,7 @@ from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio
 from tests.fakes.base import RandomFaults
 
 from .config import example_settings
-from .e2e import API_TOKEN, SLACK_SECRET, current_week, e2e_config, e2e_env, seed_quarter, utc_now
+from .e2e import API_TOKEN, SLACK_SECRET, current_week, e2e_config, e2e_env, seed_quarter, utc_now, wait_until
 from .gcal import service_account_file
 from .serve import ServeProcess, free_port
 
@@ -495,15 +495,17 @@ def _drive(settings: ChaosSettings, driver: Driver, replicas: Replicas, rng: ran
 
 
 def _settle(store: Store, timeout: float) -> None:
-    """Until no step is due and nothing is left to send (an interrupted send is looked up after its claim ends)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:  # waiting for other processes' work, not for time to pass
+    """Until no step is due and nothing is left to send (an interrupted send is looked up after its claim ends);
+    what is left after `timeout` is counted by the checks."""
+    def settled() -> bool:
         with store.transaction() as tx:
-            waiting = tx.outbox_state()
-            due = tx.next_due_at()
-        if waiting.waiting == 0 and (due is None or due > utc_now() + timedelta(minutes=10)):
-            return
-        time.sleep(1)
+            waiting, due = tx.outbox_state(), tx.next_due_at()
+        return waiting.waiting == 0 and (due is None or due > utc_now() + timedelta(minutes=10))
+
+    try:
+        wait_until(settled, timeout, "every step and send to finish", interval=1)
+    except AssertionError:
+        return
 
 
 def _check(store: Store, driver: Driver, slack: FakeSlack, twilio: FakeTwilio, result: ChaosResult) -> None:
