@@ -36,9 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="oncallbot-chaos-") as workdir:
             result = run_chaos(settings, Path(workdir), database.url, log=lambda line: print(line, flush=True))
+        print(result.table(), flush=True)  # before the drop: the admin connection may not outlive a restart
     finally:
+        database.admin.dispose()  # its pooled connection died with a PostgreSQL restart: connect afresh
         database.drop()
-    print(result.table())
     failed = (result.intake_lost or result.steps_repeated or result.steps_missed or result.stuck
               or result.acks_lost or result.lost_sends or result.double_sends)
     return 1 if failed else 0
