@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run lint test bench clean
+.PHONY: install run lint test bench chaos clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: lint  ## the rules above, then the whole suite, SQLite and PostgreSQL
 
 bench: install  ## timing goals, measured (never asserted)
 	$(BIN)/python -m bench
+
+chaos: install  ## issue 14: replicas killed, PostgreSQL restarted, providers failing; exactly-once checked
+	$(BIN)/python -m bench.chaos --restart-postgres $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

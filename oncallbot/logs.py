@@ -16,6 +16,8 @@ _SECRETS = [
     (re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(?:@([A-Za-z0-9.-]+\.[A-Za-z]{2,}))?"),
      lambda m: f"{m[1]}***@{m[2]}" if m[2] else m[0]),
     (re.compile(r"\+\d{5,13}(\d{2})\b"), lambda m: f"+***{m[1]}"),
+    # ...and URL-encoded, as in a query string (Twilio's list filters: ?To=%2B14155550105)
+    (re.compile(r"(?i)%2B\d{5,13}(\d{2})\b"), lambda m: f"%2B***{m[1]}"),
 ]
 
 

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, Required, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Protocol, Required, TypedDict, Unpack, runtime_checkable
 
 from .domain.audit import AuditEntry, PageEvent
 from .domain.contacts import Verification
-from .domain.messages import Delivered, Outgoing
+from .domain.messages import Delivered, Found, Outgoing
 from .domain.rotation import CalendarEvent, ReportedProblem, RotationOverride, Shift
 from .domain.swaps import SwapRequest
 from .domain.watch import OutboxState
@@ -222,6 +222,13 @@ class Deliverer(Protocol):
         ...
 
 
+@runtime_checkable
+class SentFinder(Protocol):
+    def find_sent(self, message: Outgoing, since: datetime) -> Found:
+        """Whether the provider has `message`, sent (or not) since `since`; never raises (UNREACHABLE instead)."""
+        ...
+
+
 class StoreTx(Protocol):
     # --- pages
     def add_page(self, **fields: Unpack[NewPageFields]) -> PageRecord | None:
@@ -271,6 +278,10 @@ class StoreTx(Protocol):
     def take_early_statuses(self, provider_ref: str) -> list[tuple[str, str | None]]: ...
     def forget_early_statuses(self, received_before: datetime) -> int: ...
     def recent_calls(self, person_id: str, since: datetime) -> list[datetime]: ...
+    def notifications_to(self, person_id: str, channel: str, since: datetime) -> list[NotificationRecord]:
+        """The outbox rows to one person on one channel queued since `since`, oldest first."""
+        ...
+
     def outbox_state(self, ignoring_prefix: str | None = None) -> OutboxState:
         """The outbox's waiting rows and latest send, leaving out rows whose key starts with the prefix."""
         ...

@@ -14,7 +14,8 @@ from tests.harness.pager import LA
 
 CONFIG = ["--config", str(EXAMPLE_CONFIG)]
 LAST_WEEK = datetime(2026, 11, 16, 18, 1, tzinfo=LA)
-JOB_NAMES = ["rotation.sync", "escalations.fire", "done_reminders", "outbox.deliver", "swaps.expire", "test_page",
+JOB_NAMES = ["rotation.sync", "escalations.fire", "done_reminders", "outbox.deliver", "outbox.reconcile",
+             "swaps.expire", "test_page",
              "handoff", "week_reminder", "report.weekly", "contacts.verify", "watch"]
 
 

@@ -8,10 +8,14 @@ import pytest
 from oncallbot.domain.delivery import (
     FailedMessage,
     SendError,
+    SendTrail,
     decide_interrupted_send,
+    decide_reconciled,
     decide_send_failure,
     decide_status_failure,
+    resolve_lookups,
 )
+from oncallbot.domain.messages import Delivered, Found, SendCheck
 from oncallbot.domain.team import Person
 
 NOW = datetime(2026, 11, 25, 6, 15, tzinfo=UTC)
@@ -56,7 +60,7 @@ def summary(decision):
                              ("slack", "digest:aisha:1900:fallback:slack")], ["failed:11"], None, ["delivery_failed"]),
                  id="digest-falls-back-under-its-own-reach"),
     pytest.param(failed(attempts=1), SendError("timeout", maybe_sent=True),
-                 ("ambiguous", [], ["ambiguous:11"], None, ["delivery_ambiguous"]), id="maybe-sent-never-repeated"),
+                 ("sending", [], [], None, []), id="maybe-sent-left-to-ask-the-provider-never-repeated"),
     pytest.param(failed(kind="report", channel="slack", page_id=None), SendError("down", permanent=True),
                  ("failed", [], [], None, []), id="a-report-just-fails"),
     pytest.param(failed(kind="thread", channel="slack"), SendError("down", permanent=True),
@@ -116,4 +120,42 @@ def test_an_interrupted_send_is_reported_not_repeated():
     decision = decide_interrupted_send(failed(channel="voice"))
     assert summary(decision) == ("ambiguous", [], ["ambiguous:11"], None, ["delivery_ambiguous"])
     assert decision.reports[0].text == ("A voice to Aisha Khan for page #7 may not have been sent (interrupted "
-                                        "mid-send). It was not repeated.")
+                                        "mid-send, and the provider could not tell). It was not repeated.")
+
+
+CANDIDATES, FOUND, ABSENT = SendCheck.CANDIDATES, SendCheck.FOUND, SendCheck.ABSENT
+UNKNOWN, UNREACHABLE = SendCheck.UNKNOWN, SendCheck.UNREACHABLE
+
+
+@pytest.mark.parametrize(("found", "trail", "expected"), [
+    pytest.param([Found(CANDIDATES, refs=("CA1",))], SendTrail(), [Found(FOUND, Delivered("CA1"))],
+                 id="one-call-nobody-else-accounts-for-is-ours"),
+    pytest.param([Found(CANDIDATES, refs=("CA1", "CA2"))], SendTrail(frozenset({"CA1"})),
+                 [Found(FOUND, Delivered("CA2"))], id="calls-of-other-rows-are-eliminated"),
+    pytest.param([Found(CANDIDATES, refs=("CA1",))], SendTrail(frozenset({"CA1"})), [Found(ABSENT)],
+                 id="every-call-accounted-for-so-ours-never-went"),
+    pytest.param([Found(CANDIDATES, refs=("CA1",))] * 2, SendTrail(), [Found(UNKNOWN)] * 2,
+                 id="two-interrupted-one-call-cannot-tell-which"),
+    pytest.param([Found(CANDIDATES, refs=("CA1", "CA2"))] * 2, SendTrail(),
+                 [Found(FOUND, Delivered("CA1")), Found(FOUND, Delivered("CA2"))], id="two-interrupted-two-calls"),
+    pytest.param([Found(CANDIDATES, refs=("CA1",))], SendTrail(in_flight=1), [Found(UNREACHABLE)],
+                 id="another-send-in-flight-wait-for-its-sid"),
+    pytest.param([Found(CANDIDATES, refs=("CA1",))], SendTrail(unresolved=1), [Found(UNKNOWN)],
+                 id="an-earlier-ambiguous-send-may-own-the-call"),
+    pytest.param([Found(CANDIDATES, refs=())], SendTrail(in_flight=1), [Found(ABSENT)],
+                 id="no-call-at-all-never-went"),
+])
+def test_provider_records_placed_by_elimination(found, trail, expected):
+    assert resolve_lookups(found, trail) == expected
+
+
+@pytest.mark.parametrize(("check", "age", "expected"), [
+    pytest.param(ABSENT, timedelta(minutes=1), ("pending", []), id="never-went-sent-now"),
+    pytest.param(UNREACHABLE, timedelta(minutes=1), ("sending", []), id="lookup-failed-asked-again"),
+    pytest.param(UNREACHABLE, timedelta(minutes=11), ("ambiguous", ["ambiguous:11"]), id="gives-up-and-reports"),
+    pytest.param(UNKNOWN, timedelta(minutes=1), ("ambiguous", ["ambiguous:11"]), id="cannot-tell-reported"),
+])
+def test_an_interrupted_send_once_the_provider_was_asked(check, age, expected):
+    decision = decide_reconciled(failed(), Found(check), NOW - age, NOW)
+    assert (decision.state, [r.subject for r in decision.reports]) == expected
+    assert decision.fallbacks == ()  # never sent on another channel as if it had failed

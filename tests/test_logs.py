@@ -10,6 +10,7 @@ from oncallbot.logs import JsonFormatter, log_event, mask
 
 @pytest.mark.parametrize("raw,hidden,kept", [
     ("calling +14155550105 now", "+14155550105", "+***05"),
+    ("GET /Messages.json?To=%2B14155550105&From=", "14155550105", "%2B***05"),
     ("mail kelly.nguyen@example.com", "kelly.nguyen@example.com", "k***@example.com"),
     ("token xoxb-1234567890-abcdef", "1234567890-abcdef", "xoxb-***"),
     ("Authorization: Bearer ya29.secret-value", "ya29.secret-value", "Bearer ***"),

@@ -16,10 +16,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from ..domain.messages import Delivered, Outgoing
+from ..domain.messages import Delivered, Found, Outgoing, SendCheck
 from ..domain.watch import Check, Vitals
 from ..errors import ChannelOptedOut, DeliveryFailed
-from ..ports import Clock, Deliverer
+from ..ports import Clock, Deliverer, SentFinder
 
 TIME_TO_ON_IT_BUCKETS = (30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200)  # the window is 15 min
 LATENESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)  # the goal: p99 <= 250 ms
@@ -77,6 +77,11 @@ class _CountingDeliverer:
             raise
         self.sends.labels(str(message.channel), "sent").inc()
         return delivered
+
+    def find_sent(self, message: Outgoing, since: datetime) -> Found:
+        if isinstance(self.inner, SentFinder):
+            return self.inner.find_sent(message, since)
+        return Found(SendCheck.UNKNOWN)
 
 
 def _outcome(exc: DeliveryFailed) -> str:

@@ -1,15 +1,17 @@
 """What a failed delivery changes, decided: retry it, give up, fall back to the person's other channels,
 record an opt-out, tell the approvers. Pure: the delivery service loads the facts and applies the decision.
 
-A text or call that may have gone out (interrupted mid-send) is never repeated: a person is never called
-twice for one step, and the next step of the escalation covers the gap.
+A text or call that may have gone out (interrupted mid-send, or the provider did not answer in time) is
+never repeated blindly: the provider is asked first (`resolve_lookup`, `decide_reconciled`). It is marked
+sent when the provider has it, sent again only when the provider shows it never went, and reported to the
+approvers only when the provider cannot tell: a person is never called twice for one step.
 """
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import keys, wording
-from .messages import QueuedMessage, RecordedEvent
+from .messages import Delivered, Found, QueuedMessage, RecordedEvent, SendCheck
 from .team import Person
 from .vocabulary import (
     PHONE_CHANNELS,
@@ -25,6 +27,10 @@ FALLBACK_ORDER = (Channel.SMS, Channel.VOICE, Channel.SLACK)
 FAILED_STATUSES = frozenset({"failed", "undelivered", "busy", "no-answer", "canceled"})
 UNANSWERED_CALL_STATUSES = frozenset({"busy", "no-answer", "canceled"})
 OPT_OUT_CODES = frozenset({"21610"})  # Twilio: the number replied STOP
+# A send the provider did not answer in time is looked up after this, once the provider has settled.
+SETTLE_DELAY = timedelta(seconds=15)
+RECONCILE_RETRY = timedelta(seconds=20)  # a lookup that failed is tried again after this
+RECONCILE_GIVE_UP = timedelta(minutes=10)  # after this since it was queued, a send nobody can place is reported
 
 
 @dataclass(frozen=True)
@@ -82,14 +88,57 @@ def _pages_person(message: FailedMessage) -> bool:
 
 
 def decide_interrupted_send(message: FailedMessage) -> FailureDecision:
-    """A send that may or may not have reached the provider: recorded and reported, never repeated."""
+    """A send that may or may not have reached the provider, and the provider cannot tell: recorded and
+    reported, never repeated."""
     events = (RecordedEvent(PageEventKind.DELIVERY_AMBIGUOUS, message.person_id, message.channel,
-                            "interrupted while sending; not re-sent (the next step covers it)"),) \
+                            "interrupted while sending and the provider could not tell; not re-sent "
+                            "(the next step covers it)"),) \
         if message.page_id else ()
     reports = (Report(keys.delivery_ambiguous(message.id),
                       wording.ambiguous_text(message.channel, message.person.name, message.page_id)),) \
         if message.person and _pages_person(message) else ()
     return FailureDecision(NotificationState.AMBIGUOUS, events=events, reports=reports)
+
+
+@dataclass(frozen=True)
+class SendTrail:
+    """The outbox's other sends to the same person on the same channel, around an interrupted one."""
+
+    known_refs: frozenset[str] = frozenset()  # the provider's ids already recorded on rows
+    in_flight: int = 0  # rows being sent right now (their ids not recorded yet)
+    unresolved: int = 0  # rows left ambiguous (their ids never recorded)
+
+
+def resolve_lookups(found: list[Found], trail: SendTrail) -> list[Found]:
+    """The provider's messages it cannot tie to ours (a call carries nothing of ours) are placed by elimination.
+    `found` holds the lookups of the interrupted sends to one person on one channel, oldest first; `trail` the
+    other sends there. Those messages no other row accounts for are ours: none, and none of ours went; exactly
+    one each, and each went (oldest to oldest); anything else the provider cannot tell. While another send to
+    that person is in flight (its id not recorded yet), wait."""
+    if all(f.check != SendCheck.CANDIDATES for f in found):
+        return found
+    refs = [ref for f in found if f.check == SendCheck.CANDIDATES for ref in f.refs]  # each oldest first
+    unaccounted = sorted({ref for ref in refs if ref not in trail.known_refs}, key=refs.index)
+    candidates = [f.check == SendCheck.CANDIDATES for f in found]
+    if not unaccounted:
+        return [Found(SendCheck.ABSENT) if c else f for f, c in zip(found, candidates, strict=True)]
+    if trail.in_flight:
+        return [Found(SendCheck.UNREACHABLE) if c else f for f, c in zip(found, candidates, strict=True)]
+    if len(unaccounted) == sum(candidates) and not trail.unresolved:
+        refs_in_order = iter(unaccounted)
+        return [Found(SendCheck.FOUND, Delivered(ref=next(refs_in_order))) if c else f
+                for f, c in zip(found, candidates, strict=True)]
+    return [Found(SendCheck.UNKNOWN) if c else f for f, c in zip(found, candidates, strict=True)]
+
+
+def decide_reconciled(message: FailedMessage, found: Found, queued_at: datetime, now: datetime) -> FailureDecision:
+    """What an interrupted send becomes once the provider was asked (`found` resolved by `resolve_lookup`).
+    FOUND is not decided here: the delivery service records it as sent, as if the provider had answered."""
+    if found.check == SendCheck.ABSENT:  # it never went: send it now
+        return FailureDecision(NotificationState.PENDING, retry_at=now)
+    if found.check == SendCheck.UNREACHABLE and now - queued_at < RECONCILE_GIVE_UP:
+        return FailureDecision(NotificationState.SENDING, retry_at=now + RECONCILE_RETRY)
+    return decide_interrupted_send(message)
 
 
 def fallbacks(message: FailedMessage) -> tuple[QueuedMessage, ...]:
@@ -134,8 +183,8 @@ def _opt_out(message: FailedMessage, person: Person) -> tuple[str | None, tuple[
 
 def decide_send_failure(message: FailedMessage, error: SendError, now: datetime) -> FailureDecision:
     """The provider refused a message: retry a passing failure, else give up and say so where it matters."""
-    if error.maybe_sent:  # never risk calling someone twice for one step
-        return decide_interrupted_send(message)
+    if error.maybe_sent:  # never risk calling someone twice for one step: ask the provider once it has settled
+        return FailureDecision(NotificationState.SENDING, retry_at=now + SETTLE_DELAY)
     if not error.permanent and message.attempts < MAX_ATTEMPTS:
         return FailureDecision(NotificationState.PENDING, retry_at=now + RETRY_BACKOFF * message.attempts)
     failed = NotificationState.FAILED

@@ -6,6 +6,7 @@ through every notifier.
 """
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .team import Person
 from .vocabulary import Channel, MessageKind, PageEventKind, SlackTarget
@@ -142,6 +143,7 @@ class Outgoing:
     person: Person | None
     payload: Payload
     page_id: int | None = None  # the page it belongs to: one page's messages are sent in order
+    key: str = ""  # its outbox key: attached where the provider keeps it (Slack metadata), to find it again
 
     @property
     def card(self) -> PageCard | None:
@@ -163,6 +165,23 @@ class Delivered:
     ref: str | None
     slack_channel: str | None = None
     slack_ts: str | None = None
+
+
+class SendCheck(StrEnum):
+    """What a provider says of a send that was interrupted (services.delivery.reap_stale_sends)."""
+
+    FOUND = "found"  # it has the message: `Found.delivered`
+    ABSENT = "absent"  # it shows the message never went: sending it now is safe
+    CANDIDATES = "candidates"  # messages it cannot tie to ours (`Found.refs`): ours only if one is unaccounted for
+    UNKNOWN = "unknown"  # it cannot tell (no lookup for this kind of message)
+    UNREACHABLE = "unreachable"  # the lookup failed: ask again later
+
+
+@dataclass(frozen=True)
+class Found:
+    check: SendCheck
+    delivered: Delivered | None = None
+    refs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

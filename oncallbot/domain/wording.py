@@ -213,8 +213,8 @@ def not_delivered_text(channel: str, name: str, page_id: int | None, status: str
 
 
 def ambiguous_text(channel: str, name: str, page_id: int | None) -> str:
-    return (f"A {channel} to {name} for page #{page_id} may not have been sent (interrupted mid-send). "
-            f"It was not repeated.")
+    return (f"A {channel} to {name} for page #{page_id} may not have been sent (interrupted mid-send, and the "
+            f"provider could not tell). It was not repeated.")
 
 
 def writeback_conflict_text(change: str, event_id: str | None, error: str) -> str:

@@ -11,6 +11,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from ..bootstrap import Container, build_user_groups
 from ..domain.schedule import PeriodicJob, report_schedule, week_start_schedule
 from ..logs import log_event
+from ..ports import SentFinder
 from ..services.catchup import (
     TEST_PAGE_JOB,
     WEEKLY_REPORT_JOB,
@@ -37,6 +38,7 @@ FIRE_POLL_SECONDS = 5.0
 FIRE_COALESCE_SECONDS = 0.1
 FIRE_BEHIND_MAX_SECONDS = 0.2  # the longest wait for a due step this replica could not fire (locked, failing)
 DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this catches the rest
+RECONCILE_INTERVAL_SECONDS = 1  # an interrupted send is looked up within this of its claim's end
 SWAP_EXPIRY_INTERVAL_SECONDS = 30  # a request expires within this of its week's start
 WEEK_REMINDER_INTERVAL_SECONDS = 60  # a week's reminder goes out within this of `week_reminder.before`
 CATCH_UP_INTERVAL_SECONDS = 30  # a week-start job owed after downtime runs within this (and once at start)
@@ -55,6 +57,8 @@ def periodic_jobs(container: Container) -> list[PeriodicJob]:
         PeriodicJob("done_reminders", "remind holders of pages left at On It! (with the escalation dispatcher)",
                     every=timedelta(seconds=FIRE_POLL_SECONDS)),
         PeriodicJob("outbox.deliver", "send queued messages", every=timedelta(seconds=DELIVER_INTERVAL_SECONDS)),
+        PeriodicJob("outbox.reconcile", "ask the provider about sends interrupted mid-send: sent, send again, or "
+                    "report", every=timedelta(seconds=RECONCILE_INTERVAL_SECONDS)),
         PeriodicJob("swaps.expire", "expire undecided swap requests",
                     every=timedelta(seconds=SWAP_EXPIRY_INTERVAL_SECONDS)),
     ]
@@ -100,9 +104,9 @@ def sync_job(container: Container) -> None:
 
 
 def fire_job(container: Container) -> int:
-    """The dispatcher's full round: interrupted sends, due steps, due done reminders. Returns the steps fired."""
+    """The dispatcher's full round: due steps, due done reminders (interrupted sends: outbox.reconcile). Returns
+    the steps fired."""
     now = container.clock.now()
-    reap_stale_sends(container.store, container.procedure, now)
     fired = fire_due_escalations(container.store, container.procedure, now, keep_going=container.running)
     fire_due_done_reminders(container.store, container.procedure, now, keep_going=container.running)
     if container.dispatcher is not None:  # a run that raised or hangs never gets here: the heartbeat stops
@@ -184,6 +188,14 @@ class Dispatcher(threading.Thread):
             self.join(timeout)
         if self._listener is not None:
             self._listener.join(timeout)
+
+
+def reconcile_job(container: Container) -> None:
+    """Sends interrupted mid-send, looked up with the provider: its own job, as a lookup may wait on a slow
+    provider and must delay neither the next deadline nor the next send."""
+    finder = container.deliverer if isinstance(container.deliverer, SentFinder) else None
+    if reap_stale_sends(container.store, container.procedure, container.clock.now(), finder):
+        container.deliver_now()
 
 
 def watch_job(container: Container) -> None:
@@ -293,6 +305,9 @@ def create_scheduler(container: Container) -> BackgroundScheduler:
     # never delays the next deadline.
     scheduler.add_job(run_isolated, "interval", seconds=DELIVER_INTERVAL_SECONDS, id="outbox.deliver",
                       replace_existing=True, args=["outbox.deliver", container.deliver_now], misfire_grace_time=30)
+    scheduler.add_job(run_isolated, "interval", seconds=RECONCILE_INTERVAL_SECONDS, id="outbox.reconcile",
+                      replace_existing=True, args=["outbox.reconcile", lambda: reconcile_job(container)],
+                      misfire_grace_time=30)
     scheduler.add_job(run_isolated, "interval", seconds=SWAP_EXPIRY_INTERVAL_SECONDS, id="swaps.expire",
                       replace_existing=True, args=["swaps.expire", lambda: swap_expiry_job(container)],
                       misfire_grace_time=SWAP_EXPIRY_INTERVAL_SECONDS * 10)

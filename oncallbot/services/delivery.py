@@ -1,9 +1,11 @@
 """Sending what the outbox holds, after the transaction that queued it has committed.
 
 A row is marked `sending` with a deadline in its own commit before the provider is called. A process
-that dies mid-send leaves a `sending` row past its deadline: `reap_stale_sends` marks it ambiguous and
-tells the approvers instead of re-sending it, so nobody is called twice for one step; the next step of
-the escalation covers the gap.
+that dies mid-send leaves a `sending` row past its deadline (a send the provider did not answer in time is
+left so too): `reap_stale_sends` asks the provider whether it has the message (Slack: by the outbox key in
+the message's metadata; Twilio: the texts and calls to that number since it was queued). It is marked sent
+when the provider has it, sent again only when the provider shows it never went, and reported to the
+approvers as ambiguous only when the provider cannot tell, so nobody is called twice for one step.
 
 What a failure changes (retry, give up, fall back, opt-out, reports) is decided by `domain.delivery`;
 this module loads the facts and applies the decision.
@@ -23,21 +25,26 @@ from ..domain.delivery import (
     FailedMessage,
     FailureDecision,
     SendError,
+    SendTrail,
     decide_interrupted_send,
+    decide_reconciled,
     decide_send_failure,
     decide_status_failure,
+    resolve_lookups,
     status_error,
 )
 from ..domain.messages import (
     CardPayload,
     ChannelPayload,
     Delivered,
+    Found,
     Outgoing,
     PageCard,
     PagePayload,
     Payload,
     ReminderPayload,
     ReportPayload,
+    SendCheck,
     SentSwapMessage,
     SwapPayload,
     ThreadPayload,
@@ -64,6 +71,7 @@ from ..ports import (
     NotificationUpdate,
     PageRecord,
     PageUpdate,
+    SentFinder,
     Store,
     StoreTx,
 )
@@ -136,7 +144,7 @@ def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure) -> Out
     payload = _swap_payload(tx, row, procedure) if row.kind in SWAP_KINDS \
         else _payload(row, page, procedure, recording)
     return Outgoing(row.id, MessageKind(row.kind), Channel(row.channel), row.text,
-                    procedure.team.person(row.person_id), payload, row.page_id)
+                    procedure.team.person(row.person_id), payload, row.page_id, row.key)
 
 
 SWAP_KINDS = (MessageKind.SWAP, MessageKind.SWAP_UPDATE)
@@ -328,31 +336,36 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
         _record_failure(store, procedure, message, exc, now)
         return 0
     with store.transaction() as tx:
-        tx.mark_sent(message.id, now, result.ref)
-        if message.page_id and message.kind == MessageKind.CARD:
-            page = tx.page(message.page_id)
-            changes: PageUpdate = {"slack_card_ts": result.slack_ts}
-            if page is not None and page.slack_thread_ts is None:
-                changes["slack_channel"], changes["slack_thread_ts"] = result.slack_channel, result.slack_ts
-            tx.update_page(message.page_id, **changes)
-        payload = message.payload
-        if isinstance(payload, SwapPayload) and not payload.update and message.person and result.slack_ts:
-            tx.add_swap_message(payload.card.request_id, message.person.id, result.slack_channel or "",
-                                result.slack_ts, message.text)
-        if message.page_id and message.kind in (MessageKind.PAGE, MessageKind.DIGEST) and message.person:
-            tx.add_event(message.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel)
+        _record_sent(tx, message, result, now)
         for row in folded:  # sent as part of this message: their pages were notified too
             tx.update_notification(row.id, sent_at=now)
             if row.page_id and row.person_id and row.kind in (MessageKind.PAGE, MessageKind.DIGEST):
                 tx.add_event(row.page_id, now, PageEventKind.NOTIFIED, row.person_id, row.channel)
-        if message.page_id and message.kind == MessageKind.VOICEMAIL and message.person:
-            tx.add_event(message.page_id, now, PageEventKind.VOICEMAIL, message.person.id, message.channel,
-                         "voicemail left: a page is waiting, check Slack (a voicemail does not confirm)")
     # After the commit above, so a status callback kept meanwhile is found by one of us.
     if result.ref and message.channel in PHONE_CHANNELS and apply_early_statuses(store, procedure, result.ref, now):
         # Counted like a failure: a status kept meanwhile may have queued a fallback, so the caller looks again.
         return 0
     return 1
+
+
+def _record_sent(tx: StoreTx, message: Outgoing, result: Delivered, now: datetime) -> None:
+    """What a send that reached the provider changes: the row, the page's card, the swap's DMs, the timeline."""
+    tx.mark_sent(message.id, now, result.ref)
+    if message.page_id and message.kind == MessageKind.CARD:
+        page = tx.page(message.page_id)
+        changes: PageUpdate = {"slack_card_ts": result.slack_ts}
+        if page is not None and page.slack_thread_ts is None:
+            changes["slack_channel"], changes["slack_thread_ts"] = result.slack_channel, result.slack_ts
+        tx.update_page(message.page_id, **changes)
+    payload = message.payload
+    if isinstance(payload, SwapPayload) and not payload.update and message.person and result.slack_ts:
+        tx.add_swap_message(payload.card.request_id, message.person.id, result.slack_channel or "",
+                            result.slack_ts, message.text)
+    if message.page_id and message.kind in (MessageKind.PAGE, MessageKind.DIGEST) and message.person:
+        tx.add_event(message.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel)
+    if message.page_id and message.kind == MessageKind.VOICEMAIL and message.person:
+        tx.add_event(message.page_id, now, PageEventKind.VOICEMAIL, message.person.id, message.channel,
+                     "voicemail left: a page is waiting, check Slack (a voicemail does not confirm)")
 
 
 # --- failures: load, decide (domain.delivery), apply ---------------------------------------------------
@@ -417,18 +430,78 @@ def notify_approvers(tx: StoreTx, procedure: Procedure, subject: str, now: datet
 
 
 EARLY_STATUS_KEPT = timedelta(hours=1)  # a send records its sid within SEND_DEADLINE, or never
+LOOKUP_MARGIN = timedelta(seconds=5)  # the provider's clock may run a little behind ours
+RECONCILING = "interrupted; asking the provider whether it went"  # the `error` of a row being looked up
 
 
-def reap_stale_sends(store: Store, procedure: Procedure, now: datetime) -> int:
-    """Sends interrupted by a crash: reported as ambiguous, never re-sent blindly. Early statuses no send of
-    ours claimed in time are forgotten."""
+def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: SentFinder | None = None) -> int:
+    """Sends interrupted by a crash, or not answered by the provider in time: never re-sent blindly.
+
+    With a `finder` the provider is asked first: sent when it has the message, sent again when it shows the
+    message never went, asked again later when it could not be reached, and reported as ambiguous only when it
+    cannot tell. Without one, every such send is reported. Early statuses no send of ours claimed in time are
+    forgotten. Returns how many sends were looked at."""
     with store.transaction() as tx:
         tx.forget_early_statuses(now - EARLY_STATUS_KEPT)
         rows = tx.stale_sending(now)
-        for row in rows:
-            _apply_failure(tx, procedure, row, decide_interrupted_send(_failed(tx, procedure, row, row.attempts, now)),
-                           now, {})
-        return len(rows)
+        if finder is None:
+            for row in rows:
+                _apply_failure(tx, procedure, row,
+                               decide_interrupted_send(_failed(tx, procedure, row, row.attempts, now)), now, {})
+            return len(rows)
+        for row in rows:  # ours while the provider is asked; a replica that dies asking leaves them stale again
+            tx.update_notification(row.id, claimed_until=now + SEND_DEADLINE, error=RECONCILING)
+        messages = [_outgoing(tx, row, procedure) for row in rows]
+    if not rows:
+        return 0
+    with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="lookup") as pool:  # not one at a time
+        founds = list(pool.map(lambda pair: finder.find_sent(pair[1], pair[0].created_at - LOOKUP_MARGIN),
+                               zip(rows, messages, strict=True)))
+    groups: dict[tuple[str | None, str, int], list[tuple[NotificationRecord, Outgoing, Found]]] = {}
+    for row, message, found in zip(rows, messages, founds, strict=True):
+        # The sends to one person on one channel are placed together: the provider's records may not tell them apart.
+        group = (row.person_id, row.channel, 0) if row.person_id else (None, row.channel, row.id)
+        groups.setdefault(group, []).append((row, message, found))
+    for group_rows in groups.values():
+        _reconcile(store, procedure, group_rows, now)
+    return len(rows)
+
+
+def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
+    first = rows[0]
+    if first.person_id is None:
+        return SendTrail()
+    ours = {row.id for row in rows}
+    since = min(row.created_at for row in rows) - SEND_DEADLINE
+    there = tx.notifications_to(first.person_id, first.channel, since)
+    others = [r for r in there if r.id not in ours and not r.provider_ref]
+    known = frozenset(r.provider_ref for r in there if r.provider_ref)
+    # Another replica's lookup of an interrupted send there may claim the same record: neither can tell which.
+    looked_up = [r for r in others if r.state == NotificationState.SENDING and r.error == RECONCILING]
+    return SendTrail(known, sum(1 for r in others if r.state == NotificationState.SENDING) - len(looked_up),
+                     sum(1 for r in others if r.state == NotificationState.AMBIGUOUS) + len(looked_up))
+
+
+def _reconcile(store: Store, procedure: Procedure, group: list[tuple[NotificationRecord, Outgoing, Found]],
+               now: datetime) -> None:
+    with store.transaction() as tx:
+        current = [tx.notification(row.id) for row, _, _ in group]
+        live = [(row, message, found) for (_, message, found), row in zip(group, current, strict=True)
+                if row is not None and row.state == NotificationState.SENDING]
+        if not live:
+            return
+        resolved = resolve_lookups([found for _, _, found in live], _trail(tx, [row for row, _, _ in live]))
+        for (row, message, _), found in zip(live, resolved, strict=True):
+            if found.check == SendCheck.FOUND and found.delivered is not None:
+                _record_sent(tx, message, found.delivered, now)
+                tx.update_notification(row.id, error=None)
+            else:
+                decision = decide_reconciled(_failed(tx, procedure, row, row.attempts, now), found, row.created_at, now)
+                still_asking = decision.state == NotificationState.SENDING
+                _apply_failure(tx, procedure, row, decision, now,
+                               {"error": RECONCILING if still_asking else f"interrupted; the provider: {found.check}"})
+            log_event(log, "interrupted send looked up", notification=row.id, channel=row.channel,
+                      kind=row.kind, provider=found.check.value)
 
 
 def record_delivery_status(store: Store, procedure: Procedure, provider_ref: str, status: str,

@@ -7,6 +7,7 @@ vendor's error JSON for injected statuses). Everything binds to 127.0.0.1 on a f
 from __future__ import annotations
 
 import json
+import random
 import sys
 import threading
 import time
@@ -54,6 +55,19 @@ class _Fault:
         return path.endswith(self.path_suffix) and self.method in (None, method)
 
 
+@dataclass(frozen=True)
+class RandomFaults:
+    """Faults at random, as real providers have bad moments: a share of calls answered with 500, with 429 and
+    Retry-After, or only after `slow_delay` (longer than the client waits: handled, but the client gave up)."""
+
+    server_error: float = 0.05
+    rate_limited: float = 0.02
+    slow: float = 0.01
+    slow_delay: float = 11.0  # our clients wait 10 s
+    retry_after: int = 1
+    seed: int | None = None
+
+
 class FakeServer:
     def __init__(self) -> None:
         self._lock = threading.RLock()  # guards recorded requests, faults and vendor state
@@ -62,6 +76,9 @@ class FakeServer:
         self._requests: list[RecordedRequest] = []
         self._all_requests: list[RecordedRequest] = []  # never cleared: the privacy scan (tests/harness/privacy.py)
         self._faults: list[_Fault] = []
+        self._random_faults: RandomFaults | None = None
+        self._random = random.Random()
+        self.random_fault_counts: dict[str, int] = {"server_error": 0, "rate_limited": 0, "slow": 0}
         self._server: ThreadingHTTPServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -153,6 +170,13 @@ class FakeServer:
         with self._lock:
             self._faults.append(_Fault(path_suffix, method, status, times, retry_after, body, delay))
 
+    def fail_at_random(self, faults: RandomFaults | None) -> None:
+        """From now on, answer a share of all requests with a fault (None: stop). Faults set with `inject`
+        come first."""
+        with self._lock:
+            self._random_faults = faults
+            self._random = random.Random(faults.seed if faults else None)
+
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -161,6 +185,24 @@ class FakeServer:
                     if fault.times == 0:
                         self._faults.remove(fault)
                     return fault
+            return self._random_fault(method, path)
+
+    def _random_fault(self, method: str, path: str) -> _Fault | None:
+        chances = self._random_faults
+        if chances is None:
+            return None
+        draw = self._random.random()
+        if draw < chances.server_error:
+            self.random_fault_counts["server_error"] += 1
+            return _Fault(path, method, 500, 1, None, None, None)
+        draw -= chances.server_error
+        if draw < chances.rate_limited:
+            self.random_fault_counts["rate_limited"] += 1
+            return _Fault(path, method, 429, 1, chances.retry_after, None, None)
+        draw -= chances.rate_limited
+        if draw < chances.slow:
+            self.random_fault_counts["slow"] += 1
+            return _Fault(path, method, None, 1, None, None, chances.slow_delay)
         return None
 
     # -- vendor hooks -----------------------------------------------------------------------

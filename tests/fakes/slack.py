@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 from .base import FakeServer, RecordedRequest, Response
@@ -15,7 +16,7 @@ from .base import FakeServer, RecordedRequest, Response
 BOT = {"user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "oncallbot", "team": "Fake Team"}
 SOCKET_MODE_URL = "ws://127.0.0.1:1/none"  # nothing listens there: Socket Mode tests dispatch directly
 
-_JSON_FIELDS = ("blocks", "attachments", "view")  # sent as JSON strings inside form bodies
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")  # sent as JSON strings inside form bodies
 _HTTP_ERRORS = {429: "ratelimited", 503: "service_unavailable"}
 
 
@@ -36,6 +37,8 @@ class FakeSlack(FakeServer):
             "views.publish": self._views_publish,
             "views.open": self._views_open,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "users.info": self._users_info,
             "apps.connections.open": self._apps_connections_open,
             "usergroups.users.list": self._usergroups_users_list,
@@ -127,7 +130,8 @@ class FakeSlack(FakeServer):
             "text": args.get("text"),
             "blocks": args.get("blocks"),
             "thread_ts": args.get("thread_ts"),
-            "ts": f"{1_700_000_000 + self._sent}.000100",
+            "ts": _now_ts(self._sent),
+            "metadata": args.get("metadata"),  # {"event_type", "event_payload"}, as posted
         }
         self._messages.append(message)
         return {"ok": True, "channel": message["channel"], "ts": message["ts"], "message": _as_slack(message)}
@@ -140,6 +144,34 @@ class FakeSlack(FakeServer):
                 return {"ok": True, "channel": channel, "ts": message["ts"], "text": message["text"],
                         "message": _as_slack(message)}
         return {"ok": False, "error": "message_not_found"}
+
+    def _conversations_history(self, args: dict) -> dict:
+        """Top-level messages (thread parents, not replies), newest first, after `oldest`; metadata only with
+        include_all_metadata, as in Slack. Paged by `limit` and `cursor`."""
+        channel = args.get("channel", "")
+        posted = [m for m in self._messages if m["channel"] == channel and m["thread_ts"] in (None, m["ts"])]
+        if not posted and not any(m["channel"] == channel for m in self._messages) and not channel.startswith("D"):
+            return {"ok": False, "error": "channel_not_found"}
+        return self._page(sorted(posted, key=lambda m: float(m["ts"]), reverse=True), args)
+
+    def _conversations_replies(self, args: dict) -> dict:
+        """A thread: its parent, then its replies oldest first, after `oldest`."""
+        channel, thread_ts = args.get("channel", ""), args.get("ts")
+        thread = [m for m in self._messages if m["channel"] == channel and thread_ts in (m["ts"], m["thread_ts"])]
+        if not thread:
+            return {"ok": False, "error": "thread_not_found"}
+        return self._page(sorted(thread, key=lambda m: float(m["ts"])), args)
+
+    def _page(self, messages: list[dict], args: dict) -> dict:
+        oldest = float(args.get("oldest") or 0)
+        shown = [m for m in messages if float(m["ts"]) > oldest]
+        start, limit = int(args.get("cursor") or 0), max(1, min(int(args.get("limit") or 100), 999))
+        page = shown[start:start + limit]
+        with_metadata = str(args.get("include_all_metadata")).lower() in ("true", "1")
+        listed = [_as_slack({k: v for k, v in m.items() if with_metadata or k != "metadata"}) for m in page]
+        more = start + limit < len(shown)
+        return {"ok": True, "messages": listed, "has_more": more,
+                "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def _chat_post_ephemeral(self, args: dict) -> dict:
         self._sent += 1
@@ -183,6 +215,11 @@ def _args(request: RecordedRequest) -> dict[str, Any]:
 def _bearer(request: RecordedRequest) -> str | None:
     scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
     return token if scheme == "Bearer" else None
+
+
+def _now_ts(sequence: int) -> str:
+    """A message ts as Slack makes them: the time posted, unique per message (the sequence breaks ties)."""
+    return f"{int(time.time())}.{sequence % 1_000_000:06d}"
 
 
 def _dm_channel(channel: str) -> str:

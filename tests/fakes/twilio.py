@@ -14,8 +14,9 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from .base import FakeServer, RecordedRequest, Response
 
@@ -73,6 +74,14 @@ class FakeTwilio(FakeServer):
         status_callback_event (list) and timeout, as sent."""
         with self._lock:
             return [copy.deepcopy(c) for c in self._calls.values() if c["to"] == number]
+
+    def all_texts(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(m) for m in self._messages.values()]
+
+    def all_calls(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [copy.deepcopy(c) for c in self._calls.values()]
 
     def amd_callback(self, call_sid: str, answered_by: str, duration_ms: int = 4200) -> tuple[str, dict[str, str], str]:
         """What Twilio posts to a call's AsyncAmdStatusCallback once it knows who picked up: the URL, the form
@@ -147,11 +156,34 @@ class FakeTwilio(FakeServer):
             if request.method == "POST" and "Twiml" in request.form:  # calls(sid).update(twiml=...): a live call
                 resource["twiml_updates"].append(request.form["Twiml"])
             return Response(200, resource)
+        if request.method == "GET":
+            return self._list(route["kind"], store, request)
         if request.method != "POST":
             return _error(404, 20404)
         if route["kind"] == "Messages":
             return self._create_message(request.form)
         return self._create_call(request.form, request.form_lists)
+
+    def _list(self, kind: str, store: dict[str, dict[str, Any]], request: RecordedRequest) -> Response:
+        """Messages filtered by To, From and DateSent> (on or after that day, as Twilio reads it); Calls by
+        To, From and StartTime>. Newest first, paged by PageSize and Page, in Twilio's list shape."""
+        query = {k: v[0] for k, v in request.query.items()}
+        day_filter = "DateSent>" if kind == "Messages" else "StartTime>"
+        day_field = "date_sent" if kind == "Messages" else "start_time"
+        since = query.get(day_filter)
+        listed = [r for r in store.values()
+                  if query.get("To") in (None, r["to"]) and query.get("From") in (None, r["from"])
+                  and (since is None or (r[day_field] and _day(r[day_field]) >= since[:10]))]
+        listed.reverse()  # kept in the order created
+        size, page = max(1, min(int(query.get("PageSize", 50)), 1000)), int(query.get("Page", 0))
+        shown = listed[page * size:(page + 1) * size]
+        uri = request.path
+        more = (page + 1) * size < len(listed)
+        next_uri = f"{uri}?{urlencode({**query, 'Page': page + 1, 'PageSize': size})}" if more else None
+        return Response(200, {kind.lower(): shown,
+                              "end": page * size + len(shown) - 1, "first_page_uri": uri, "next_page_uri": next_uri,
+                              "page": page, "page_size": size, "previous_page_uri": None,
+                              "start": page * size, "uri": uri})
 
     def _create_message(self, form: dict[str, str]) -> Response:
         to = form.get("To", "")
@@ -163,6 +195,7 @@ class FakeTwilio(FakeServer):
             return _error(400, 21602)
         if to in self._opted_out:
             return _error(400, 21610)
+        message_now = format_datetime(datetime.now(UTC))
         message = self._resource("SM", "Messages", form) | {
             "body": form["Body"],
             "direction": "outbound-api",
@@ -171,7 +204,7 @@ class FakeTwilio(FakeServer):
             "messaging_service_sid": form.get("MessagingServiceSid"),
             "error_code": None,
             "error_message": None,
-            "date_sent": None,
+            "date_sent": message_now,  # the fake hands it to the carrier at once
             "status_callback": form.get("StatusCallback"),
             "validity_period": form.get("ValidityPeriod"),
         }
@@ -189,7 +222,7 @@ class FakeTwilio(FakeServer):
             "direction": "outbound-api",
             "parent_call_sid": None,
             "duration": None,
-            "start_time": None,
+            "start_time": format_datetime(datetime.now(UTC)),  # the fake dials at once
             "end_time": None,
             "twiml": form.get("Twiml"),
             "url": form.get("Url"),
@@ -222,6 +255,10 @@ class FakeTwilio(FakeServer):
             "price_unit": "USD",
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/{kind}/{sid}.json",
         }
+
+
+def _day(rfc2822: str) -> str:
+    return parsedate_to_datetime(rfc2822).astimezone(UTC).date().isoformat()
 
 
 def _basic_auth(request: RecordedRequest) -> tuple[str, str] | None:

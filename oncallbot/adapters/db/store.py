@@ -706,6 +706,11 @@ class StoreTx:
             NotificationRow.kind == "page", NotificationRow.state.in_(("pending", "sending", "sent", "ambiguous")),
             NotificationRow.created_at >= since)))
 
+    def notifications_to(self, person_id: str, channel: str, since: datetime) -> list[NotificationRecord]:
+        return _notifications(self.session.scalars(select(NotificationRow).where(
+            NotificationRow.person_id == person_id, NotificationRow.channel == channel,
+            NotificationRow.created_at >= since).order_by(NotificationRow.id)))
+
     def claim_pending_notifications(self, now: datetime, claim_until: datetime, limit: int,
                                     page_id: int | None = None,
                                     keys: Sequence[str] | None = None) -> list[NotificationRecord]:

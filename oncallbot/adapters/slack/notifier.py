@@ -1,6 +1,13 @@
-"""Sends outbox messages to Slack: the page card and its thread, the office channel, and DMs."""
+"""Sends outbox messages to Slack: the page card and its thread, the office channel, and DMs.
+
+Every post carries its outbox key in the message's metadata (`METADATA_EVENT`), so a post interrupted by a
+crash is found again in the conversation's history (`find_sent`) instead of being posted twice or reported.
+Reading it back needs the history scopes: channels:history, groups:history, im:history.
+"""
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -14,11 +21,13 @@ from ...domain.messages import (
     CardPayload,
     ChannelPayload,
     Delivered,
+    Found,
     Outgoing,
     PageCard,
     PagePayload,
     ReminderPayload,
     ReportPayload,
+    SendCheck,
     SwapPayload,
     ThreadPayload,
 )
@@ -30,6 +39,9 @@ SLACK_TIMEOUT_SECONDS = 10
 PERMANENT_ERRORS = {"channel_not_found", "not_in_channel", "is_archived", "invalid_auth", "not_authed",
                     "account_inactive", "token_revoked", "missing_scope", "user_not_found", "cannot_dm_bot",
                     "message_not_found", "msg_too_long", "no_text", "invalid_blocks"}
+METADATA_EVENT = "oncallbot_outbox"  # the event_type of our posts' metadata; its payload holds the outbox key
+HISTORY_PAGE = 200
+HISTORY_PAGES = 10  # a conversation busier than this since the send cannot be read back: Slack cannot tell
 
 
 def build_web_client(token: str, api_url: str | None = None) -> WebClient:
@@ -57,39 +69,25 @@ class SlackNotifier:
             retry_after = exc.response.headers.get("Retry-After") if exc.response.status_code == 429 else None
             raise DeliveryFailed(f"Slack {error}", permanent=error in PERMANENT_ERRORS,
                                  retry_after=float(retry_after) if retry_after else None) from exc
+        except TimeoutError as exc:  # no answer in time: Slack may have posted it, so it is looked up, not re-posted
+            raise DeliveryFailed(f"Slack did not answer within {SLACK_TIMEOUT_SECONDS} s; it may have been posted",
+                                 maybe_sent=True) from exc
         except (SlackRequestError, OSError) as exc:
             raise DeliveryFailed(f"Slack unreachable: {exc}") from exc
 
-    def _post(self, **kwargs) -> Delivered:
+    def _post(self, message: Outgoing, **kwargs: Any) -> Delivered:
+        if message.key:
+            kwargs["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": message.key}}
         response = self.client.chat_postMessage(**kwargs)
         return Delivered(ref=response["ts"], slack_channel=response["channel"], slack_ts=response["ts"])
 
     def _deliver(self, message: Outgoing) -> Delivered:
+        post = self._post_args(message)
+        if post is not None:
+            return self._post(message, **post)
         payload = message.payload
-        if isinstance(payload, (PagePayload, ReportPayload, ReminderPayload)):  # a direct message to a person
-            if not (message.person and message.person.slack_id):
-                raise DeliveryFailed("no Slack user id for this person", permanent=True)
-            if isinstance(payload, ReminderPayload):
-                return self._post(channel=message.person.slack_id, text=message.text,
-                                  blocks=done_reminder_blocks(payload.card, message.text))
-            if isinstance(payload, ReportPayload) and payload.verify:
-                return self._post(channel=message.person.slack_id, text=message.text,
-                                  blocks=verify_blocks(message.text))
-            if isinstance(payload, PagePayload) and payload.confirm:
-                return self._post(channel=message.person.slack_id, text=message.text,
-                                  blocks=confirm_blocks(payload.page_id, message.text))
-            return self._post(channel=message.person.slack_id, text=message.text)
         if isinstance(payload, SwapPayload):
-            return self._swap(message, payload)
-        if isinstance(payload, ChannelPayload):
-            return self._post(channel=self._channel(payload.target), text=message.text)
-        if isinstance(payload, CardPayload) and not payload.update:
-            card = payload.card
-            if card.slack_thread_ts:  # the ticket came from Slack: answer in its thread
-                return self._post(channel=card.slack_channel, thread_ts=card.slack_thread_ts,
-                                  text=card_text(card), blocks=card_blocks(card, self._listen(card)))
-            return self._post(channel=self._channel("support"), text=card_text(card),
-                              blocks=card_blocks(card, self._listen(card)))
+            return self._swap(payload)
         if isinstance(payload, CardPayload):
             card = payload.card
             if not card.slack_card_ts:
@@ -98,20 +96,87 @@ class SlackNotifier:
             self.client.chat_update(channel=card.slack_channel, ts=card.slack_card_ts, text=card_text(card),
                                     blocks=card_blocks(card, self._listen(card)))
             return Delivered(ref=card.slack_card_ts)
+        raise DeliveryFailed(f"Slack cannot carry a {message.kind} message", permanent=True)
+
+    def _post_args(self, message: Outgoing) -> dict[str, Any] | None:
+        """The chat.postMessage arguments of a message that is a new post; None for an edit of posts."""
+        payload = message.payload
+        if isinstance(payload, (PagePayload, ReportPayload, ReminderPayload)) \
+                or (isinstance(payload, SwapPayload) and not payload.update):  # a direct message to a person
+            if not (message.person and message.person.slack_id):
+                raise DeliveryFailed("no Slack user id for this person", permanent=True)
+            dm = message.person.slack_id
+            if isinstance(payload, SwapPayload):
+                return {"channel": dm, "text": message.text, "blocks": swap_blocks(message.text, payload.card)}
+            if isinstance(payload, ReminderPayload):
+                return {"channel": dm, "text": message.text, "blocks": done_reminder_blocks(payload.card, message.text)}
+            if isinstance(payload, ReportPayload) and payload.verify:
+                return {"channel": dm, "text": message.text, "blocks": verify_blocks(message.text)}
+            if isinstance(payload, PagePayload) and payload.confirm:
+                return {"channel": dm, "text": message.text, "blocks": confirm_blocks(payload.page_id, message.text)}
+            return {"channel": dm, "text": message.text}
+        if isinstance(payload, ChannelPayload):
+            return {"channel": self._channel(payload.target), "text": message.text}
+        if isinstance(payload, CardPayload) and not payload.update:
+            card = payload.card
+            if card.slack_thread_ts:  # the ticket came from Slack: answer in its thread
+                return {"channel": card.slack_channel, "thread_ts": card.slack_thread_ts, "text": card_text(card),
+                        "blocks": card_blocks(card, self._listen(card))}
+            return {"channel": self._channel("support"), "text": card_text(card),
+                    "blocks": card_blocks(card, self._listen(card))}
         if isinstance(payload, ThreadPayload):
             card = payload.card
             if card.slack_thread_ts:
-                return self._post(channel=card.slack_channel, thread_ts=card.slack_thread_ts, text=message.text)
-            return self._post(channel=self._channel("support"), text=message.text)
-        raise DeliveryFailed(f"Slack cannot carry a {message.kind} message", permanent=True)
+                return {"channel": card.slack_channel, "thread_ts": card.slack_thread_ts, "text": message.text}
+            return {"channel": self._channel("support"), "text": message.text}
+        return None
 
-    def _swap(self, message: Outgoing, payload: SwapPayload) -> Delivered:
-        """A swap DM with this recipient's buttons, or the redraw of every DM already sent to them about it."""
-        if not payload.update:
-            if not (message.person and message.person.slack_id):
-                raise DeliveryFailed("no Slack user id for this person", permanent=True)
-            return self._post(channel=message.person.slack_id, text=message.text,
-                              blocks=swap_blocks(message.text, payload.card))
+    def find_sent(self, message: Outgoing, since: datetime) -> Found:
+        """Whether a post is in its conversation (its thread, for a reply) since `since`, by the outbox key in
+        its metadata. An edit is never looked up: making it again changes nothing."""
+        try:
+            post = self._post_args(message)
+            if post is None:
+                return Found(SendCheck.ABSENT)
+            if not message.key:
+                return Found(SendCheck.UNKNOWN)
+            return self._find(message.key, post["channel"], post.get("thread_ts"), since)
+        except DeliveryFailed:  # it could not have been posted either (no user id, no channel configured)
+            return Found(SendCheck.ABSENT)
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown_error")
+            return Found(SendCheck.UNKNOWN if error in PERMANENT_ERRORS else SendCheck.UNREACHABLE)
+        except (SlackRequestError, OSError):
+            return Found(SendCheck.UNREACHABLE)
+
+    def _find(self, key: str, channel: str, thread_ts: str | None, since: datetime) -> Found:
+        if channel.startswith(("U", "W")):  # a DM is posted to the user id; its history is the DM channel's
+            channel = self.client.conversations_open(users=channel)["channel"]["id"]
+        oldest = f"{since.timestamp():.6f}"
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            if thread_ts:
+                response = self.client.conversations_replies(channel=channel, ts=thread_ts, oldest=oldest,
+                                                             include_all_metadata=True, limit=HISTORY_PAGE,
+                                                             cursor=cursor)
+            else:
+                response = self.client.conversations_history(channel=channel, oldest=oldest,
+                                                             include_all_metadata=True, limit=HISTORY_PAGE,
+                                                             cursor=cursor)
+            messages: list[dict[str, Any]] = response.get("messages") or []
+            for posted in messages:
+                metadata = posted.get("metadata") or {}
+                if metadata.get("event_type") == METADATA_EVENT \
+                        and (metadata.get("event_payload") or {}).get("key") == key:
+                    return Found(SendCheck.FOUND, Delivered(ref=posted["ts"], slack_channel=channel,
+                                                            slack_ts=posted["ts"]))
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return Found(SendCheck.ABSENT)
+        return Found(SendCheck.UNKNOWN)
+
+    def _swap(self, payload: SwapPayload) -> Delivered:
+        """The redraw of every DM already sent to this recipient about a swap request."""
         for sent in payload.sent:
             self.client.chat_update(channel=sent.slack_channel, ts=sent.slack_ts, text=sent.text,
                                     blocks=swap_blocks(sent.text, payload.card))

@@ -9,11 +9,13 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from twilio.base import values
-from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -30,6 +32,9 @@ CALL_STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 # AnsweredBy to the AMD callback. DetectMessageEnd waits for the greeting's end (machine_end_beep/silence/other),
 # so a voicemail left then is recorded whole.
 MACHINE_DETECTION = "DetectMessageEnd"
+
+LOOKUP_PAGE_SIZE = 200
+LOOKUP_LIMIT = 1000  # texts or calls to one number since one send: more than that, and the lookup cannot tell
 
 _TWILIO_ORIGIN = re.compile(r"^https://[^/]+\.twilio\.com(?=/|$)")
 
@@ -107,6 +112,21 @@ class TwilioGateway:
         log_event(_log, "twilio.call.placed", sid=call.sid, to=_masked(to))
         return call.sid
 
+    def texts_since(self, to: str, since: datetime) -> list[tuple[str, str]]:
+        """(sid, body) of the texts from our number to `to` created since `since`, oldest first. Twilio filters
+        by the day sent; the instant is filtered here. Raises DeliveryFailed when Twilio cannot be asked."""
+        with self._delivery("Message lookup", to):
+            found = self._client.messages.list(to=to, from_=self.from_number, date_sent_after=_day(since),
+                                               page_size=LOOKUP_PAGE_SIZE, limit=LOOKUP_LIMIT)
+        return [(m.sid, m.body or "") for m in reversed(found) if _created(m) >= since]  # listed newest first
+
+    def calls_since(self, to: str, since: datetime) -> list[str]:
+        """The sids of the calls from our number to `to` created since `since`, oldest first."""
+        with self._delivery("Call lookup", to):
+            found = self._client.calls.list(to=to, from_=self.from_number, start_time_after=_day(since),
+                                            page_size=LOOKUP_PAGE_SIZE, limit=LOOKUP_LIMIT)
+        return [c.sid for c in reversed(found) if _created(c) >= since]
+
     def update_call(self, call_sid: str, twiml: str) -> str:
         """Replace what a live call plays (a voicemail after the beep); returns the call's SID."""
         with self._delivery("Call update", ""):
@@ -122,6 +142,9 @@ class TwilioGateway:
         # TwilioServiceException: the RFC 9457 error shape some Twilio APIs already answer with.
         except (TwilioRestException, TwilioServiceException) as exc:
             raise _translate(exc, action, to, self._http.last_retry_after()) from exc
+        except TwilioException as exc:  # a list page that did not load: the lookup failed, nothing was sent
+            status = getattr(exc.args[1] if len(exc.args) > 1 else None, "status_code", "?")
+            raise DeliveryFailed(f"{action} failed: Twilio answered HTTP {status}", permanent=False) from exc
         except requests.ReadTimeout as exc:
             # Twilio may have accepted the request: a retry could page the person twice.
             raise DeliveryFailed(
@@ -163,6 +186,17 @@ def _translate(
     if exc.code == 20429 or exc.status == 429 or exc.status >= 500:
         return DeliveryFailed(message, permanent=False, retry_after=retry_after)
     return DeliveryFailed(message, permanent=True)  # an unknown refusal: this channel is unusable for now
+
+
+def _day(at: datetime) -> datetime:
+    """The day `at` falls on (UTC), as the list filters take it."""
+    return datetime.combine(at.astimezone(UTC).date(), time(), UTC)
+
+
+def _created(resource: Any) -> datetime:
+    """When Twilio created it, to the second: a second early, so nothing created in the same second is missed."""
+    created = resource.date_created
+    return created + timedelta(seconds=1) if isinstance(created, datetime) else datetime.max.replace(tzinfo=UTC)
 
 
 def _masked(number: str) -> str:

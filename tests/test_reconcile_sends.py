@@ -1,0 +1,176 @@
+"""A send interrupted by a crash (or left unanswered by the provider) is looked up with the provider before it
+is reported: marked sent when the provider has it, sent again when the provider shows it never went, reported
+to the approvers only when the provider cannot tell. The real Slack and Twilio clients talk to the loopback
+fakes, which answer conversations.history with metadata and the Messages/Calls list filters as the real APIs do.
+On SQLite and PostgreSQL."""
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from oncallbot.adapters.console_notifier import ConsoleNotifier
+from oncallbot.adapters.router import NotificationRouter
+from oncallbot.adapters.slack.notifier import SlackNotifier, build_web_client
+from oncallbot.adapters.twilio import TwilioGateway
+from oncallbot.services import paging
+from oncallbot.services.delivery import deliver_pending, reap_stale_sends
+from tests.harness.pager import Pager
+
+AISHA = "+14155550105"
+AISHA_DM = "DU01AISHA00"
+SUPPORT = "C01SUPPORT"
+FROM = "+14155550199"
+
+
+class Crash(BaseException):
+    """The replica dies: nothing after this point runs (not a delivery failure the outbox would record)."""
+
+
+class DiesAfterSending:
+    """Hands each message to the provider, then dies before the outbox hears the answer."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def deliver(self, message):
+        self.inner.deliver(message)
+        raise Crash
+
+
+class DiesBeforeSending:
+    def deliver(self, message):
+        raise Crash
+
+
+@pytest.fixture
+def router(fakes):
+    twilio, slack = fakes
+    return NotificationRouter(
+        ConsoleNotifier(), "http://bot.example.test",
+        slack=SlackNotifier(build_web_client("xoxb-test", slack.url), SUPPORT, None),
+        twilio=TwilioGateway(twilio.account_sid, twilio.auth_token, FROM, api_url=twilio.url, timeout=0.5))
+
+
+@pytest.fixture
+def pager(store, router):
+    pager = Pager(store)
+    pager.deliverer = router
+    return pager
+
+
+def crash_while_sending(pager, deliverer):
+    with pytest.raises(Crash):
+        deliver_pending(pager.store, pager.procedure, deliverer, pager.clock.now())
+
+
+def reap_then_deliver(pager, router, after=timedelta(minutes=2)):
+    pager.clock.advance(after)
+    reap_stale_sends(pager.store, pager.procedure, pager.clock.now(), router)
+    pager.deliver()
+
+
+def states(pager, page_id):
+    with pager.store.transaction() as tx:
+        return Counter((n.kind, n.channel, n.state) for n in tx.notifications_of(page_id))
+
+
+def ambiguous_reports(slack):
+    return [m for m in slack.messages() if "may not have been sent" in (m["text"] or "")]
+
+
+def open_and_reach_the_first_step(pager, router):
+    page, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Voicemail from ACME", "api"),
+                               pager.clock.now())
+    pager.deliver()  # the card
+    pager.clock.advance(timedelta(minutes=15))
+    paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())
+    return page
+
+
+def test_a_text_and_call_twilio_took_before_the_crash_are_marked_sent_not_repeated(pager, router, fakes):
+    twilio, slack = fakes
+    page = open_and_reach_the_first_step(pager, router)
+    crash_while_sending(pager, DiesAfterSending(router))
+    assert len(twilio.sms_to(AISHA)) + len(twilio.calls_to(AISHA)) >= 1  # at least one went before the crash
+
+    reap_then_deliver(pager, router)
+    assert len(twilio.sms_to(AISHA)) == 1 and len(twilio.calls_to(AISHA)) == 1  # once each, never twice
+    assert states(pager, page.id)[("page", "sms", "sent")] == 1
+    assert states(pager, page.id)[("page", "voice", "sent")] == 1
+    assert ambiguous_reports(slack) == []
+    with pager.store.transaction() as tx:  # the sid is known, so Twilio's later status callbacks apply
+        refs = {n.provider_ref for n in tx.notifications_of(page.id) if n.channel in ("sms", "voice")}
+    assert refs == {twilio.sms_to(AISHA)[0]["sid"], twilio.calls_to(AISHA)[0]["sid"]}
+
+
+def test_sends_that_never_reached_the_provider_are_sent_after_the_crash(pager, router, fakes):
+    twilio, slack = fakes
+    page = open_and_reach_the_first_step(pager, router)
+    crash_while_sending(pager, DiesBeforeSending())
+    assert twilio.sms_to(AISHA) == [] and twilio.calls_to(AISHA) == []
+
+    reap_then_deliver(pager, router)
+    assert len(twilio.sms_to(AISHA)) == 1 and len(twilio.calls_to(AISHA)) == 1
+    assert any(e.kind == "notified" and e.channel == "sms" for e in pager.page(page.id).timeline)
+    assert ambiguous_reports(slack) == []
+
+
+def test_a_slack_card_posted_before_the_crash_is_found_by_its_metadata(pager, router, fakes):
+    _, slack = fakes
+    page, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Voicemail from ACME", "api"),
+                               pager.clock.now())
+    crash_while_sending(pager, DiesAfterSending(router))
+    [card] = slack.messages(SUPPORT)
+    assert card["metadata"]["event_type"] == "oncallbot_outbox"
+
+    reap_then_deliver(pager, router)
+    assert len(slack.messages(SUPPORT)) == 1  # not posted twice
+    with pager.store.transaction() as tx:  # later thread posts and edits find it
+        assert tx.page(page.id).slack_card_ts == card["ts"]
+    assert states(pager, page.id)[("card", "slack", "sent")] == 1
+
+
+def test_a_slack_dm_that_never_went_is_sent_after_the_crash(pager, router, fakes):
+    _, slack = fakes
+    page = open_and_reach_the_first_step(pager, router)
+    pager.deliver()
+    pager.clock.advance(timedelta(minutes=15))
+    paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())  # the manager, also on Slack
+    crash_while_sending(pager, DiesBeforeSending())
+    reap_then_deliver(pager, router)
+    [dm] = [m for m in slack.messages("DU01OMAR000") if f"#{page.id}" in (m["text"] or "")]
+    assert dm["metadata"]["event_type"] == "oncallbot_outbox"
+    assert ambiguous_reports(slack) == []
+
+
+def test_a_text_twilio_answered_too_late_is_looked_up_not_repeated(pager, router, fakes):
+    twilio, slack = fakes
+    twilio.inject("/Messages.json", delay=1.5, method="POST")  # accepted, but after the client's 0.5 s timeout
+    page = open_and_reach_the_first_step(pager, router)
+    pager.deliver()
+    twilio.wait_for(lambda r: r.method == "POST" and r.path.endswith("/Messages.json"), timeout=10)
+    assert states(pager, page.id)[("page", "sms", "sending")] == 1  # not reported yet: Twilio is asked first
+
+    reap_then_deliver(pager, router, after=timedelta(seconds=30))
+    assert len(twilio.sms_to(AISHA)) == 1
+    assert states(pager, page.id)[("page", "sms", "sent")] == 1
+    assert ambiguous_reports(slack) == []
+
+
+def test_when_twilio_cannot_be_asked_the_send_is_asked_again_then_reported(pager, router, fakes):
+    twilio, slack = fakes
+    page = open_and_reach_the_first_step(pager, router)
+    crash_while_sending(pager, DiesBeforeSending())
+    twilio.inject("/Messages.json", status=500, times=1000, method="GET")
+    twilio.inject("/Calls.json", status=500, times=1000, method="GET")
+
+    reap_then_deliver(pager, router)
+    assert states(pager, page.id)[("page", "sms", "sending")] == 1  # asked again later, not reported yet
+    assert ambiguous_reports(slack) == []
+
+    for _ in range(30):  # every 20 s, up to ten minutes after it was queued
+        reap_then_deliver(pager, router, after=timedelta(seconds=21))
+    assert states(pager, page.id)[("page", "sms", "ambiguous")] == 1
+    assert twilio.sms_to(AISHA) == []  # never sent blindly
+    assert any(f"page #{page.id} may not have been sent" in m["text"] for m in ambiguous_reports(slack))
