@@ -19,6 +19,7 @@ from oncallbot.bootstrap import build_slack_app, build_twilio_verifier
 from oncallbot.entrypoints.http import MAX_BODY_BYTES, SLACK_MAX_BODY_BYTES, create_app
 
 from ..fakes.twilio import DEFAULT_AUTH_TOKEN
+from .phone_line import CUSTOMER, LINE
 from .slack import TrackedExecutor
 from .twilio import AISHA, AISHA_SLACK, OUR_NUMBER, PUBLIC_URL, STRANGER, SUPPORT_CHANNEL, Bot
 
@@ -152,6 +153,27 @@ amd_form = twilio_form({"CallSid": sids, "AnsweredBy": st.sampled_from(
     ["human", "machine_start", "machine_end_beep", "fax", "unknown", ""]) | texts,
     "MachineDetectionDuration": st.integers(0, 10**6).map(str)})
 
+# The office line (issue 12): Twilio's incoming call and the callbacks of the TwiML we answered with.
+call_sids = st.one_of(st.uuids().map(lambda u: "CA" + u.hex), ids)
+line_numbers = st.sampled_from([LINE, CUSTOMER, OUR_NUMBER, AISHA, "", "anonymous", "+1", "not a number"])
+call_statuses = st.sampled_from(["ringing", "in-progress", "completed", "busy", "no-answer", "canceled",
+                                 "failed"]) | texts
+incoming_form = twilio_form({"CallSid": call_sids, "To": line_numbers, "From": line_numbers,
+                             "CallStatus": call_statuses, "Direction": st.sampled_from(["inbound", "x"])})
+screen_form = twilio_form({"CallSid": call_sids, "To": line_numbers, "AnsweredBy": st.sampled_from(
+    ["human", "machine_start", "unknown", ""]) | texts, "Digits": st.sampled_from(["1", "2", "", "#"]) | texts,
+    "CallStatus": call_statuses})
+dialed_form = twilio_form({"CallSid": call_sids, "CallStatus": call_statuses, "DialCallStatus": call_statuses,
+                           "DialCallDuration": st.integers(-5, 10**9).map(str) | texts})
+recorded_form = twilio_form({"CallSid": call_sids, "RecordingSid": st.uuids().map(lambda u: "RE" + u.hex) | ids,
+                             "RecordingDuration": st.integers(-5, 10**9).map(str) | texts,
+                             "RecordingStatus": st.sampled_from(["completed", "absent", "failed"]) | texts,
+                             "RecordingUrl": st.just("https://api.twilio.com/x") | texts})
+transcription_form = twilio_form({"CallSid": call_sids, "TranscriptionStatus": st.sampled_from(
+    ["completed", "failed"]) | texts, "TranscriptionText": texts | st.text(min_size=5000, max_size=6000)})
+screen_queries = st.builds(lambda call, attempt: f"?{urlencode({'call': call, 'attempt': attempt})}",
+                           call_sids, st.integers(-3, 10**12).map(str) | texts) | st.just("")
+
 
 @dataclass(frozen=True)
 class Webhook:
@@ -172,6 +194,13 @@ WEBHOOKS = [
     Webhook("/twilio/amd", twilio_headers, amd_form(), MAX_BODY_BYTES),
     Webhook("/twilio/voice", twilio_headers, voice_form(), MAX_BODY_BYTES,
             queries=page_ids.map(lambda page: f"?{urlencode({'page': page})}") | st.just("")),
+    Webhook("/twilio/incoming", twilio_headers, incoming_form(), MAX_BODY_BYTES),
+    Webhook("/twilio/incoming/screen", twilio_headers, screen_form(), MAX_BODY_BYTES, queries=screen_queries),
+    Webhook("/twilio/incoming/screened", twilio_headers, screen_form(), MAX_BODY_BYTES, queries=screen_queries),
+    Webhook("/twilio/incoming/dialed", twilio_headers, dialed_form(), MAX_BODY_BYTES),
+    Webhook("/twilio/incoming/recorded", twilio_headers, recorded_form(), MAX_BODY_BYTES),
+    Webhook("/twilio/incoming/recording", twilio_headers, recorded_form(), MAX_BODY_BYTES),
+    Webhook("/twilio/incoming/transcription", twilio_headers, transcription_form(), MAX_BODY_BYTES),
 ]
 
 
