@@ -1,8 +1,8 @@
-"""Issue 14, item 2: the Slack and Twilio webhooks (the office line's included) fuzzed with hypothesis (tests/harness/webhooks.py): signed and
-unsigned, signed with another secret, stale and garbled timestamps, truncated, the wrong content type, huge and
-deeply nested bodies, unknown ids. Whatever arrives: never a server error; nothing that is not signed is accepted
-or changes anything (no row, no message sent); a signed request sent again (a replay) changes nothing more.
-Deterministic (derandomized) and bounded for `make test`."""
+"""Issue 14, item 2: the Slack and Twilio webhooks (the office line's included) fuzzed with hypothesis
+(tests/harness/webhooks.py): signed and unsigned, signed with another secret, stale and garbled timestamps,
+truncated, the wrong content type, huge and deeply nested bodies, unknown ids. Whatever arrives: never a server
+error; nothing that is not signed is accepted or changes anything (no row, no message sent); a signed request sent
+again (a replay) changes nothing more. Deterministic (derandomized) and bounded for `make test`."""
 
 import json
 from urllib.parse import quote, urlencode
