@@ -9,11 +9,10 @@ from datetime import datetime
 from .. import bootstrap
 from ..adapters.clock import SystemClock
 from ..config import Settings, load_settings
-from ..domain.audit import AuditSubject
+from ..domain.paging import LIST_LIMIT, LIST_LIMIT_MAX
 from ..domain.procedure import Procedure
 from ..errors import BadInput, ConfigError, IntegrationError
 from ..logs import configure_logging
-from ..services.pages import LIST_LIMIT, LIST_LIMIT_MAX
 from ..services.rotation import (  # `who` and co.
     OnCallReport,
     check_rotation,
@@ -153,6 +152,7 @@ def cmd_rotation_check(args) -> int:
 
 # The other commands import their services in their own body, so `who` starts without them.
 def cmd_rotation_history(args) -> int:
+    from ..domain.audit import AuditSubject
     from ..services import swaps
     from ..services.overrides import rotation_history
 

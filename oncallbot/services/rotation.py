@@ -4,12 +4,15 @@ Changing a week (an override) and reading back what changed live in `services.ov
 The rotation in effect is the calendar's weeks (stored by the sync) with the overrides laid over them;
 the store's shift reads return it, so `who`, paging, /oncall, the check and the reports all see the same."""
 
+from __future__ import annotations
+
 import hashlib
 import uuid
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..domain.audit import (
     RotationChangeKind,
@@ -28,7 +31,9 @@ from ..domain.rotation import (
     neighbours_at,
     rotation_changes,
 )
-from ..ports import RotationReads, RotationSource, Store, StoreTx
+
+if TYPE_CHECKING:  # types only: `oncallbot who` starts without the ports' many records
+    from ..ports import RotationReads, RotationSource, Store, StoreTx
 
 # The window a sync reads: a quarter back (late edits to past weeks still land) and a year ahead. Weeks
 # before it are not forgotten: the stored rotation keeps every week the calendar ever gave us.
