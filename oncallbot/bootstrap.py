@@ -9,20 +9,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .adapters.clock import SystemClock
-from .adapters.db import Store as DatabaseStore
-from .adapters.db import default_database_url
+from .adapters.db.schema import default_database_url
 from .adapters.holiday_calendar import holiday_lookup
-from .adapters.ical.source import ICalendarSource
 from .config import Settings
 from .domain.paging import ChainStep, EscalationPolicy
-from .domain.phone_line import PhoneLine
 from .domain.procedure import Procedure
-from .domain.watch import Check, Vitals, failing_checks
 from .errors import ConfigError
-from .ports import Clock, Deliverer, Heartbeat, RotationSource, Store
-from .services.rotation import RotationReadModel
 
-if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load when `build` needs them
+# Types only: the SDKs, SQLAlchemy, the ports and most services load when `build` needs them, so `oncallbot
+# who` on a current database (build_rotation_reader) starts without them.
+if TYPE_CHECKING:
+    from .adapters.db import Store as DatabaseStore
+    from .adapters.db.rotation_reader import RotationReader
     from .adapters.mail.imap import MailboxWatcher
     from .adapters.metrics import Metrics
     from .adapters.router import NotificationRouter
@@ -30,8 +28,11 @@ if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load whe
     from .adapters.slack.bolt import WebClient as SlackClient
     from .adapters.twilio import TwilioRecordings, TwilioSignatureVerifier
     from .domain.mail import MailPolicy
-    from .ports import UserGroups
+    from .domain.phone_line import PhoneLine
+    from .domain.watch import Check, Vitals
+    from .ports import Clock, Deliverer, Heartbeat, RotationSource, Store, UserGroups
     from .services.delivery import SlackPacer
+    from .services.rotation import RotationReadModel
     from .services.watch import DispatcherLiveness
 
 
@@ -98,10 +99,12 @@ def build_procedure(settings: Settings) -> Procedure:
     )
 
 
-def build_phone_line(settings: Settings) -> PhoneLine | None:
+def build_phone_line(settings: Settings) -> "PhoneLine | None":
     line = settings.phone_line
     if line is None:
         return None
+    from .domain.phone_line import PhoneLine
+
     team = settings.team.name
     return PhoneLine(numbers=line.numbers, office_hours_forward=line.office_hours_forward,
                      ring_seconds=line.ring_seconds, greeting=line.greeting.replace("{team}", team),
@@ -110,23 +113,54 @@ def build_phone_line(settings: Settings) -> PhoneLine | None:
                      transcribe=line.transcribe, try_next=line.try_next)
 
 
-def build_rotation_source(settings: Settings, env: Environment) -> RotationSource:
+def build_rotation_source(settings: Settings, env: Environment) -> "RotationSource":
     rotation = settings.rotation
     if rotation.source == "ical":
+        from .adapters.ical.source import ICalendarSource
+
         assert rotation.ical is not None  # the config requires it with this source
         return ICalendarSource(settings.resolve_path(rotation.ical), settings.team.timezone)
     if rotation.source == "google":
         # Imported here: googleapiclient is heavy, and teams on iCalendar never need it.
         from .adapters.gcal.calendar import GoogleCalendarSource, build_calendar_service
 
-        if not env.google_credentials:
-            raise ConfigError(["rotation.google: GOOGLE_APPLICATION_CREDENTIALS is not set "
-                               "(the service-account JSON file)"])
+        google_credentials = _google_credentials(env)
         google = rotation.google
         assert google is not None  # the config requires it with this source
-        service = build_calendar_service(env.google_credentials, google.delegated_subject, env.google_api_url)
+        service = build_calendar_service(google_credentials, google.delegated_subject, env.google_api_url)
         return GoogleCalendarSource(service, google.calendar_id, settings.team.timezone)
     raise ConfigError([f"rotation.source: {rotation.source!r} is not available in this build"])
+
+
+def _google_credentials(env: Environment) -> str:
+    if not env.google_credentials:
+        raise ConfigError(["rotation.google: GOOGLE_APPLICATION_CREDENTIALS is not set "
+                           "(the service-account JSON file)"])
+    return env.google_credentials
+
+
+def rotation_source_key(settings: Settings, env: Environment) -> str:
+    """The `key` of the source build_rotation_source would build (its sync state's row), without building
+    it: no calendar client, no credentials read. It refuses what build_rotation_source refuses.
+    tests/test_command_start.py holds the two to the same key."""
+    rotation = settings.rotation
+    if rotation.source == "ical":
+        assert rotation.ical is not None  # the config requires it with this source
+        return f"ical:{settings.resolve_path(rotation.ical)}"
+    if rotation.source == "google":
+        _google_credentials(env)
+        assert rotation.google is not None  # the config requires it with this source
+        return f"google:{rotation.google.calendar_id}"
+    raise ConfigError([f"rotation.source: {rotation.source!r} is not available in this build"])
+
+
+def build_rotation_reader(settings: Settings, env: Environment | None = None) -> "RotationReader | None":
+    """A read-only reader of the stored rotation over the database driver alone, for `oncallbot who`; None
+    when the database is one to open through the store (see adapters.db.rotation_reader)."""
+    from .adapters.db.rotation_reader import open_rotation_reader
+
+    env = env or Environment.from_env()
+    return open_rotation_reader(env.database_url or default_database_url(settings.storage.sqlite_path))
 
 
 @dataclass
@@ -135,17 +169,17 @@ class Container:
 
     settings: Settings
     env: Environment
-    clock: Clock
-    store: Store  # what the services take
-    database: DatabaseStore  # the same store, as the database it is: its schema, its URL, its shutdown
+    clock: "Clock"
+    store: "Store"  # what the services take
+    database: "DatabaseStore"  # the same store, as the database it is: its schema, its URL, its shutdown
     procedure: Procedure
-    rotation_source: RotationSource
-    deliverer: Deliverer
+    rotation_source: "RotationSource"
+    deliverer: "Deliverer"
     slack_client: "SlackClient | None" = None  # a slack_sdk WebClient when Slack is configured
     recordings: "TwilioRecordings | None" = None  # voicemail recordings, when Twilio is configured
     notes: list[str] = field(default_factory=list)  # what the operator should know at start
     stopping: threading.Event = field(default_factory=threading.Event)  # set when serve shuts down
-    heartbeat: Heartbeat | None = None  # heartbeat.url: called every minute while the checks pass
+    heartbeat: "Heartbeat | None" = None  # heartbeat.url: called every minute while the checks pass
     metrics: "Metrics | None" = None  # server.metrics: true
     dispatcher: "DispatcherLiveness | None" = None  # set by the scheduler: its dispatcher's last run
     slack_pacer: "SlackPacer | None" = None  # set by `build` when Slack is configured: Slack's pace, per process
@@ -153,13 +187,14 @@ class Container:
     mailbox_checked_at: Callable[[], datetime | None] | None = None
     # What GET /healthz reports besides the database: name -> a check returning None when fine, else why not.
     health_checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
-    rotation: RotationReadModel | None = None  # set by build: the rotation in memory, for GET /api/v1/oncall
+    rotation: "RotationReadModel | None" = None  # set by build: the rotation in memory, for GET /api/v1/oncall
 
     def running(self) -> bool:
         return not self.stopping.is_set()
 
-    def health(self) -> tuple[Vitals, tuple[Check, ...]]:
+    def health(self) -> "tuple[Vitals, tuple[Check, ...]]":
         """The bot's own checks, as /healthz, /metrics and the heartbeat see them."""
+        from .domain.watch import failing_checks
         from .services.watch import read_vitals
 
         vitals = read_vitals(self.store, self.rotation_source.key, self.dispatcher)
@@ -186,7 +221,8 @@ def twilio_configured(env: Environment) -> bool:
 
 
 def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackClient | None" = None,
-                    rotation_source: RotationSource | None = None, clock: Clock | None = None) -> "NotificationRouter":
+                    rotation_source: "RotationSource | None" = None, clock: "Clock | None" = None
+                    ) -> "NotificationRouter":
     from .adapters.console_notifier import ConsoleNotifier
     from .adapters.router import NotificationRouter
 
@@ -219,7 +255,7 @@ def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackCl
                               calendar=calendar, email=email)
 
 
-def _listen_link(settings: Settings, env: Environment, clock: Clock) -> "Callable[[int], str] | None":
+def _listen_link(settings: Settings, env: Environment, clock: "Clock") -> "Callable[[int], str] | None":
     """The Slack card's "Listen" link of a voicemail page: signed, valid for phone_line.listen_link_valid_for."""
     line, secret = settings.phone_line, env.link_secret
     if line is None or not secret:
@@ -243,13 +279,15 @@ def missing_credentials(env: Environment, settings: Settings | None = None) -> l
     return notes
 
 
-def build_store(settings: Settings, env: Environment | None = None) -> DatabaseStore:
+def build_store(settings: Settings, env: Environment | None = None) -> "DatabaseStore":
     """The database alone: what migrating needs (no calendar, no credentials, no clients)."""
+    from .adapters.db import Store as DatabaseStore
+
     env = env or Environment.from_env()
     return DatabaseStore(env.database_url or default_database_url(settings.storage.sqlite_path))
 
 
-def build(settings: Settings, env: Environment | None = None, clock: Clock | None = None) -> Container:
+def build(settings: Settings, env: Environment | None = None, clock: "Clock | None" = None) -> Container:
     env = env or Environment.from_env()
     slack_client = None
     if slack_configured(env):
@@ -272,6 +310,8 @@ def build(settings: Settings, env: Environment | None = None, clock: Clock | Non
         deliverer=build_deliverer(settings, env, slack_client, rotation_source, clock), slack_client=slack_client,
         recordings=recordings, notes=missing_credentials(env, settings),
     )
+    from .services.rotation import RotationReadModel
+
     container.rotation = RotationReadModel(container.store, container.procedure)
     if slack_client is not None:
         from .domain.pacing import SlackPace

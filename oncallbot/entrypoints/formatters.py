@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo
 
 from ..domain.procedure import Procedure
 from ..domain.rotation import RotationProblem, Shift
-from ..domain.swap_flow import HistoryLine, status_line, summary
-from ..domain.swaps import SwapRequest, expires_at
 from ..domain.timelabels import WEEKDAYS
-from ..services.presenting import age_label
 
-if TYPE_CHECKING:  # types only: importing the services here would slow every CLI command's start
+# Types only: importing the services (or the swaps' rules, which the functions that need them import) here
+# would slow every CLI command's start, `who` first.
+if TYPE_CHECKING:
+    from ..domain.swap_flow import HistoryLine
+    from ..domain.swaps import SwapRequest
     from ..services.catchup import JobStatus
     from ..services.contacts import ContactView
     from ..services.paging import PageList, PageSnapshot
@@ -148,6 +149,8 @@ def page_list_json(listing: PageList, procedure: Procedure, state: str | None) -
 
 
 def page_list_text(listing: PageList, procedure: Procedure, state: str | None) -> str:
+    from ..services.presenting import age_label
+
     team, tz = procedure.team, procedure.window.tz
     kind = f"{state} page" if state else "page"
     if not listing.pages:
@@ -174,6 +177,9 @@ def _person_json(procedure: Procedure, person_id: str | None) -> dict | None:
 
 
 def swap_request_json(request: SwapRequest, procedure: Procedure) -> dict:
+    from ..domain.swap_flow import status_line
+    from ..domain.swaps import expires_at
+
     tz = procedure.window.tz
     return {
         "id": request.id, "kind": request.kind.value, "state": request.state.value,
@@ -193,6 +199,8 @@ def swap_request_json(request: SwapRequest, procedure: Procedure) -> dict:
 
 
 def swap_request_line(request: SwapRequest, procedure: Procedure) -> str:
+    from ..domain.swap_flow import status_line, summary
+
     return (f"#{request.id} {request.state.value:<16} {summary(request, procedure.team)} "
             f"(asked {local_label(request.requested_at, procedure.window.tz)}): {status_line(request, procedure.team)}")
 

@@ -10,6 +10,8 @@ from ..domain import keys, wording
 from ..domain.confirmation import ChannelOutcome, Seen, Send, channel_outcomes
 from ..domain.paging import (
     CLOSED_STATES,
+    LIST_LIMIT,
+    LIST_LIMIT_MAX,
     EscalationPlan,
     PlannedStep,
 )
@@ -171,7 +173,6 @@ def queue_thread_line(tx: StoreTx, page: PageRecord, key: str, now: datetime, te
 
 
 PAGE_FILTERS: dict[str, tuple[str, ...]] = {"open": ("open", "on_it"), "closed": CLOSED_STATES}  # open: not closed yet
-LIST_LIMIT, LIST_LIMIT_MAX = 50, 200
 MAX_PAGE_ID = 2**31 - 1  # pages.id is a 32-bit integer column
 
 

@@ -9,6 +9,7 @@ Notifications are not sent here: each use case queues them in the outbox in its 
 `services.delivery` sends them after commit. So a crash never loses a step nor sends it twice.
 """
 
+from ..domain.paging import LIST_LIMIT, LIST_LIMIT_MAX
 from ..domain.wording import CHANNEL_WORDS, NOTIFY_WORDS
 from .acknowledgment import (
                              START_WORDS,
@@ -22,8 +23,6 @@ from .acknowledgment import (
 from .escalation import escalate_page, fire_due_escalations, next_escalation_at
 from .intake import SUMMARY_LIMIT, open_api_page, open_page, open_test_page
 from .pages import (
-                             LIST_LIMIT,
-                             LIST_LIMIT_MAX,
                              MAX_PAGE_ID,
                              PAGE_FILTERS,
                              AckResult,

@@ -4,12 +4,15 @@ Changing a week (an override) and reading back what changed live in `services.ov
 The rotation in effect is the calendar's weeks (stored by the sync) with the overrides laid over them;
 the store's shift reads return it, so `who`, paging, /oncall, the check and the reports all see the same."""
 
+from __future__ import annotations
+
 import hashlib
 import uuid
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from ..domain.audit import (
     RotationChangeKind,
@@ -28,8 +31,9 @@ from ..domain.rotation import (
     neighbours_at,
     rotation_changes,
 )
-from ..ports import RotationSource, Store, StoreTx
-from .delivery import notify_approvers
+
+if TYPE_CHECKING:  # types only: `oncallbot who` starts without the ports' many records
+    from ..ports import RotationReads, RotationSource, Store, StoreTx
 
 # The window a sync reads: a quarter back (late edits to past weeks still land) and a year ahead. Weeks
 # before it are not forgotten: the stored rotation keeps every week the calendar ever gave us.
@@ -166,7 +170,7 @@ class OnCallReport:
     neighbours: Neighbours
 
 
-def who_is_on_call(store: Store, procedure: Procedure, at: datetime) -> OnCallReport:
+def who_is_on_call(store: RotationReads, procedure: Procedure, at: datetime) -> OnCallReport:
     with store.reading() as tx:
         around = tx.shifts_around(at)
     return _on_call_report(procedure, at, around)
@@ -220,7 +224,7 @@ def upcoming_shifts(store: Store, person_id: str, now: datetime, limit: int = 8)
     return shifts
 
 
-def last_synced_at(store: Store, source_key: str) -> datetime | None:
+def last_synced_at(store: RotationReads, source_key: str) -> datetime | None:
     with store.reading() as tx:
         synced_at: datetime | None = tx.sync_state(source_key)[1]
     return synced_at
@@ -266,6 +270,8 @@ def sync_and_notify(store: Store, source: RotationSource, procedure: Procedure, 
 
 
 def _notify(tx: StoreTx, procedure: Procedure, result: SyncResult, now: datetime) -> None:
+    from .delivery import notify_approvers  # here: the outbox service is heavy, and `who` rarely syncs
+
     team, tz = procedure.team, procedure.window.tz
     news: dict[str, list[str]] = {}
     for change in result.changes:
@@ -299,6 +305,8 @@ def _notify(tx: StoreTx, procedure: Procedure, result: SyncResult, now: datetime
 def _report_problems(tx: StoreTx, procedure: Procedure, problems: list[RotationProblem], now: datetime) -> None:
     """One message per problem while it lasts (the nights of one missing week are one problem), and one
     when it is fixed. A problem that simply passed (its week is over) is forgotten without a word."""
+    from .delivery import notify_approvers
+
     by_key: dict[str, list[RotationProblem]] = {}
     for problem in problems:
         by_key.setdefault(problem.key, []).append(problem)

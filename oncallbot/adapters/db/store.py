@@ -3,7 +3,6 @@
 import hashlib
 import logging
 import os
-import re
 import socket
 import threading
 from collections.abc import Iterator, Sequence
@@ -53,15 +52,10 @@ from .models import (
     WebSessionRow,
     WebSignInRow,
 )
+from .schema import MIGRATIONS, migration_head
 from .wakeup import DUE_CHANNEL, DueListener, DueWakeup
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-_REVISION_LINE = re.compile(r"^(revision|down_revision) = (\S+)\s*$", re.MULTILINE)
 PAGE_ID_MAX = 2**31 - 1  # pages.id is a 32-bit integer on PostgreSQL; SQLite cannot even bind a larger number
-
-
-def default_database_url(sqlite_path: str) -> str:
-    return f"sqlite:///{sqlite_path}"
 
 
 def bounded_key(key: str, column) -> str:
@@ -171,20 +165,15 @@ class Store:
     def _at_head(self) -> bool:
         """Whether the database is at the one head the migration files name (read from their text). Anything
         unusual (several heads, no version table yet) answers False, and Alembic decides."""
-        revisions: dict[str, str | None] = {}
-        for script in (MIGRATIONS / "versions").glob("*.py"):
-            found = dict(_REVISION_LINE.findall(script.read_text()))
-            if "revision" in found:
-                revisions[found["revision"].strip("'\"")] = found.get("down_revision", "None").strip("'\"")
-        heads = set(revisions) - set(revisions.values())
-        if len(heads) != 1:
+        head = migration_head()
+        if head is None:
             return False
         try:
             with self.engine.connect() as connection:
                 current = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
         except (OperationalError, ProgrammingError):
             return False
-        return current == list(heads)
+        return current == [head]
 
     @property
     def safe_url(self) -> str:
