@@ -11,9 +11,14 @@ from datetime import timedelta
 
 from starlette.testclient import TestClient
 
-from oncallbot.services import inbound
+from oncallbot import bootstrap
+from oncallbot.entrypoints.serve import build_slack_app
+from oncallbot.services import inbound, paging
+from oncallbot.services.rotation import sync_rotation
+from tests.harness.clock import FakeClock
+from tests.harness.config import example_settings
 from tests.harness.database import refusing_inserts
-from tests.harness.slack import AISHA
+from tests.harness.slack import AISHA, FRONT_DESK, NOW, SUPPORT, TrackedExecutor
 from tests.harness.twilio import PUBLIC_URL, events, sms_reply
 
 # --- Slack: a ticket in the support channel -----------------------------------------------------------
@@ -116,3 +121,50 @@ def test_an_sms_ack_whose_commit_fails_is_taken_when_twilio_sends_it_again(make_
     assert sms_reply(third) == []
     assert events(bot.page(page_id), "on_it") == [("on_it", "aisha", "sms")]
     assert bot.thread(page_id) == thread
+
+
+# --- Socket Mode: the envelope is acknowledged after the commit ---------------------------------------
+
+
+def test_over_socket_mode_a_ticket_whose_commit_fails_is_not_acknowledged_and_its_redelivery_opens_one_page(
+        database_url, fake):
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    env = bootstrap.Environment(database_url=database_url, slack_bot_token="xoxb-test", slack_app_token="xapp-test",
+                                slack_api_url=fake.url)
+    container = bootstrap.build(example_settings(), env, clock=FakeClock(NOW))
+    container.store.upgrade()
+    sync_rotation(container.store, container.rotation_source, container.procedure, container.clock.now())
+    app = build_slack_app(container)
+    listeners = TrackedExecutor()
+    app.listener_runner.listener_executor = listeners
+    handler = SocketModeHandler(app, app_token="xapp-test")
+    acknowledged = []
+    handler.client.send_socket_mode_response = acknowledged.append
+    ts = f"{int(NOW.timestamp())}.000001"
+    payload = {"token": "legacy", "team_id": "T1", "api_app_id": "A0ONCALL", "type": "event_callback",
+               "event_id": "EvSOCKET01", "event_time": int(NOW.timestamp()),
+               "event": {"type": "message", "channel": SUPPORT, "channel_type": "channel", "user": FRONT_DESK,
+                         "text": "Voicemail from ACME: server down", "ts": ts, "event_ts": ts}}
+
+    def deliver(envelope_id: str, retry_attempt: int | None = None) -> None:
+        handler.handle(handler.client, SocketModeRequest(type="events_api", envelope_id=envelope_id, payload=payload,
+                                                         retry_attempt=retry_attempt, retry_reason="timeout"))
+        listeners.drain()
+
+    try:
+        with refusing_inserts(database_url, "notifications"):
+            deliver("env-1")
+        assert acknowledged == []  # not acknowledged: Slack delivers the event again
+        assert paging.page_for_slack_thread(container.store, SUPPORT, ts) is None
+
+        deliver("env-2", retry_attempt=1)
+        deliver("env-3", retry_attempt=2)  # a redelivery of one that committed: acknowledged, nothing done
+        assert [a.envelope_id for a in acknowledged] == ["env-2", "env-3"]
+        page_id = paging.page_for_slack_thread(container.store, SUPPORT, ts)
+        assert page_id is not None
+        assert [m["thread_ts"] for m in fake.messages(SUPPORT)] == [ts]  # one card, in the ticket's thread
+    finally:
+        listeners.shutdown(wait=True)
+        container.store.dispose()
