@@ -28,6 +28,6 @@ def test_one_minute_of_kills_and_provider_faults_loses_and_doubles_nothing(tmp_p
     assert result.api_lost == [] and result.intake_lost == []
     assert result.acks >= 40
     assert result.acks_lost == [], result.acks_lost_answers
-    assert result.lost_sends == []
+    assert result.lost_sends == [] and result.paced_backlog == 0
     assert result.double_sends == []
     assert result.ambiguous_per_1000 < 5
