@@ -168,3 +168,27 @@ def test_over_socket_mode_a_ticket_whose_commit_fails_is_not_acknowledged_and_it
     finally:
         listeners.shutdown(wait=True)
         container.store.dispose()
+
+
+def test_a_code_whose_commit_fails_verifies_when_twilio_sends_it_again_and_repeats_count_no_attempt(
+        make_bot, database_url):
+    from oncallbot.domain import wording
+    from oncallbot.domain.contacts import MAX_ATTEMPTS
+    from oncallbot.entrypoints import scheduler
+    from tests.test_contacts import codes_to, verified
+
+    bot = make_bot(database_url)
+    scheduler.verify_contacts_job(bot.container)
+    [code] = codes_to(bot)
+    wrong = bot.sms_params(f"{(int(code) + 1) % 10 ** 6:06d}")
+    assert sms_reply(bot.twilio_post("/twilio/sms", wrong)) == [wording.WRONG_CODE_REPLY]
+    for _ in range(MAX_ATTEMPTS):  # the same SMS again and again: one wrong attempt, not a locked number
+        assert sms_reply(bot.twilio_post("/twilio/sms", wrong)) == []
+
+    right = bot.sms_params(code)
+    server = TestClient(bot.client.app, raise_server_exceptions=False)
+    with refusing_inserts(database_url, "audit_entries"):  # the verification's audit entry
+        failed = server.post("/twilio/sms", data=right, headers=bot.signed_headers(PUBLIC_URL + "/twilio/sms", right))
+    assert failed.status_code == 500 and verified(bot.store, bot.procedure) is False
+    assert sms_reply(bot.twilio_post("/twilio/sms", right)) == [wording.VERIFIED_REPLY]
+    assert verified(bot.store, bot.procedure) is True

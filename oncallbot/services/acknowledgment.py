@@ -159,7 +159,11 @@ def acknowledge_phone_reply(store: Store, procedure: Procedure, from_number: str
         _record_sms_preference(store, procedure, person, words in STOP_WORDS, now, inbound_key)
         return PhoneReplyResult([], None)  # Twilio answers STOP and START itself
     reply = parse_phone_reply(body)
-    if reply is None:  # changes nothing: a repeat is answered again, which only a lost first answer needs
+    if reply is None:  # changes nothing, so records nothing; but a repeat of an SMS handled (a code) is not help
+        if inbound_key is not None:
+            with store.reading() as tx:
+                if tx.seen(inbound_key):
+                    return PhoneReplyResult([], None)
         return PhoneReplyResult([], "Reply 1 (or ON IT) to take your pages, DONE when resolved; add a page "
                                     "number to pick one, e.g. DONE 42.")
     with store.transaction() as tx:
