@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         database.admin.dispose()  # its pooled connection died with a PostgreSQL restart: connect afresh
         database.drop()
-    failed = (result.intake_lost or result.steps_repeated or result.steps_missed or result.stuck
+    failed = (result.intake_lost or result.api_lost or result.steps_repeated or result.steps_missed or result.stuck
               or result.acks_lost or result.lost_sends or result.double_sends)
     return 1 if failed else 0
 

@@ -208,7 +208,7 @@ class Container:
         from .services.delivery import deliver_pending
 
         return deliver_pending(self.store, self.procedure, self.deliverer, self.clock.now(), page_id,
-                               keep_going=self.running, pacer=self.slack_pacer)
+                               keep_going=self.running, pacer=self.slack_pacer, clock=self.clock.now)
 
 
 

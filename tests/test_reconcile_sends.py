@@ -174,3 +174,35 @@ def test_when_twilio_cannot_be_asked_the_send_is_asked_again_then_reported(pager
     assert states(pager, page.id)[("page", "sms", "ambiguous")] == 1
     assert twilio.sms_to(AISHA) == []  # never sent blindly
     assert any(f"page #{page.id} may not have been sent" in m["text"] for m in ambiguous_reports(slack))
+
+
+class LongRound:
+    """The provider takes its time: the first message costs two minutes of the clock (a backlog with failures keeps
+    one delivery loop going that long), and while the next one is on its way another replica's reconcile job and
+    delivery run."""
+
+    def __init__(self, pager, router):
+        self.pager, self.router, self.calls = pager, router, 0
+
+    def deliver(self, message):
+        self.calls += 1
+        if self.calls == 1:
+            self.pager.clock.advance(timedelta(minutes=2))
+        elif self.calls == 2:  # in flight: another replica looks for interrupted sends, then sends what it may
+            reap_stale_sends(self.pager.store, self.pager.procedure, self.pager.clock.now(), self.router)
+            self.pager.deliver()
+        return self.router.deliver(message)
+
+
+def test_a_delivery_loop_longer_than_the_send_deadline_never_has_its_sends_repeated(pager, router, fakes):
+    twilio, slack = fakes
+    page = open_and_reach_the_first_step(pager, router)
+    # One row a round, as a long backlog makes it: the second round claims its row two minutes after the loop began.
+    deliver_pending(pager.store, pager.procedure, LongRound(pager, router), pager.clock.now(), batch=1,
+                    clock=pager.clock.now)
+    assert len(twilio.sms_to(AISHA)) == 1 and len(twilio.calls_to(AISHA)) == 1  # once each, never twice
+    posts = Counter((m["metadata"] or {}).get("event_payload", {}).get("key") for m in slack.messages())
+    assert [key for key, count in posts.items() if count > 1] == []
+    assert states(pager, page.id)[("page", "sms", "sent")] == 1
+    assert states(pager, page.id)[("page", "voice", "sent")] == 1
+    assert ambiguous_reports(slack) == []

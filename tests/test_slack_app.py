@@ -2,9 +2,10 @@
 Starlette app; the bolt app built by `serve` answers through the real slack_sdk WebClient and the loopback
 FakeSlack.
 
-Bolt answers Slack first and runs listeners on its thread pool afterwards (process_before_response=False, as in
-production). Each request waits for the listeners it started to finish (a bounded wait on their futures, never a
-sleep), so what a user would see next is in the fake and the database when the test looks.
+Bolt answers Slack when the listener has committed (process_before_response=True, as in production) and what the
+listener says back through the Web API runs afterwards on bolt's listener pool. Each request waits for that to
+finish (a bounded wait on their futures, never a sleep), so what a user would see next is in the fake and the
+database when the test looks.
 """
 
 import json

@@ -185,6 +185,18 @@ def verification_overdue(person_id: str, number_tag: str) -> str:
     return f"verify-overdue:{person_id}:{number_tag}"
 
 
+# --- inbound events: handled once, recorded in the transaction of what they changed ----------------------
+
+def slack_event(event_id: str) -> str:
+    """A Slack Events API delivery (its `event_id`, the same on Slack's retries)."""
+    return f"slack:{event_id}"
+
+
+def twilio_sms(message_sid: str) -> str:
+    """An SMS Twilio posted to us (its `MessageSid`, the same when the webhook is sent again)."""
+    return f"twilio-sms:{message_sid}"
+
+
 # --- the support mailbox -------------------------------------------------------------------------------
 
 def mail_message(message_id: str) -> str:

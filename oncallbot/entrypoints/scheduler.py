@@ -207,7 +207,7 @@ def watch_job(container: Container) -> None:
     result = watch_bot(container.store, container.procedure, vitals, container.settings.rotation.sync_interval, now)
     if result.keys:
         deliver_pending(container.store, container.procedure, container.deliverer, now, keys=result.keys,
-                        keep_going=container.running)
+                        keep_going=container.running, clock=container.clock.now)
 
 
 def test_page_job(container: Container) -> None:

@@ -43,13 +43,17 @@ from .pages import (
 
 
 def acknowledge_page(store: Store, procedure: Procedure, page_id: int, person_id: str, kind: AckKind, channel: str,
-                     now: datetime) -> AckResult:
-    """On It! stops the escalation; Done closes the page. A second acknowledgment changes nothing."""
+                     now: datetime, inbound_key: str | None = None) -> AckResult:
+    """On It! stops the escalation; Done closes the page. A second acknowledgment changes nothing.
+    `inbound_key` (the event that carried it, e.g. a Slack thread reply's event id) is recorded as handled in
+    the same transaction; when it already was, nothing is done (`repeat`)."""
     person = member(procedure, person_id)
     with store.transaction() as tx:
         page = tx.page(page_id, lock=True)
         if page is None:
             raise BadInput(f"no page {page_id}")
+        if inbound_key is not None and not tx.first_time_seen(inbound_key, now):
+            return AckResult(False, "", snapshot(tx, page), repeat=True)
         return acknowledge_locked(tx, procedure, page, person, kind, channel, now)
 
 
@@ -138,25 +142,33 @@ class PhoneReplyResult:
 
 
 def acknowledge_phone_reply(store: Store, procedure: Procedure, from_number: str, body: str,
-                            now: datetime) -> PhoneReplyResult:
+                            now: datetime, inbound_key: str | None = None) -> PhoneReplyResult:
     """An SMS from a team member: "1", "ok", or a sentence beginning with On It! or Done, optionally naming
     a page ("done 42") or all of them ("done all").
 
     Without a number On It! applies to every page waiting on them (a storm is taken with one reply); a bare
     Done closes the one page it can mean and asks which when there are several. One transaction: a crash
-    never leaves the reply half applied."""
+    never leaves the reply half applied. `inbound_key` (the SMS's id) is recorded as handled in that
+    transaction; a reply whose key already was does nothing and answers nothing (a repeat of the webhook:
+    "on it" again would otherwise take pages that came in since)."""
     person = procedure.team.by_phone(from_number)
     if person is None:
         raise NotAuthorized("this number is not a team member's")
     words = " ".join(body.lower().split())
     if words in STOP_WORDS or words in START_WORDS:
-        _record_sms_preference(store, procedure, person, words in STOP_WORDS, now)
+        _record_sms_preference(store, procedure, person, words in STOP_WORDS, now, inbound_key)
         return PhoneReplyResult([], None)  # Twilio answers STOP and START itself
     reply = parse_phone_reply(body)
-    if reply is None:
+    if reply is None:  # changes nothing, so records nothing; but a repeat of an SMS handled (a code) is not help
+        if inbound_key is not None:
+            with store.reading() as tx:
+                if tx.seen(inbound_key):
+                    return PhoneReplyResult([], None)
         return PhoneReplyResult([], "Reply 1 (or ON IT) to take your pages, DONE when resolved; add a page "
                                     "number to pick one, e.g. DONE 42.")
     with store.transaction() as tx:
+        if inbound_key is not None and not tx.first_time_seen(inbound_key, now):
+            return PhoneReplyResult([], None)
         if reply.page_number is not None:
             number = reply.page_number
             page = tx.page(int(number), lock=True) if len(number) <= 12 else None  # int() of 5000 digits raises
@@ -189,8 +201,11 @@ def _waits_on(tx: StoreTx, page: PageRecord, person: Person) -> bool:
                for n in tx.notifications_of(page.id))
 
 
-def _record_sms_preference(store: Store, procedure: Procedure, person: Person, stopped: bool, now: datetime) -> None:
+def _record_sms_preference(store: Store, procedure: Procedure, person: Person, stopped: bool, now: datetime,
+                           inbound_key: str | None) -> None:
     with store.transaction() as tx:
+        if inbound_key is not None and not tx.first_time_seen(inbound_key, now):
+            return
         if stopped:
             if tx.opt_out(person.id, Channel.SMS, now, "replied STOP"):
                 notify_approvers(tx, procedure, keys.opted_out(person.id, Channel.SMS, now.date()), now,

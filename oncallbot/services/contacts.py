@@ -122,28 +122,37 @@ def verify_code(store: Store, procedure: Procedure, person_id: str, text: str, c
     if person is None:
         raise BadInput(f"{person_id} is not on the team")
     with store.transaction() as tx:
-        current = tx.verification(person.id, lock=True)
-        outcome = check_code(current, person.phone, code_in(text), now)
-        if outcome is CodeCheck.VERIFIED:
-            tx.update_verification(person.id, verified_at=now)
-            tx.add_audit_entry(AuditEntry(AuditSubject.CONTACT, person.id, now, ContactChangeKind.PHONE_VERIFIED,
-                                          actor=person.id, channel=channel, detail=mask_phone(person.phone)))
-        elif outcome is CodeCheck.WRONG:
-            assert current is not None
-            tx.update_verification(person.id, attempts=current.attempts + 1)
-        elif outcome is CodeCheck.EXPIRED:
-            assert current is not None and person.phone is not None
-            code, number = make_code(), current.codes_sent + 1
-            tx.update_verification(person.id, code_digest=code_digest(person.id, person.phone, code),
-                                   codes_sent=number, code_sent_at=now, attempts=0)
-            _send_code(tx, procedure, person, person.phone, number, code, now)
-        return VerificationResult(outcome, _REPLIES[outcome])
+        return _check_code_in(tx, procedure, person, text, channel, now, make_code)
 
 
-def verify_by_sms(store: Store, procedure: Procedure, from_number: str, body: str,
-                  now: datetime) -> VerificationResult | None:
+def _check_code_in(tx: StoreTx, procedure: Procedure, person: Person, text: str, channel: str, now: datetime,
+                   make_code: Callable[[], str]) -> VerificationResult:
+    """verify_code inside the caller's transaction."""
+    current = tx.verification(person.id, lock=True)
+    outcome = check_code(current, person.phone, code_in(text), now)
+    if outcome is CodeCheck.VERIFIED:
+        tx.update_verification(person.id, verified_at=now)
+        tx.add_audit_entry(AuditEntry(AuditSubject.CONTACT, person.id, now, ContactChangeKind.PHONE_VERIFIED,
+                                      actor=person.id, channel=channel, detail=mask_phone(person.phone)))
+    elif outcome is CodeCheck.WRONG:
+        assert current is not None
+        tx.update_verification(person.id, attempts=current.attempts + 1)
+    elif outcome is CodeCheck.EXPIRED:
+        assert current is not None and person.phone is not None
+        code, number = make_code(), current.codes_sent + 1
+        tx.update_verification(person.id, code_digest=code_digest(person.id, person.phone, code),
+                               codes_sent=number, code_sent_at=now, attempts=0)
+        _send_code(tx, procedure, person, person.phone, number, code, now)
+    return VerificationResult(outcome, _REPLIES[outcome])
+
+
+def verify_by_sms(store: Store, procedure: Procedure, from_number: str, body: str, now: datetime,
+                  inbound_key: str | None = None, make_code: Callable[[], str] = new_code) -> VerificationResult | None:
     """An SMS that is a code from a number waiting for one; None for anything else (an acknowledgment, "1",
-    "done 42", or a code-like reply from a verified number), which the caller handles as before."""
+    "done 42", or a code-like reply from a verified number), which the caller handles as before.
+    `inbound_key` (the SMS's id) is recorded as handled in the transaction that checks the code; a repeat of
+    an SMS whose key already was changes nothing and answers None: the caller's acknowledgment, given the same
+    key, does nothing either."""
     person = procedure.team.by_phone(from_number)
     if person is None or code_in(body) is None:
         return None
@@ -151,7 +160,10 @@ def verify_by_sms(store: Store, procedure: Procedure, from_number: str, body: st
         current = tx.verification(person.id)
     if current is None or not current.is_for(person.phone) or current.verified_at is not None:
         return None
-    return verify_code(store, procedure, person.id, body, Channel.SMS, now)
+    with store.transaction() as tx:
+        if inbound_key is not None and not tx.first_time_seen(inbound_key, now):
+            return None
+        return _check_code_in(tx, procedure, person, body, Channel.SMS, now, make_code)
 
 
 def remind_unverified(store: Store, procedure: Procedure, now: datetime) -> list[str]:

@@ -261,17 +261,22 @@ def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord],
 def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, now: datetime,
                     page_id: int | None = None, batch: int = 100,
                     keep_going: Callable[[], bool] = lambda: True, keys: Sequence[str] | None = None,
-                    pacer: SlackPacer | None = None) -> int:
+                    pacer: SlackPacer | None = None, clock: Callable[[], datetime] | None = None) -> int:
     """Send every pending notification (of one page, those queued under `keys`, or all). Returns how many
     were sent.
 
     Different pages are sent in parallel; one page's messages go in order (its card before its thread).
     `keep_going` is asked between batches, so a shutdown does not wait for a whole backlog. With a `pacer`,
-    Slack messages keep to Slack's pace: what backs up is grouped or waits for a later round."""
+    Slack messages keep to Slack's pace: what backs up is grouped or waits for a later round. With a `clock`,
+    each round claims from the time it starts: a loop that outlasts SEND_DEADLINE (a backlog with failures
+    keeps it going) would otherwise claim rows until a time already past, and another replica would take those
+    sends, still in flight, for interrupted and send them again."""
     sent = 0
     pool: ThreadPoolExecutor | None = None  # only when there is more than one page to send for at once
     try:
         while keep_going():
+            if clock is not None:
+                now = clock()
             with store.transaction() as tx:
                 rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id, keys)
                 claimed = len(rows)

@@ -25,9 +25,11 @@ SUMMARY_LIMIT = 500
 
 
 def open_page(store: Store, procedure: Procedure, new: NewPage, now: datetime,
-              with_timeline: bool = True) -> tuple[PageSnapshot, bool]:
+              with_timeline: bool = True, inbound_key: str | None = None) -> tuple[PageSnapshot, bool]:
     """Record a voicemail or ticket and who was responsible when it came in. Idempotent on
     (source, external_id): each source's ids are its own, so no source can swallow another's page.
+    `inbound_key` (the event that brought it, e.g. a Slack event id) is recorded as handled in the same
+    transaction, so a retry of a delivery that committed is skipped before any work.
 
     Returns the page and whether it was created now."""
     if new.source == TEST_PAGE_SOURCE:
@@ -38,6 +40,10 @@ def open_page(store: Store, procedure: Procedure, new: NewPage, now: datetime,
     if len(summary) > SUMMARY_LIMIT:
         summary = summary[:SUMMARY_LIMIT - 1] + "…"
     with store.transaction() as tx:
+        if inbound_key is not None:
+            # Seen or not, (source, external_id) is what keeps a retry from opening a second page; the record
+            # only lets the next retry be skipped early.
+            tx.first_time_seen(inbound_key, now)
         page, created = open_ticket_in(tx, procedure, new, summary, now)
         return snapshot(tx, page, with_timeline), created
 

@@ -76,6 +76,7 @@ class AckResult:
     accepted: bool
     message: str
     page: PageSnapshot
+    repeat: bool = False  # the same inbound event again (its key was handled): nothing was done, nothing to say
 
 
 # --- plan storage -------------------------------------------------------------------------------

@@ -50,9 +50,13 @@ class _Fault:
     retry_after: int | None
     body: Any
     delay: float | None
+    hold: threading.Event | None = None  # answered once it is set (at most HOLD_LIMIT later)
 
     def matches(self, method: str, path: str) -> bool:
         return path.endswith(self.path_suffix) and self.method in (None, method)
+
+
+HOLD_LIMIT = 20.0  # seconds a held request waits for its release at most
 
 
 @dataclass(frozen=True)
@@ -163,12 +167,14 @@ class FakeServer:
         body: Any = None,
         delay: float | None = None,
         method: str | None = None,
+        hold: threading.Event | None = None,
     ) -> None:
         """The next `times` requests whose path ends with `path_suffix` are answered with
-        `status` (and the vendor's error body unless `body` is given), after `delay` seconds.
-        With status None the request is only delayed, then handled normally."""
+        `status` (and the vendor's error body unless `body` is given), after `delay` seconds, or once
+        `hold` is set (at most HOLD_LIMIT seconds later: a test that forgets it fails, never hangs).
+        With status None the request is only delayed, then handled normally; it is recorded when answered."""
         with self._lock:
-            self._faults.append(_Fault(path_suffix, method, status, times, retry_after, body, delay))
+            self._faults.append(_Fault(path_suffix, method, status, times, retry_after, body, delay, hold))
 
     def fail_at_random(self, faults: RandomFaults | None) -> None:
         """From now on, answer a share of all requests with a fault (None: stop). Faults set with `inject`
@@ -221,6 +227,10 @@ class FakeServer:
         fault = self._take_fault(request.method, request.path)
         if fault and fault.delay and self._stopping.wait(fault.delay):
             return None
+        if fault and fault.hold:
+            fault.hold.wait(HOLD_LIMIT)
+            if self._stopping.is_set():
+                return None
         with self._lock:
             if fault and fault.status is not None:
                 body = fault.body if fault.body is not None else self.error_body(fault.status)

@@ -72,6 +72,12 @@ class ChaosSettings:
     faults: RandomFaults | None = field(default_factory=RandomFaults)
     seed: int = 14
     settle_timeout: float = 240.0  # seconds, after the last page, for every step and send to finish
+    # Kills at least this many, however slowly replicas restart: the chaos goes on after the last ack until then
+    # (at most `min_kills_timeout` seconds). A restart takes 20-40 s on a loaded machine, and the last replica up
+    # is never killed, so "every 5 s" alone gave 4 kills in a minute when the machine was busiest.
+    min_kills: int = 0
+    min_kills_timeout: float = 120.0
+    start_timeout: float = 120.0  # seconds for each replica's first start (with its first calendar sync)
 
 
 @dataclass
@@ -90,7 +96,9 @@ class ChaosResult:
     settings: ChaosSettings
     seconds: float = 0.0
     opened: int = 0
-    intake_lost: list[str] = field(default_factory=list)  # pages accepted over HTTP, not in the database
+    intake_lost: list[str] = field(default_factory=list)  # Slack tickets answered 200, never a page
+    api_lost: list[int] = field(default_factory=list)  # pages the API answered with an id, not in the database
+    slack_tickets: int = 0  # answered 200
     steps_fired: int = 0
     steps_repeated: int = 0
     steps_missed: list[int] = field(default_factory=list)  # due, never fired, the page never taken
@@ -98,6 +106,7 @@ class ChaosResult:
     step_lateness: list[float] = field(default_factory=list)  # seconds from due to fired
     stuck: list[int] = field(default_factory=list)
     acks: int = 0
+    acks_accepted: int = 0  # answered 2xx: what the outside world believes was recorded
     acks_by_method: dict[str, int] = field(default_factory=dict)
     acks_lost: list[int] = field(default_factory=list)
     acks_lost_by_method: dict[str, int] = field(default_factory=dict)
@@ -108,10 +117,14 @@ class ChaosResult:
     sends: int = 0  # rows sent, or ambiguous
     ambiguous: int = 0
     lost_sends: list[str] = field(default_factory=list)  # left pending/sending, or "sent" with no provider record
+    # Of those left pending: Slack messages still waiting for their channel's pace (slack.pace, about 1 a second
+    # per channel) when the settling ended: a backlog, sent later, told apart from what nothing will send.
+    paced_backlog: int = 0
     double_sends: list[str] = field(default_factory=list)
     reconciled: Counter = field(default_factory=Counter)  # what the providers said of interrupted sends
     kills: int = 0
     kills_skipped: int = 0
+    never_restarted: int = 0
     restart_seconds: list[float] = field(default_factory=list)
     postgres_restarts: int = 0
     faults: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -128,10 +141,12 @@ class ChaosResult:
             ("load", f"{self.opened} pages in {s.minutes:g} min ({self.seconds:.0f} s with settling), "
                      f"{s.replicas} replicas, kill every {s.kill_every:g} s ({self.kills} kills, {self.kills_skipped} "
                      f"skipped: the others still starting), PostgreSQL restarts {self.postgres_restarts}"),
-            ("replica restart, SIGKILL to healthy", _spread(self.restart_seconds, "s")),
+            ("replica restart, SIGKILL to healthy", _spread(self.restart_seconds, "s")
+             + (f"; {self.never_restarted} never came back" if self.never_restarted else "")),
             ("provider faults", ", ".join(f"{name}: " + "/".join(f"{k} {v}" for k, v in counts.items())
                                           for name, counts in self.faults.items())),
-            ("pages lost at intake (accepted, never opened)", str(len(self.intake_lost))),
+            ("pages lost at intake (answered 2xx, never opened): API, Slack tickets",
+             f"{len(self.api_lost)}, {len(self.intake_lost)} of {self.slack_tickets}"),
             ("requests refused (the caller is told)", f"{len(self.refused)} {Counter(self.refused).most_common(3)}"),
             ("steps fired", str(self.steps_fired)),
             ("steps repeated", str(self.steps_repeated)),
@@ -142,13 +157,17 @@ class ChaosResult:
             ("pages stuck open past their plan", str(len(self.stuck))),
             ("acks (button/thread/sms/keypress)",
              f"{self.acks} ({'/'.join(str(self.acks_by_method.get(m, 0)) for m in ACK_METHODS)})"),
+            ("acks recorded (of those answered 2xx)",
+             f"{self.acks_accepted - len(self.acks_lost)} of {self.acks_accepted} ({len(self.acks_lost)} lost)"),
             ("acks not recorded (button/thread/sms/keypress)",
              f"{len(self.acks_lost)} ({'/'.join(str(self.acks_lost_by_method.get(m, 0)) for m in ACK_METHODS)}); "
              f"by Twilio, answered at the first try: {self.acks_lost_answered_at_once}; "
              f"answers: {Counter(self.acks_lost_answers).most_common(3)}"),
             ("outbox rows by state", ", ".join(f"{k} {v}" for k, v in sorted(self.outbox.items()))),
             ("outbox rows sent by channel", ", ".join(f"{k} {v}" for k, v in sorted(self.sent_by_channel.items()))),
-            ("sends lost", str(len(self.lost_sends))),
+            ("sends lost (left sending, pending off Slack, or sent unknown to the provider)",
+             str(len(self.lost_sends))),
+            ("Slack messages still waiting for the channel's pace when settling ended", str(self.paced_backlog)),
             ("double sends (one person, one step)", str(len(self.double_sends))),
             ("interrupted sends, as the providers answered", ", ".join(f"{k} {v}" for k, v in
                                                                      sorted(self.reconciled.items())) or "none"),
@@ -195,10 +214,11 @@ class Replicas:
         self._restarts: list[threading.Thread] = []
         self.restart_seconds: list[float] = []  # SIGKILL to healthy again
         self.kills_skipped = 0  # a kill was due while the others were still starting: never kill the last one up
+        self.never_restarted = 0  # replicas that did not come back after five tries
 
-    def start(self) -> None:
+    def start(self, timeout: float = 30.0) -> None:
         for server in self.servers:
-            server.start()
+            server.start(ready_timeout=timeout)
 
     def live(self) -> list[ServeProcess]:
         with self._lock:
@@ -228,6 +248,9 @@ class Replicas:
                 break
             except AssertionError:  # e.g. PostgreSQL restarting at that moment: try again
                 continue
+        else:  # never came back: it stays down (never sent requests, never killed again), and it is said
+            self.never_restarted += 1
+            return
         with self._lock:
             self._down.discard(index)
             self.restart_seconds.append(time.monotonic() - started)
@@ -414,7 +437,7 @@ def run_chaos(settings: ChaosSettings, workdir: Path, database_url: str, log=pri
             raise RuntimeError(upgrade.stderr)
         store = Store(database_url)
         try:
-            replicas.start()
+            replicas.start(settings.start_timeout)
             for offset, fake in enumerate((slack, twilio, gcal)):
                 faults = settings.faults
                 fake.fail_at_random(replace(faults, seed=faults.seed + offset) if faults and faults.seed else faults)
@@ -429,6 +452,7 @@ def run_chaos(settings: ChaosSettings, workdir: Path, database_url: str, log=pri
             _settle(store, settings.settle_timeout)
             result.rss_mb = replicas.rss_mb()
             result.restart_seconds, result.kills_skipped = replicas.restart_seconds, replicas.kills_skipped
+            result.never_restarted = replicas.never_restarted
             result.faults = {type(f).__name__.removeprefix("Fake"): dict(f.random_fault_counts)
                              for f in (slack, twilio, gcal)}
             _check(store, driver, slack, twilio, result)
@@ -490,6 +514,9 @@ def _drive(settings: ChaosSettings, driver: Driver, replicas: Replicas, rng: ran
             futures.append(pool.submit(driver.acknowledge_opened, ack_index, method))
         for future in futures:
             future.result()
+    enough = time.monotonic() + settings.min_kills_timeout
+    while result.kills < settings.min_kills and time.monotonic() < enough:  # the last pages' steps still run
+        stop.wait(0.5)
     stop.set()
     monkey.join()
 
@@ -511,11 +538,13 @@ def _settle(store: Store, timeout: float) -> None:
 def _check(store: Store, driver: Driver, slack: FakeSlack, twilio: FakeTwilio, result: ChaosResult) -> None:
     slack_pages = driver.slack_page_ids()
     result.intake_lost = [k for k, v in slack_pages.items() if v is None]
+    result.slack_tickets = len(slack_pages)
     result.refused = list(driver.refused)
     page_ids = sorted({p for p in driver.opened.values() if p} | {p for p in slack_pages.values() if p})
     result.opened = len(page_ids)
     acked = {ack.page_id: ack for ack in driver.acks}
     result.acks = len(driver.acks)
+    result.acks_accepted = sum(1 for ack in driver.acks if ack.accepted)
     result.acks_by_method = dict(Counter(ack.method for ack in driver.acks))
     now = utc_now()
     with store.transaction() as tx:
@@ -529,6 +558,9 @@ def _check(store: Store, driver: Driver, slack: FakeSlack, twilio: FakeTwilio, r
                     fired_at.setdefault(event.page_id, []).append(event.at)
             for page_id in ids:
                 page = tx.page(page_id)
+                if page is None:  # an id the API answered with: the page was never committed
+                    result.api_lost.append(page_id)
+                    continue
                 result.steps_fired += steps[page_id]
                 result.steps_repeated += max(0, steps[page_id] - page.fired)
                 plan = plan_from_json(page.plan)
@@ -573,7 +605,10 @@ def _check_sends(rows, slack: FakeSlack, twilio: FakeTwilio, result: ChaosResult
     provider_refs = {m["sid"] for m in texts} | {c["sid"] for c in calls} | {p["ts"] for p in posts}
     for n in rows:
         if n.state in ("pending", "sending"):
-            result.lost_sends.append(f"{n.key} left {n.state}")
+            if n.state == "pending" and n.channel == "slack":
+                result.paced_backlog += 1
+            else:
+                result.lost_sends.append(f"{n.key} left {n.state}")
         elif n.state == "sent" and n.channel in ("sms", "voice", "slack") and n.kind != "card_update" \
                 and n.provider_ref and n.provider_ref not in provider_refs and not n.provider_ref.startswith("console"):
             result.lost_sends.append(f"{n.key} marked sent, not at the provider")

@@ -4,6 +4,8 @@ migration tests) asks for an empty database instead."""
 
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, select, text
@@ -106,6 +108,33 @@ def outbox_idle(url: str) -> bool:
     with engine.connect() as connection:
         return not connection.execute(text(
             "SELECT count(*) FROM notifications WHERE state IN ('pending', 'sending')")).scalar_one()
+
+
+@contextmanager
+def refusing_inserts(url: str, table: str) -> Iterator[None]:
+    """While the block runs, the database refuses every new row of `table` (a trigger that raises): a real
+    failure in the middle of a transaction, as a full disk or a failover gives, not a mock of our code."""
+    engine = create_engine(url, poolclass=NullPool)
+    if engine.dialect.name == "sqlite":
+        create = [f"CREATE TRIGGER refuse_inserts BEFORE INSERT ON {table} "
+                  "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"]
+        drop = ["DROP TRIGGER IF EXISTS refuse_inserts"]
+    else:
+        create = ["CREATE FUNCTION refuse_inserts() RETURNS trigger LANGUAGE plpgsql AS "
+                  "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+                  f"CREATE TRIGGER refuse_inserts BEFORE INSERT ON {table} FOR EACH ROW "
+                  "EXECUTE FUNCTION refuse_inserts()"]
+        drop = [f"DROP TRIGGER IF EXISTS refuse_inserts ON {table}", "DROP FUNCTION IF EXISTS refuse_inserts()"]
+    try:
+        with engine.begin() as connection:
+            for statement in create:
+                connection.execute(text(statement))
+        yield
+    finally:
+        with engine.begin() as connection:
+            for statement in drop:
+                connection.execute(text(statement))
+        engine.dispose()
 
 
 _engines: dict[str, Engine] = {}

@@ -2,9 +2,10 @@
 Starlette app; the bolt app built by `serve` answers through the real slack_sdk WebClient and the loopback
 FakeSlack.
 
-Bolt answers Slack first and runs listeners on its thread pool afterwards (process_before_response=False, as in
-production). Each request waits for the listeners it started to finish (a bounded wait on their futures, never a
-sleep), so what a user would see next is in the fake and the database when the test looks.
+Bolt answers Slack when the listener has committed (process_before_response=True, as in production); what the
+listener says back to the user through the Web API runs afterwards on bolt's listener pool. Each request waits
+for what it started there to finish (a bounded wait on their futures, never a sleep), so what a user would see
+next is in the fake and the database when the test looks (`wait=False`: the moment the answer arrives).
 """
 
 import json
@@ -119,14 +120,22 @@ class SlackHarness:
     # -- what Slack sends -----------------------------------------------------------------------
 
     def post(self, body: str, content_type: str, timestamp: int | None = None, secret: str = SECRET,
-             signed_body: str | None = None, headers: dict | None = None):
+             signed_body: str | None = None, headers: dict | None = None, wait: bool = True,
+             failing: bool = False):
+        """`wait=False`: return when the answer arrives, before what the listener left for later has run (then
+        `self.listeners.drain()`). `failing`: the listener is expected to fail (its error is taken, not raised)."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
         signature = SignatureVerifier(secret).generate_signature(
             timestamp=ts, body=body if signed_body is None else signed_body)
         response = self.http.post("/slack/events", content=body.encode(), headers={
             "Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature,
             **(headers or {})})
+        if not wait:
+            return response
         self.listeners.drain()
+        if failing:
+            assert self.errors, "the Slack listener was expected to fail"
+            self.errors.clear()
         assert not self.errors, "a Slack listener failed:\n" + "\n".join(self.errors)
         return response
 
@@ -165,12 +174,12 @@ class SlackHarness:
                 "trigger_id": f"{self.next_id()}.1.trigger"}
         return self.post(urlencode(form), "application/x-www-form-urlencoded")
 
-    def interact(self, payload: dict):
+    def interact(self, payload: dict, **post):
         payload = {"token": "legacy-verification-token", "api_app_id": "A0ONCALL",
                    "team": {"id": "T1", "domain": "fake"}, **payload}
-        return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+        return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded", **post)
 
-    def click(self, action_id: str, page_id: int, user: str):
+    def click(self, action_id: str, page_id: int, user: str, **post):
         card = self.card(page_id)
         self.trigger_id = f"{self.next_id()}.1.trigger"  # what Slack needs back to open a modal
         return self.interact({
@@ -179,7 +188,7 @@ class SlackHarness:
             "container": {"type": "message", "message_ts": card["ts"], "channel_id": SUPPORT, "is_ephemeral": False},
             "channel": {"id": SUPPORT, "name": "support"}, "message": {"ts": card["ts"], "text": card["text"]},
             "actions": [{"type": "button", "action_id": action_id, "block_id": f"page-{page_id}",
-                         "value": str(page_id), "action_ts": f"{int(NOW.timestamp())}.000001"}]})
+                         "value": str(page_id), "action_ts": f"{int(NOW.timestamp())}.000001"}]}, **post)
 
     def submit_reason(self, page_id: int, reason: str, user: str):
         return self.interact({

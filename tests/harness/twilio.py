@@ -83,9 +83,13 @@ class Bot:
     def twilio_post(self, path: str, params: dict, signed_url: str | None = None, signature: str | None = None):
         """POST as Twilio does: form-encoded, signed over the public URL with the query string."""
         if signature is None:
-            signature = RequestValidator(self.twilio.auth_token).compute_signature(signed_url or PUBLIC_URL + path,
-                                                                                   params)
+            return self.client.post(path, data=params, headers=self.signed_headers(signed_url or PUBLIC_URL + path,
+                                                                                   params))
         return self.client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+    def signed_headers(self, url: str, params: dict) -> dict:
+        """Twilio's signature of a POST of `params` to `url` (the public URL with the path and query)."""
+        return {"X-Twilio-Signature": RequestValidator(self.twilio.auth_token).compute_signature(url, params)}
 
     def sms_params(self, body: str, sender: str = AISHA, sid: str | None = None) -> dict:
         sid = sid or "SM" + uuid.uuid4().hex

@@ -3,6 +3,14 @@ handled events, resolve the Slack user to a team member, answer strangers), the 
 handling (framework-free: the HTTP entry point translates its own request and response), and Socket Mode.
 
 Listeners get the caller as `context["person"]` (a `Person`, or None for someone not on the team).
+
+Slack's answer means "committed": the App runs with `process_before_response=True`, so bolt answers the HTTP
+request (or acknowledges the Socket Mode envelope) only when the listener has returned, and a listener's body is
+the use case's transaction. A request that dies or fails before its commit gets no 200: Slack retries an event
+(the event id is recorded as handled in that same transaction, so a retry of one that committed is skipped),
+and a user whose click got an error clicks again. What answers the user through Slack's Web API (an ephemeral
+reply, `respond`, a modal, a DM) and the page's sends go through `answer_later`: on bolt's listener pool after
+the answer, so Slack's 3 seconds never wait for a Web API call.
 """
 
 import logging
@@ -29,12 +37,13 @@ from slack_bolt.request.payload_utils import (
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
+from ...domain import keys
 from ...domain.team import Person, Team
 from ...logs import log_event
 from .blocks import home_view
 
 __all__ = ["Ack", "App", "BoltContext", "HttpAnswer", "HttpEndpoint", "Person", "Respond", "WebClient",
-           "connect_socket_mode", "create_app", "members_only", "person_of", "stranger_text"]
+           "answer_later", "connect_socket_mode", "create_app", "members_only", "person_of", "stranger_text"]
 
 log = logging.getLogger("oncallbot.http")  # these checks were the HTTP server's: their log lines keep its name
 Next = Callable[[], BoltResponse]
@@ -51,21 +60,26 @@ def person_of(context: BoltContext) -> Person | None:
     return person if isinstance(person, Person) else None
 
 
-def create_app(client: WebClient, signing_secret: str | None, team: Team, already_handled: Callable[[str], bool],
-               process_before_response: bool = False) -> App:
+def create_app(client: WebClient, signing_secret: str | None, team: Team,
+               already_handled: Callable[[str], bool]) -> App:
     """A bolt App with our global middleware. `already_handled(key)` says whether an inbound event id was
     handled (the inbound service's record)."""
     app = App(client=client, signing_secret=signing_secret, token_verification_enabled=False,
               request_verification_enabled=signing_secret is not None,
-              process_before_response=process_before_response)
+              process_before_response=True)  # the answer after the commit: see the module's docstring
 
     @app.middleware
     def skip_handled_retries(req: BoltRequest, next: Next) -> BoltResponse:
         # Bolt does not dedupe; Slack retries an event it thinks we missed (X-Slack-Retry-Num).
         retries = req.headers.get("x-slack-retry-num") or []
         event_id = req.body.get("event_id") if isinstance(req.body, dict) else None
-        if retries and retries[0] and event_id and already_handled(f"slack:{event_id}"):
+        if retries and retries[0] and isinstance(event_id, str) and already_handled(keys.slack_event(event_id)):
             return BoltResponse(status=200, body="")
+        return next()
+
+    @app.middleware
+    def provide_answer_later(req: BoltRequest, context: BoltContext, next: Next) -> BoltResponse:
+        context[ANSWER_LATER] = lambda answer: after_ack(app, req, answer)
         return next()
 
     @app.middleware
@@ -109,12 +123,19 @@ def members_only(app: App, team: Team) -> ListenerMiddleware:
     return refuse_strangers
 
 
+ANSWER_LATER = "oncallbot_answer_later"  # the context's key of `after_ack` bound to the request
+
+
+def answer_later(context: BoltContext, answer: Callable[[], object]) -> None:
+    """Run `answer` (a Web API call to the user, the page's sends) after Slack has its response: a listener
+    commits first and answers the user through this."""
+    schedule: Callable[[Callable[[], object]], None] = context[ANSWER_LATER]  # set by create_app's middleware
+    schedule(answer)
+
+
 def after_ack(app: App, req: BoltRequest, answer: Callable[[], object]) -> None:
-    """Run `answer` where bolt runs listeners: after the ack, on its listener pool, with its error handler; so
-    Slack's 3-second ack never waits for our Web API call."""
-    if app.process_before_response:
-        answer()
-        return
+    """Run `answer` on bolt's listener pool, with its error handler, not in the request's thread: bolt sends
+    the response when the listener returns, and Slack's 3 seconds never wait for our Web API call."""
     runner = app.listener_runner
 
     def run() -> None:

@@ -11,10 +11,11 @@ from starlette.routing import Route
 
 from ...adapters.twilio import TwilioSignatureVerifier, gather_reply_twiml, sms_reply_twiml
 from ...bootstrap import Container
+from ...domain import keys
 from ...domain.paging import parse_ack_text
 from ...errors import BadInput, NotAuthorized
 from ...logs import log_event, mask
-from ...services import contacts, inbound, paging
+from ...services import contacts, paging
 from ...services.delivery import record_answered_by, record_delivery_status
 from .limits import MAX_PAGE_ID
 
@@ -47,20 +48,21 @@ def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> li
         form = await verified_form(request)
         if form is None:
             return forbidden()
-        sender = form.get("From", "")
-        if not await run_in_threadpool(inbound.record_handled, store, f"twilio-sms:{form.get('MessageSid', '')}",
-                                       clock.now()):
-            return twiml(sms_reply_twiml(None))
+        sender, sid = form.get("From", ""), form.get("MessageSid", "")
+        # Recorded as handled by the use case, in the transaction of what the reply changes: a request that
+        # dies before that commit leaves no record, so Twilio's retry is applied; a repeat of one that
+        # committed changes nothing and is answered with nothing.
+        key = keys.twilio_sms(sid) if sid else None
         # A code from a number waiting for one verifies it; it is never read as an acknowledgment.
         verification = await run_in_threadpool(contacts.verify_by_sms, store, procedure, sender, form.get("Body", ""),
-                                               clock.now())
+                                               clock.now(), key)
         if verification is not None:
             log_event(log, "phone verification reply", outcome=verification.outcome.value)
             await run_in_threadpool(container.deliver_now)  # a new code, when the old one expired
             return twiml(sms_reply_twiml(verification.message))
         try:
             result = await run_in_threadpool(paging.acknowledge_phone_reply, store, procedure, sender,
-                                             form.get("Body", ""), clock.now())
+                                             form.get("Body", ""), clock.now(), key)
         except NotAuthorized:
             log_event(log, "ignored an SMS from a number not on the team", level=logging.WARNING, sender=mask(sender))
             return twiml(sms_reply_twiml(None))

@@ -16,7 +16,7 @@ from ....errors import BadInput
 from ....ports import Clock, Store
 from ....services import contacts
 from ..blocks import ACTION_VERIFY
-from ..bolt import Ack, App, BoltContext, WebClient, members_only, person_of
+from ..bolt import Ack, App, BoltContext, WebClient, answer_later, members_only, person_of
 
 ACTION_ORDER = "contacts.order_open"  # App Home: Change the order
 VIEW_VERIFY = "contacts.verify"
@@ -95,9 +95,9 @@ def register(app: App, deps: ContactsDeps) -> None:
         assert person is not None  # members_only answered a stranger already
         return person
 
-    def open_order(client: WebClient, trigger_id: str, person: Person) -> None:
-        client.views_open(trigger_id=trigger_id, view=order_modal(contacts.team_channels(procedure),
-                                                                   contacts.channel_order_of(store, person.id)))
+    def open_order(client: WebClient, trigger_id: str, person: Person, context: BoltContext) -> None:
+        modal = order_modal(contacts.team_channels(procedure), contacts.channel_order_of(store, person.id))
+        answer_later(context, lambda: client.views_open(trigger_id=trigger_id, view=modal))
 
     @app.command("/oncall", matchers=[is_channels_command], middleware=[members])
     def channels_command(ack: Ack, command: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -105,7 +105,7 @@ def register(app: App, deps: ContactsDeps) -> None:
         words = (command.get("text") or "").split()[1:]
         if not words:
             ack()
-            open_order(client, command["trigger_id"], person)
+            open_order(client, command["trigger_id"], person, context)
             return
         try:
             order = contacts.set_channel_order(store, procedure, person.id,
@@ -120,7 +120,7 @@ def register(app: App, deps: ContactsDeps) -> None:
     @app.action(ACTION_ORDER, middleware=[members])
     def order_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         ack()
-        open_order(client, body["trigger_id"], member(context))
+        open_order(client, body["trigger_id"], member(context), context)
 
     @app.view(VIEW_ORDER, middleware=[members])
     def order_submitted(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -132,12 +132,13 @@ def register(app: App, deps: ContactsDeps) -> None:
             ack(response_action="errors", errors={ORDER_BLOCK: str(refused)[:2000]})
             return
         ack()
-        client.chat_postMessage(channel=context.user_id or "", text=wording.channel_order_saved(order))
+        text = wording.channel_order_saved(order)
+        answer_later(context, lambda: client.chat_postMessage(channel=context.user_id or "", text=text))
 
     @app.action(ACTION_VERIFY, middleware=[members])
-    def verify_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def verify_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         ack()
-        client.views_open(trigger_id=body["trigger_id"], view=verify_modal())
+        answer_later(context, lambda: client.views_open(trigger_id=body["trigger_id"], view=verify_modal()))
 
     @app.view(VIEW_VERIFY, middleware=[members])
     def code_submitted(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -146,7 +147,7 @@ def register(app: App, deps: ContactsDeps) -> None:
         result = contacts.verify_code(store, procedure, person.id, code, "slack", clock.now())
         if result.outcome not in (CodeCheck.VERIFIED, CodeCheck.ALREADY):
             ack(response_action="errors", errors={CODE_BLOCK: result.message})
-            deps.deliver_now()  # a new code, when the old one expired
+            answer_later(context, deps.deliver_now)  # a new code, when the old one expired
             return
         ack()
-        client.chat_postMessage(channel=context.user_id or "", text=result.message)
+        answer_later(context, lambda: client.chat_postMessage(channel=context.user_id or "", text=result.message))

@@ -13,7 +13,7 @@ from ....ports import Clock, Store
 from ....services import paging
 from ....services.rotation import OnCallReport, upcoming_shifts, who_is_on_call
 from ..blocks import ACTION_WEB_SIGN_IN, home_view, open_pages_text, web_sign_in_blocks
-from ..bolt import Ack, App, BoltContext, WebClient, members_only, person_of
+from ..bolt import Ack, App, BoltContext, WebClient, answer_later, members_only, person_of
 
 SLACK_PAGES_SHOWN = 20  # `/oncall pages`: one screen; the CLI and the API list the rest
 USAGE = ("Usage: `/oncall` (who is on call, before and next), `/oncall me` (your next weeks), "
@@ -67,10 +67,10 @@ def register(app: App, deps: OncallDeps) -> None:
             ack(text=open_pages_text(listing, procedure.team, procedure.window.tz), response_type="ephemeral")
         elif argument == "web" and deps.send_sign_in_link is not None:
             ack(text=deps.send_sign_in_link(person, now), response_type="ephemeral")
-            deps.deliver_now()
+            answer_later(context, deps.deliver_now)
         elif argument == "calendar" and deps.send_feed_links is not None:
             ack(text=deps.send_feed_links(person, now), response_type="ephemeral")
-            deps.deliver_now()
+            answer_later(context, deps.deliver_now)
         elif argument:
             ack(text=USAGE, response_type="ephemeral")
         else:
@@ -88,7 +88,7 @@ def register(app: App, deps: OncallDeps) -> None:
             view["blocks"] += web_sign_in_blocks()
         if deps.home_blocks is not None:
             view["blocks"] += deps.home_blocks(person, now)
-        client.views_publish(user_id=event["user"], view=view)
+        answer_later(context, lambda: client.views_publish(user_id=event["user"], view=view))
 
     @app.action(ACTION_WEB_SIGN_IN, middleware=[members])
     def web_sign_in(ack: Ack, context: BoltContext) -> None:
@@ -97,4 +97,4 @@ def register(app: App, deps: OncallDeps) -> None:
         assert person is not None  # members only
         if deps.send_sign_in_link is not None:
             deps.send_sign_in_link(person, clock.now())
-            deps.deliver_now()
+            answer_later(context, deps.deliver_now)

@@ -1,18 +1,23 @@
 """Paging in Slack: new tickets in the support channel, On It!/Done replies in their threads, the card's buttons
-(On It!, Done, Not a ticket, Escalate) and the escalate modal. Translate, then call the paging service."""
+(On It!, Done, Not a ticket, Escalate) and the escalate modal. Translate, then call the paging service.
+
+Each listener commits before it returns (Slack's 200 follows: see bolt.py) and answers the user, and sends what
+it queued, through `answer_later`. A support-channel message's event id is recorded as handled by the service,
+in the transaction of the page or acknowledgment it produced."""
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ....domain import keys
 from ....domain.paging import AckKind, ack_hint, parse_ack_text, takes_as_ticket
 from ....domain.procedure import Procedure
 from ....domain.team import Person
 from ....errors import BadInput, NotAuthorized
 from ....logs import log_event
 from ....ports import Clock, Store
-from ....services import inbound, paging
+from ....services import paging
 from ..blocks import (
     ACTION_CONFIRM,
     ACTION_DONE,
@@ -24,7 +29,7 @@ from ..blocks import (
     VIEW_ESCALATE_REASON,
     escalate_modal,
 )
-from ..bolt import Ack, App, BoltContext, Respond, WebClient, members_only, person_of, stranger_text
+from ..bolt import Ack, App, BoltContext, Respond, WebClient, answer_later, members_only, person_of, stranger_text
 
 log = logging.getLogger("oncallbot.slack")
 INTAKE_SUBTYPES = {None, "bot_message", "file_share"}  # tickets come from people, apps and bots alike
@@ -67,18 +72,16 @@ def register(app: App, deps: PagingDeps) -> None:
         if event.get("channel") != deps.support_channel:
             return
         subtype, thread_ts = event.get("subtype"), event.get("thread_ts")
+        event_id = body.get("event_id")
+        key = keys.slack_event(event_id) if isinstance(event_id, str) and event_id else None
         if thread_ts and thread_ts != event.get("ts"):
             if subtype not in REPLY_SUBTYPES or event.get("bot_id") or not event.get("user"):
                 return  # an app's status line in the thread is not a person's On It!
-            thread_reply(event, client, thread_ts, person_of(context))
+            thread_reply(event, client, thread_ts, person_of(context), key, context)
         elif subtype in INTAKE_SUBTYPES:
-            new_ticket(event)
-        else:
-            return
-        if body.get("event_id"):
-            inbound.record_handled(store, f"slack:{body['event_id']}", clock.now())
+            new_ticket(event, key, context)
 
-    def new_ticket(event: dict[str, Any]) -> None:
+    def new_ticket(event: dict[str, Any], key: str | None, context: BoltContext) -> None:
         # An app or bot posts with a bot_id (or as a bot_message); a person has a user and no bot_id.
         from_app = bool(event.get("bot_id")) or event.get("subtype") == "bot_message" or not event.get("user")
         if not takes_as_ticket(deps.intake, from_app):
@@ -95,12 +98,17 @@ def register(app: App, deps: PagingDeps) -> None:
                                 event.get("attachments", []) if a), None) or "(message without text)"
         page, created = paging.open_page(store, procedure, paging.NewPage(
             summary=summary, source="slack", external_id=f"slack:{event['channel']}:{event['ts']}",
-            details=details, slack_channel=event["channel"], slack_ts=event["ts"]), clock.now())
+            details=details, slack_channel=event["channel"], slack_ts=event["ts"]), clock.now(), inbound_key=key)
         if created:
             log_event(log, "page opened from Slack", page=page.id, responsible=page.responsible)
-            deps.deliver_now(page.id)
+            answer_later(context, lambda: deps.deliver_now(page.id))
 
-    def thread_reply(event: dict[str, Any], client: WebClient, thread_ts: str, person: Person | None) -> None:
+    def thread_reply(event: dict[str, Any], client: WebClient, thread_ts: str, person: Person | None,
+                     key: str | None, context: BoltContext) -> None:
+        def ephemeral(text: str) -> None:
+            answer_later(context, lambda: client.chat_postEphemeral(
+                channel=event["channel"], user=event["user"], thread_ts=thread_ts, text=text))
+
         text = event.get("text") or ""
         kind = parse_ack_text(text, "slack")
         hint = ack_hint(text, "slack") if kind is None else None
@@ -111,30 +119,39 @@ def register(app: App, deps: PagingDeps) -> None:
             return
         if person is None:  # a stranger's acknowledgment is refused; anything else they say is theirs
             if kind is not None:
-                client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts,
-                                          text=stranger_text(procedure.team))
+                ephemeral(stranger_text(procedure.team))
             return
         if kind is None:  # meant as an acknowledgment, not taken as one: say so rather than stay silent
-            client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts, text=hint)
+            assert hint is not None
+            ephemeral(hint)
             return
-        result = paging.acknowledge_page(store, procedure, page_id, person.id, kind, "slack", clock.now())
+        result = paging.acknowledge_page(store, procedure, page_id, person.id, kind, "slack", clock.now(),
+                                         inbound_key=key)
         if result.accepted:
-            deps.deliver_now(page_id)
-        elif person.id not in (result.page.on_it_by, result.page.done_by):  # not a retry of their own reply
-            client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts,
-                                      text=result.message)
+            answer_later(context, lambda: deps.deliver_now(page_id))
+        elif not result.repeat and person.id not in (result.page.on_it_by, result.page.done_by):
+            ephemeral(result.message)  # not a retry of their own reply
 
     # --- buttons (members only) -----------------------------------------------------------------------
 
-    def clicked(body: dict[str, Any], respond: Respond, person: Person, kind: AckKind) -> None:
+    def reply(context: BoltContext, respond: Respond, text: str) -> None:
+        answer_later(context, lambda: respond(text=text, response_type="ephemeral", replace_original=False))
+
+    def sent_and_reply(context: BoltContext, respond: Respond, page_id: int, text: str) -> None:
+        def answer() -> None:
+            deps.deliver_now(page_id)
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        answer_later(context, answer)
+
+    def clicked(body: dict[str, Any], respond: Respond, context: BoltContext, kind: AckKind) -> None:
         page_id = int(body["actions"][0]["value"])
         try:
-            result = paging.acknowledge_page(store, procedure, page_id, person.id, kind, "slack", clock.now())
+            result = paging.acknowledge_page(store, procedure, page_id, member(context).id, kind, "slack",
+                                             clock.now())
         except (BadInput, NotAuthorized) as exc:
-            respond(text=str(exc), response_type="ephemeral", replace_original=False)
+            reply(context, respond, str(exc))
             return
-        deps.deliver_now(page_id)
-        respond(text=result.message, response_type="ephemeral", replace_original=False)
+        sent_and_reply(context, respond, page_id, result.message)
 
     def member(context: BoltContext) -> Person:
         person = person_of(context)
@@ -144,18 +161,18 @@ def register(app: App, deps: PagingDeps) -> None:
     @app.action(ACTION_ON_IT, middleware=[members])
     def on_it_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
-        clicked(body, respond, member(context), "on_it")
+        clicked(body, respond, context, "on_it")
 
     @app.action(ACTION_DONE, middleware=[members])
     def done_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
-        clicked(body, respond, member(context), "done")
+        clicked(body, respond, context, "done")
 
     @app.action(ACTION_CONFIRM, middleware=[members])
     def confirm_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         """The test page's DM: a deliberate answer, taken as its On It! (it stops the alert to the approvers)."""
         ack()
-        clicked(body, respond, member(context), "on_it")
+        clicked(body, respond, context, "on_it")
 
     @app.action(ACTION_NOT_A_TICKET, middleware=[members])
     def not_a_ticket_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
@@ -164,15 +181,15 @@ def register(app: App, deps: PagingDeps) -> None:
         try:
             result = paging.dismiss_page(store, procedure, page_id, member(context).id, "slack", clock.now())
         except (BadInput, NotAuthorized) as exc:
-            respond(text=str(exc), response_type="ephemeral", replace_original=False)
+            reply(context, respond, str(exc))
             return
-        deps.deliver_now(page_id)
-        respond(text=result.message, response_type="ephemeral", replace_original=False)
+        sent_and_reply(context, respond, page_id, result.message)
 
     @app.action(ACTION_ESCALATE, middleware=[members])
-    def escalate_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def escalate_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         ack()
-        client.views_open(trigger_id=body["trigger_id"], view=escalate_modal(int(body["actions"][0]["value"])))
+        modal = escalate_modal(int(body["actions"][0]["value"]))
+        answer_later(context, lambda: client.views_open(trigger_id=body["trigger_id"], view=modal))
 
     @app.view(VIEW_ESCALATE_REASON, middleware=[members])
     def escalate_reason(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -184,5 +201,8 @@ def register(app: App, deps: PagingDeps) -> None:
         ack()
         page_id = int(view["private_metadata"])
         result = paging.escalate_page(store, procedure, page_id, person.id, reason, clock.now())
-        deps.deliver_now(page_id)
-        client.chat_postMessage(channel=context.user_id or "", text=result.message)  # a DM: the member's Slack id
+
+        def answer() -> None:
+            deps.deliver_now(page_id)
+            client.chat_postMessage(channel=context.user_id or "", text=result.message)  # a DM: their Slack id
+        answer_later(context, answer)

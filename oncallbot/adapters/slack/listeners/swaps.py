@@ -55,7 +55,7 @@ from ..blocks import (
     swap_reason_modal,
     swap_request_modal,
 )
-from ..bolt import Ack, App, BoltContext, Respond, WebClient, members_only, person_of
+from ..bolt import Ack, App, BoltContext, Respond, WebClient, answer_later, members_only, person_of
 
 VERBS = ("swap", "handover", "reassign")
 MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
@@ -139,6 +139,12 @@ def register(app: App, deps: SwapsDeps) -> None:
         assert person is not None  # members_only answered a stranger already
         return person
 
+    def dm_after_sends(context: BoltContext, client: WebClient, text: str) -> None:
+        def answer() -> None:
+            deps.deliver_now()
+            client.chat_postMessage(channel=context.user_id or "", text=text)  # a DM: the member's Slack id
+        answer_later(context, answer)
+
     # --- /oncall swap | handover | reassign ----------------------------------------------------------
 
     @app.command("/oncall", matchers=[is_swap_command], middleware=[members])
@@ -148,7 +154,8 @@ def register(app: App, deps: SwapsDeps) -> None:
         verb, args = words[0].lower(), words[1:]
         if verb == "swap" and not args:
             ack()
-            client.views_open(trigger_id=command["trigger_id"], view=request_modal(person))
+            modal = request_modal(person)
+            answer_later(context, lambda: client.views_open(trigger_id=command["trigger_id"], view=modal))
             return
         try:
             outcome = run_command(person, verb, args)
@@ -156,7 +163,7 @@ def register(app: App, deps: SwapsDeps) -> None:
             ack(text=f"Not done: {refused.message}", response_type="ephemeral")
             return
         ack(text=outcome.message if isinstance(outcome, swaps.SwapOutcome) else outcome, response_type="ephemeral")
-        deps.deliver_now()
+        answer_later(context, deps.deliver_now)
 
     def run_command(person: Person, verb: str, args: list[str]) -> swaps.SwapOutcome | str:
         now = clock.now()
@@ -190,16 +197,18 @@ def register(app: App, deps: SwapsDeps) -> None:
     def home_swap_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         ack()
         week = str(body["actions"][0].get("value") or "")
-        client.views_open(trigger_id=body["trigger_id"], view=request_modal(member(context), week))
+        modal = request_modal(member(context), week)
+        answer_later(context, lambda: client.views_open(trigger_id=body["trigger_id"], view=modal))
 
     @app.action(ACTION_HOME_REASSIGN, middleware=[members])
-    def home_reassign_button(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def home_reassign_button(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         ack()
         now = clock.now()
         weeks = [(w.isoformat(), f"{week_label(w)}: {name_of(team, p)}")
                  for w, p in sorted(swaps.weeks_of_person(store, procedure, now, running=True).items())]
         people = [(p.id, p.name) for p in team.with_role("oncall")]
-        client.views_open(trigger_id=body["trigger_id"], view=reassign_modal(weeks, people))
+        modal = reassign_modal(weeks, people)
+        answer_later(context, lambda: client.views_open(trigger_id=body["trigger_id"], view=modal))
 
     @app.view(VIEW_SWAP_REASSIGN, middleware=[members])
     def reassign_submitted(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -214,8 +223,7 @@ def register(app: App, deps: SwapsDeps) -> None:
             ack(response_action="errors", errors={REASON_BLOCK: refused.message[:2000]})
             return
         ack()
-        deps.deliver_now()
-        client.chat_postMessage(channel=context.user_id or "", text=outcome.message)
+        dm_after_sends(context, client, outcome.message)
 
     @app.view(VIEW_SWAP_REQUEST, middleware=[members])
     def request_submitted(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -236,60 +244,66 @@ def register(app: App, deps: SwapsDeps) -> None:
             ack(response_action="errors", errors={THEIRS_BLOCK: refused.message[:2000]})
             return
         ack()
-        deps.deliver_now()
-        client.chat_postMessage(channel=context.user_id or "", text=outcome.message)
+        dm_after_sends(context, client, outcome.message)
 
     # --- the buttons of the swap DMs -----------------------------------------------------------------
 
-    def answer(respond: Respond, text: str) -> None:
-        respond(text=text, response_type="ephemeral", replace_original=False)
+    def answer(context: BoltContext, respond: Respond, text: str, send_first: bool = False) -> None:
+        def reply() -> None:
+            if send_first:
+                deps.deliver_now()
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        answer_later(context, reply)
 
-    def step(body: dict[str, Any], respond: Respond, person: Person,
+    def step(body: dict[str, Any], respond: Respond, context: BoltContext,
              verb: Callable[..., swaps.SwapOutcome]) -> None:
         request_id = str(body["actions"][0].get("value") or "")
         try:
-            outcome = verb(store, procedure, request_id, person.id, clock.now())
+            outcome = verb(store, procedure, request_id, member(context).id, clock.now())
         except SwapRefused as refused:
-            answer(respond, refused.message)
+            answer(context, respond, refused.message)
             return
-        deps.deliver_now()
-        answer(respond, outcome.message)
+        answer(context, respond, outcome.message, send_first=True)
 
     @app.action(ACCEPT, middleware=[members])
     def accept_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
-        step(body, respond, member(context), swaps.accept)
+        step(body, respond, context, swaps.accept)
 
     @app.action(APPROVE, middleware=[members])
     def approve_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
-        step(body, respond, member(context), swaps.approve)
+        step(body, respond, context, swaps.approve)
 
     @app.action(CANCEL, middleware=[members])
     def cancel_button(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
-        step(body, respond, member(context), swaps.cancel)
+        step(body, respond, context, swaps.cancel)
 
-    def ask_reason(body: dict[str, Any], respond: Respond, client: WebClient, action: str, verb: str) -> None:
+    def ask_reason(body: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext, action: str,
+                   verb: str) -> None:
         request_id = str(body["actions"][0].get("value") or "")
         request = swaps.get_request(store, request_id)
         if request is None or request.state not in PENDING_STATES:  # decided: say where it stands, no modal
-            answer(respond, state_text(request, request_id))
+            answer(context, respond, state_text(request, request_id))
             return
-        client.views_open(trigger_id=body["trigger_id"], view=swap_reason_modal(action, request_id, verb))
+        modal = swap_reason_modal(action, request_id, verb)
+        answer_later(context, lambda: client.views_open(trigger_id=body["trigger_id"], view=modal))
 
     def state_text(request: SwapRequest | None, request_id: str) -> str:
         return status_line(request, team) if request else f"There is no swap request {request_id}"
 
     @app.action(DECLINE, middleware=[members])
-    def decline_button(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    def decline_button(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient,
+                       context: BoltContext) -> None:
         ack()
-        ask_reason(body, respond, client, DECLINE, "Decline")
+        ask_reason(body, respond, client, context, DECLINE, "Decline")
 
     @app.action(REJECT, middleware=[members])
-    def reject_button(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient) -> None:
+    def reject_button(ack: Ack, body: dict[str, Any], respond: Respond, client: WebClient,
+                      context: BoltContext) -> None:
         ack()
-        ask_reason(body, respond, client, REJECT, "Reject")
+        ask_reason(body, respond, client, context, REJECT, "Reject")
 
     @app.view(VIEW_SWAP_REASON, middleware=[members])
     def reason_submitted(ack: Ack, view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -303,5 +317,4 @@ def register(app: App, deps: SwapsDeps) -> None:
             ack(response_action="errors", errors={REASON_BLOCK: refused.message[:2000]})
             return
         ack()
-        deps.deliver_now()
-        client.chat_postMessage(channel=context.user_id or "", text=outcome.message)
+        dm_after_sends(context, client, outcome.message)
