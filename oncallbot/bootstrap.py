@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # types only: the Slack SDK, Twilio and the services load whe
     from .adapters.twilio import TwilioRecordings, TwilioSignatureVerifier
     from .domain.mail import MailPolicy
     from .ports import UserGroups
-    from .services.delivery import SlackPacer
+    from .services.delivery import Claimed, SlackPacer
     from .services.watch import DispatcherLiveness
 
 
@@ -168,12 +168,13 @@ class Container:
     def last_mailbox_check(self) -> datetime | None:
         return self.mailbox_checked_at() if self.mailbox_checked_at is not None else None
 
-    def deliver_now(self, page_id: int | None = None) -> int:
-        """Send what the outbox holds now (for one page, or all) instead of waiting for the next tick."""
+    def deliver_now(self, page_id: int | None = None, claimed: "Claimed | None" = None) -> int:
+        """Send what the outbox holds now (for one page, or all) instead of waiting for the next tick; `claimed`
+        first, when the caller's transaction claimed it already (`delivery.claim_pending`)."""
         from .services.delivery import deliver_pending
 
         return deliver_pending(self.store, self.procedure, self.deliverer, self.clock.now(), page_id,
-                               keep_going=self.running, pacer=self.slack_pacer)
+                               keep_going=self.running, pacer=self.slack_pacer, claimed=claimed)
 
 
 

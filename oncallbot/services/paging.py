@@ -20,7 +20,7 @@ from .acknowledgment import (
                              fire_due_done_reminders,
 )
 from .escalation import escalate_page, fire_due_escalations, next_escalation_at
-from .intake import SUMMARY_LIMIT, open_api_page, open_page, open_test_page
+from .intake import SUMMARY_LIMIT, open_api_page, open_api_page_claiming, open_page, open_test_page
 from .pages import (
                              LIST_LIMIT,
                              LIST_LIMIT_MAX,
@@ -46,6 +46,7 @@ __all__ = [
     "STOP_WORDS", "SUMMARY_LIMIT", "AckResult", "NewPage", "PageLine", "PageList", "PageSnapshot", "PhoneReplyResult",
     "StepView", "TimelineEntry", "acknowledge_page", "acknowledge_phone_reply", "dismiss_page", "escalate_page",
     "fire_due_done_reminders", "fire_due_escalations", "get_page", "list_pages", "next_escalation_at",
-    "open_api_page", "open_page", "open_test_page", "page_for_slack_thread", "plan_from_json", "plan_to_json",
+    "open_api_page", "open_api_page_claiming", "open_page", "open_test_page", "page_for_slack_thread",
+    "plan_from_json", "plan_to_json",
     "snapshot",
 ]

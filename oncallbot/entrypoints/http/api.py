@@ -95,9 +95,10 @@ def api_routes(container: Container) -> list[Route]:
     def open_and_send(new: paging.NewPage, now: datetime) -> tuple[paging.PageSnapshot, bool]:
         """The page opened, its card sent, and the page read back as it then stands: in one worker thread, as
         each hop between the event loop and a thread waits its turn for the interpreter (bench/README.md)."""
-        page, created = paging.open_api_page(store, procedure, new, now)
+        # Its card claimed for sending in the transaction that opens it: one commit fewer before it is posted.
+        page, created, claimed = paging.open_api_page_claiming(store, procedure, new, now, container.slack_pacer)
         if created:
-            container.deliver_now(page.id)
+            container.deliver_now(page.id, claimed)
         return paging.get_page(store, page.id), created
 
     async def show_page(request: Request) -> JSONResponse:
