@@ -7,7 +7,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import fields
 from datetime import date, datetime
 from pathlib import Path
@@ -132,6 +132,10 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.observer: StoreObserver | None = None  # told what each transaction did, once it has committed
         self.wakeup = DueWakeup()  # told of each step committed to fall due, for this process's dispatcher
+        # SQLite has one writer. This process's writers take turns on a lock of their own, which wakes the next
+        # at once: waiting on SQLite's lock instead is its busy handler's sleeps, of up to 100 ms each, which
+        # made the tail of intake under load (bench/README.md). Another process still waits on SQLite's lock.
+        self._writer: AbstractContextManager[object] = threading.RLock() if self.dialect == "sqlite" else nullcontext()
 
     @property
     def dialect(self) -> str:
@@ -192,7 +196,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator["StoreTx"]:
-        with self._sessions.begin() as session:
+        with self._writer, self._sessions.begin() as session:
             tx = StoreTx(session, self.replica)
             yield tx
             if tx.rotation_changed:
