@@ -84,6 +84,7 @@ def bench_intake(stack: Stack, database_url: str, rate: float, seconds: float) -
     slack = {**example_data()["slack"], "pace": {"per_second": 100, "burst": 100}}
     server = stack.serve(database_url, slack=slack).start()
     try:
+        cpu_before = serve_cpu_seconds(server)
         count = int(rate * seconds)
         sent_at: dict[int, float] = {}
         lock = threading.Lock()
@@ -102,6 +103,8 @@ def bench_intake(stack: Stack, database_url: str, rate: float, seconds: float) -
                 pool.submit(post, index)
         cards = stack.slack.wait_for(lambda r: r.path.endswith("chat.postMessage")
                                      and "Bench ticket" in str((r.json or {}).get("text")), timeout=60, count=count)
+        # serve's CPU per page (its scheduler's jobs included): steadier than wall time on a shared machine.
+        cpu_ms = (serve_cpu_seconds(server) - cpu_before) * 1000 / count
         latencies = []
         for card in cards:
             page_id = int(card.json["text"].split("#")[1].split(":")[0])
@@ -110,10 +113,17 @@ def bench_intake(stack: Stack, database_url: str, rate: float, seconds: float) -
         time.sleep(3)  # let the process settle before reading its idle memory
         rss_mb = int(Path(f"/proc/{server.process.pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
         return {"pages": count, "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
-                "max_ms": max(latencies), "rss_mb": rss_mb}
+                "max_ms": max(latencies), "rss_mb": rss_mb, "cpu_ms": cpu_ms}
     finally:
         server.stop()
         stack.slack.clear()
+
+
+def serve_cpu_seconds(server: ServeProcess) -> float:
+    """utime + stime of the serve process so far (/proc/<pid>/stat)."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_escalation(stack: Stack, pages: int, spread_seconds: float, replicas: int) -> dict:
@@ -452,8 +462,8 @@ def intake_rows(stack: Stack, workdir: Path, seconds: float) -> list[tuple]:
     rows = []
     intake = bench_intake(stack, f"sqlite:///{workdir}/bench.sqlite3", 20, seconds)
     rows.append(("intake -> first notification, SQLite, 20 pages/s", f"{intake['pages']} pages",
-                 f"p50 {intake['p50_ms']:.1f} ms, p99 {intake['p99_ms']:.1f} ms, max {intake['max_ms']:.1f} ms",
-                 "p99 <= 100 ms"))
+                 f"p50 {intake['p50_ms']:.1f} ms, p99 {intake['p99_ms']:.1f} ms, max {intake['max_ms']:.1f} ms; "
+                 f"serve CPU {intake['cpu_ms']:.1f} ms/page", "p99 <= 100 ms"))
     pg = PgDatabase()
     try:
         intake_pg = bench_intake(stack, pg.url, 20, seconds)
@@ -461,7 +471,7 @@ def intake_rows(stack: Stack, workdir: Path, seconds: float) -> list[tuple]:
         pg.drop()
     rows.append(("intake -> first notification, PostgreSQL, 20 pages/s", f"{intake_pg['pages']} pages",
                  f"p50 {intake_pg['p50_ms']:.1f} ms, p99 {intake_pg['p99_ms']:.1f} ms, "
-                 f"max {intake_pg['max_ms']:.1f} ms", "p99 <= 100 ms"))
+                 f"max {intake_pg['max_ms']:.1f} ms; serve CPU {intake_pg['cpu_ms']:.1f} ms/page", "p99 <= 100 ms"))
     rows.append(("resident memory of serve after the intake run", "-", f"{intake['rss_mb']:.0f} MB",
                  "<= 150 MB at idle"))
     return rows

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .domain.phone_line import PhoneLine
     from .domain.watch import Check, Vitals
     from .ports import Clock, Deliverer, Heartbeat, RotationSource, Store, UserGroups
-    from .services.delivery import SlackPacer
+    from .services.delivery import Claimed, SlackPacer
     from .services.rotation import RotationReadModel
     from .services.watch import DispatcherLiveness
 
@@ -203,12 +203,14 @@ class Container:
     def last_mailbox_check(self) -> datetime | None:
         return self.mailbox_checked_at() if self.mailbox_checked_at is not None else None
 
-    def deliver_now(self, page_id: int | None = None) -> int:
-        """Send what the outbox holds now (for one page, or all) instead of waiting for the next tick."""
+    def deliver_now(self, page_id: int | None = None, claimed: "Claimed | None" = None) -> int:
+        """Send what the outbox holds now (for one page, or all) instead of waiting for the next tick; `claimed`
+        first, when the caller's transaction claimed it already (`delivery.claim_pending`)."""
         from .services.delivery import deliver_pending
 
         return deliver_pending(self.store, self.procedure, self.deliverer, self.clock.now(), page_id,
-                               keep_going=self.running, pacer=self.slack_pacer, clock=self.clock.now)
+                               keep_going=self.running, pacer=self.slack_pacer, claimed=claimed,
+                               clock=self.clock.now)
 
 
 

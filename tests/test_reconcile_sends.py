@@ -206,3 +206,44 @@ def test_a_delivery_loop_longer_than_the_send_deadline_never_has_its_sends_repea
     assert states(pager, page.id)[("page", "sms", "sent")] == 1
     assert states(pager, page.id)[("page", "voice", "sent")] == 1
     assert ambiguous_reports(slack) == []
+
+
+# --- a page from the API: its card claimed in the transaction that opens it ------------------------------
+
+def test_an_api_page_card_claimed_with_the_page_is_posted_once(pager, router, fakes):
+    _, slack = fakes
+    page, created, claimed = paging.open_api_page_claiming(pager.store, pager.procedure,
+                                                           paging.NewPage("Voicemail from ACME", "api"),
+                                                           pager.clock.now())
+    assert created and states(pager, page.id)[("card", "slack", "sending")] == 1  # ours once committed
+    pager.deliver()  # the outbox's own round meanwhile leaves it to us
+    assert slack.messages(SUPPORT) == []
+
+    assert deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), page.id, claimed=claimed) == 1
+    [card] = slack.messages(SUPPORT)
+    assert f"#{page.id}" in card["text"]
+    assert states(pager, page.id)[("card", "slack", "sent")] == 1
+    pager.deliver()
+    assert len(slack.messages(SUPPORT)) == 1
+
+
+def test_an_api_page_whose_replica_dies_before_posting_its_card_gets_it_once(pager, router, fakes):
+    _, slack = fakes
+    earlier = pager.open("An earlier ticket")  # the channel has history (the fake knows no empty channel)
+    page, _, _ = paging.open_api_page_claiming(pager.store, pager.procedure,
+                                               paging.NewPage("Voicemail from ACME", "api"), pager.clock.now())
+    # The replica dies here, after the commit and before the send.
+    reap_then_deliver(pager, router)
+
+    assert [m["text"].split(":")[0] for m in slack.messages(SUPPORT)] == [f"Page #{earlier.id}", f"Page #{page.id}"]
+    assert states(pager, page.id)[("card", "slack", "sent")] == 1
+    assert ambiguous_reports(slack) == []
+
+
+def test_an_api_page_opened_again_claims_nothing(pager, router):
+    new = paging.NewPage("Voicemail from ACME", "api", external_id="zd-1")
+    first, _, claimed = paging.open_api_page_claiming(pager.store, pager.procedure, new, pager.clock.now())
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), first.id, claimed=claimed)
+
+    again, created, claimed = paging.open_api_page_claiming(pager.store, pager.procedure, new, pager.clock.now())
+    assert (again.id, created, claimed) == (first.id, False, None)

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ..domain import keys, wording
@@ -81,7 +81,9 @@ __all__ = [
     "Deliverer",
     "Outgoing",
     "PageCard",
+    "Claimed",
     "apply_early_statuses",
+    "claim_pending",
     "deliver_pending",
     "notify_approvers",
     "reap_stale_sends",
@@ -258,36 +260,60 @@ def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord],
     return sending, carried
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """Outbox rows claimed for sending (marked `sending` with their deadline) in some transaction: how many
+    were claimed, the messages to send now (each with whether its person opted out of its channel), and the
+    rows grouped into them. What pacing left waiting is not among them."""
+
+    count: int
+    messages: Batch
+    folded: Folded
+
+
+def claim_pending(tx: StoreTx, procedure: Procedure, now: datetime, page_id: int | None = None, batch: int = 100,
+                  keys: Sequence[str] | None = None, pacer: SlackPacer | None = None) -> Claimed:
+    """Claim what the outbox holds (of one page, those queued under `keys`, or all) in the caller's transaction;
+    `deliver_pending(..., claimed=...)` sends it once that transaction has committed."""
+    rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id, keys)
+    count = len(rows)
+    folded: Folded = {}
+    if pacer is not None:
+        rows, folded = pacer.plan(tx, rows, now)
+    return Claimed(count, [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows], folded)
+
+
 def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, now: datetime,
                     page_id: int | None = None, batch: int = 100,
                     keep_going: Callable[[], bool] = lambda: True, keys: Sequence[str] | None = None,
-                    pacer: SlackPacer | None = None, clock: Callable[[], datetime] | None = None) -> int:
+                    pacer: SlackPacer | None = None, claimed: Claimed | None = None,
+                    clock: Callable[[], datetime] | None = None) -> int:
     """Send every pending notification (of one page, those queued under `keys`, or all). Returns how many
     were sent.
 
     Different pages are sent in parallel; one page's messages go in order (its card before its thread).
     `keep_going` is asked between batches, so a shutdown does not wait for a whole backlog. With a `pacer`,
-    Slack messages keep to Slack's pace: what backs up is grouped or waits for a later round. With a `clock`,
+    Slack messages keep to Slack's pace: what backs up is grouped or waits for a later round. `claimed`: a
+    first batch already claimed (`claim_pending`) in a transaction that has committed, e.g. the one that opened
+    the page: sent first, whatever `keep_going` says (its rows are ours until their deadline). With a `clock`,
     each round claims from the time it starts: a loop that outlasts SEND_DEADLINE (a backlog with failures
     keeps it going) would otherwise claim rows until a time already past, and another replica would take those
     sends, still in flight, for interrupted and send them again."""
     sent = 0
     pool: ThreadPoolExecutor | None = None  # only when there is more than one page to send for at once
     try:
-        while keep_going():
-            if clock is not None:
-                now = clock()
-            with store.transaction() as tx:
-                rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id, keys)
-                claimed = len(rows)
-                folded: Folded = {}
-                if pacer is not None:
-                    rows, folded = pacer.plan(tx, rows, now)
-                messages = [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows]
-            if not claimed:  # failures may have queued fallbacks, so stop only when nothing is left
+        while claimed is not None or keep_going():
+            if claimed is None:
+                if clock is not None:
+                    now = clock()
+                with store.transaction() as tx:
+                    claimed = claim_pending(tx, procedure, now, page_id, batch, keys, pacer)
+            this_round, claimed = claimed, None
+            messages, folded = this_round.messages, this_round.folded
+            if not this_round.count:  # failures may have queued fallbacks, so stop only when nothing is left
                 return sent
             if not messages:  # what was claimed waits for Slack's pace: a later round sends it
-                if claimed < batch:
+                if this_round.count < batch:
                     return sent
                 continue
             groups: dict[object, Batch] = {}
@@ -302,7 +328,7 @@ def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, no
                            for group in groups.values()]
                 round_sent = sum(future.result() for future in futures)
             sent += round_sent
-            if round_sent == len(messages) and claimed < batch:  # no failure queued a fallback; nothing left
+            if round_sent == len(messages) and this_round.count < batch:  # no failure queued a fallback, none left
                 return sent
     finally:
         if pool is not None:

@@ -17,7 +17,7 @@ from ..domain.rotation import neighbours_at
 from ..domain.vocabulary import PageEventKind
 from ..errors import BadInput
 from ..ports import PageRecord, Store, StoreTx
-from .delivery import notify_approvers
+from .delivery import Claimed, SlackPacer, claim_pending, notify_approvers
 from .escalation import fire_due_steps
 from .pages import NewPage, PageSnapshot, plan_to_json, queue_card, snapshot
 
@@ -32,13 +32,7 @@ def open_page(store: Store, procedure: Procedure, new: NewPage, now: datetime,
     transaction, so a retry of a delivery that committed is skipped before any work.
 
     Returns the page and whether it was created now."""
-    if new.source == TEST_PAGE_SOURCE:
-        raise BadInput("only the scheduler opens the weekly test page")
-    summary = " ".join(new.summary.split())
-    if not summary:
-        raise BadInput("summary is empty")
-    if len(summary) > SUMMARY_LIMIT:
-        summary = summary[:SUMMARY_LIMIT - 1] + "…"
+    summary = _summary(new)
     with store.transaction() as tx:
         if inbound_key is not None:
             # Seen or not, (source, external_id) is what keeps a retry from opening a second page; the record
@@ -46,6 +40,15 @@ def open_page(store: Store, procedure: Procedure, new: NewPage, now: datetime,
             tx.first_time_seen(inbound_key, now)
         page, created = open_ticket_in(tx, procedure, new, summary, now)
         return snapshot(tx, page, with_timeline), created
+
+
+def _summary(new: NewPage) -> str:
+    if new.source == TEST_PAGE_SOURCE:
+        raise BadInput("only the scheduler opens the weekly test page")
+    summary = " ".join(new.summary.split())
+    if not summary:
+        raise BadInput("summary is empty")
+    return summary if len(summary) <= SUMMARY_LIMIT else summary[:SUMMARY_LIMIT - 1] + "…"
 
 
 def open_ticket_in(tx: StoreTx, procedure: Procedure, new: NewPage, summary: str,
@@ -100,11 +103,31 @@ def open_page_in(tx: StoreTx, procedure: Procedure, new: NewPage, summary: str, 
 
 def open_api_page(store: Store, procedure: Procedure, new: NewPage, now: datetime) -> tuple[PageSnapshot, bool]:
     """A page from the paging API: its source must be one of API_SOURCES."""
-    if new.source not in API_SOURCES:
-        raise BadInput(f'source: "{new.source}" is not one of: {", ".join(API_SOURCES)}')
+    _check_api_source(new)
     # Without its timeline: the API answers with the page as it stands once its card is sent, read then; reading
     # the timeline here would only lengthen the transaction every intake waits on.
     return open_page(store, procedure, new, now, with_timeline=False)
+
+
+def _check_api_source(new: NewPage) -> None:
+    if new.source not in API_SOURCES:
+        raise BadInput(f'source: "{new.source}" is not one of: {", ".join(API_SOURCES)}')
+
+
+def open_api_page_claiming(store: Store, procedure: Procedure, new: NewPage, now: datetime,
+                           pacer: SlackPacer | None = None) -> tuple[PageSnapshot, bool, Claimed | None]:
+    """open_api_page, with what the new page queued (its card, a step fired at once) claimed for sending in the
+    same transaction: sending it (`deliver_pending(..., claimed=...)`) needs no transaction of its own to claim
+    it first, one commit fewer before the card is posted. A crash between this commit and the send leaves the
+    rows as a crash mid-send does (`sending`, looked up with the provider once their deadline passes).
+
+    The third value is None when the page existed already (nothing was queued)."""
+    _check_api_source(new)
+    summary = _summary(new)
+    with store.transaction() as tx:
+        page, created = open_ticket_in(tx, procedure, new, summary, now)
+        claimed = claim_pending(tx, procedure, now, page.id, pacer=pacer) if created else None
+        return snapshot(tx, page, with_timeline=False), created, claimed
 
 
 def open_test_page(store: Store, procedure: Procedure, confirm_window: timedelta, now: datetime) -> PageSnapshot | None:

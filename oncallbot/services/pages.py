@@ -2,11 +2,13 @@
 timeline) as callers see it, the frozen plan's storage, reading and listing pages, and the outbox rows every
 paging use case queues (the card, its updates, thread lines)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain import keys, wording
+from ..domain.audit import PageEvent
 from ..domain.confirmation import ChannelOutcome, Seen, Send, channel_outcomes
 from ..domain.paging import (
     CLOSED_STATES,
@@ -110,19 +112,22 @@ def snapshot(tx: StoreTx, page: PageRecord, with_timeline: bool = True) -> PageS
         if due_at is None:  # past the plan's end: not below plan.total
             break
         steps.append(StepView(number + 1, due_at, step.notify, step.person_ids, step.channels, status))
-    timeline = tuple(TimelineEntry(e.at, e.kind, e.person_id, e.channel, e.detail) for e in tx.events_of(page.id)) \
-        if with_timeline else ()
+    events = tx.events_of(page.id) if with_timeline else []  # read once: the timeline and the outcomes
+    timeline = tuple(TimelineEntry(e.at, e.kind, e.person_id, e.channel, e.detail) for e in events)
     return PageSnapshot(page.id, page.summary, page.source, page.external_id, page.details, page.state,
                         page.responsible, page.created_at, page.deadline_at, page.on_it_by, page.on_it_at,
                         page.done_by, page.done_at, tuple(steps), timeline,
-                        outcomes_of(tx, page) if with_timeline else ())
+                        outcomes_of(tx, page, events=events) if with_timeline else ())
 
 
-def outcomes_of(tx: StoreTx, page: PageRecord, person_id: str | None = None) -> tuple[ChannelOutcome, ...]:
-    """What happened to the page on each channel it was sent on (for one person, or everyone)."""
+def outcomes_of(tx: StoreTx, page: PageRecord, person_id: str | None = None,
+                events: Sequence[PageEvent] | None = None) -> tuple[ChannelOutcome, ...]:
+    """What happened to the page on each channel it was sent on (for one person, or everyone); `events`: its
+    timeline, when the caller has read it already."""
     sends = [Send(n.person_id, n.channel, n.state, n.sent_at, n.delivery_status) for n in tx.notifications_of(page.id)
              if n.kind == MessageKind.PAGE and n.person_id and person_id in (None, n.person_id)]
-    seen = [Seen(e.kind, e.person_id, e.channel, e.at, e.detail) for e in tx.events_of(page.id)]
+    seen = [Seen(e.kind, e.person_id, e.channel, e.at, e.detail)
+            for e in (tx.events_of(page.id) if events is None else events)]
     return channel_outcomes(sends, seen)
 
 

@@ -21,7 +21,7 @@ from .acknowledgment import (
                              fire_due_done_reminders,
 )
 from .escalation import escalate_page, fire_due_escalations, next_escalation_at
-from .intake import SUMMARY_LIMIT, open_api_page, open_page, open_test_page
+from .intake import SUMMARY_LIMIT, open_api_page, open_api_page_claiming, open_page, open_test_page
 from .pages import (
                              MAX_PAGE_ID,
                              PAGE_FILTERS,
@@ -45,6 +45,7 @@ __all__ = [
     "STOP_WORDS", "SUMMARY_LIMIT", "AckResult", "NewPage", "PageLine", "PageList", "PageSnapshot", "PhoneReplyResult",
     "StepView", "TimelineEntry", "acknowledge_page", "acknowledge_phone_reply", "dismiss_page", "escalate_page",
     "fire_due_done_reminders", "fire_due_escalations", "get_page", "list_pages", "next_escalation_at",
-    "open_api_page", "open_page", "open_test_page", "page_for_slack_thread", "plan_from_json", "plan_to_json",
+    "open_api_page", "open_api_page_claiming", "open_page", "open_test_page", "page_for_slack_thread",
+    "plan_from_json", "plan_to_json",
     "snapshot",
 ]

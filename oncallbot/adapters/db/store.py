@@ -6,7 +6,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import fields
 from datetime import date, datetime
 from pathlib import Path
@@ -68,12 +68,15 @@ def bounded_key(key: str, column) -> str:
     return f"{key[:limit - len(digest) - 1]}#{digest}"
 
 
+SQLITE_WAIT_SECONDS = 30  # how long a writer waits for SQLite's lock
+
+
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_WAIT_SECONDS, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):
@@ -81,7 +84,7 @@ def _make_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_WAIT_SECONDS * 1000}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -117,6 +120,23 @@ def _make_version_engine(url: str, main: Engine) -> Engine:
                          connect_args={"connect_timeout": 2, "tcp_user_timeout": 2000})
 
 
+class _WriterTurn:
+    """A turn at SQLite's one writer among this process's threads. Bounded like SQLite's own wait (30 s): a
+    turn not had by then goes on to wait on SQLite's lock, as every writer did before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._held = threading.local()
+
+    def __enter__(self) -> None:
+        taken = self._lock.acquire(timeout=SQLITE_WAIT_SECONDS)
+        self._held.turns = [*getattr(self._held, "turns", []), taken]
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._held.turns.pop():
+            self._lock.release()
+
+
 class Store:
     def __init__(self, url: str, replica: str | None = None):
         self.url = url
@@ -126,6 +146,10 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.observer: StoreObserver | None = None  # told what each transaction did, once it has committed
         self.wakeup = DueWakeup()  # told of each step committed to fall due, for this process's dispatcher
+        # SQLite has one writer. This process's writers take turns on a lock of their own, which wakes the next
+        # at once: waiting on SQLite's lock instead is its busy handler's sleeps, of up to 100 ms each, which
+        # made the tail of intake under load (bench/README.md). Another process still waits on SQLite's lock.
+        self._writer: AbstractContextManager[object] = _WriterTurn() if self.dialect == "sqlite" else nullcontext()
 
     @property
     def dialect(self) -> str:
@@ -181,7 +205,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator["StoreTx"]:
-        with self._sessions.begin() as session:
+        with self._writer, self._sessions.begin() as session:
             tx = StoreTx(session, self.replica)
             yield tx
             if tx.rotation_changed:

@@ -5,6 +5,7 @@ crash is found again in the conversation's history (`find_sent`) instead of bein
 Reading it back needs the history scopes: channels:history, groups:history, im:history.
 """
 
+import ssl
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -45,9 +46,13 @@ HISTORY_PAGES = 10  # a conversation busier than this since the send cannot be r
 
 
 def build_web_client(token: str, api_url: str | None = None) -> WebClient:
-    """The real client; `api_url` points it at another server (tests use a loopback fake)."""
+    """The real client; `api_url` points it at another server (tests use a loopback fake).
+
+    With one TLS context of its own: without it, urllib makes a new one for every call, and loading the CA
+    certificates into it costs tens of milliseconds of CPU with OpenSSL 3 (bench/README.md), on every page's
+    card. Bolt's per-request clients are copies of this one and share it."""
     return WebClient(
-        token=token, timeout=SLACK_TIMEOUT_SECONDS,
+        token=token, timeout=SLACK_TIMEOUT_SECONDS, ssl=ssl.create_default_context(),
         base_url=f"{api_url.rstrip('/')}/api/" if api_url else WebClient.BASE_URL,
         retry_handlers=[ConnectionErrorRetryHandler(), ServerErrorRetryHandler(max_retry_count=2),
                         RateLimitErrorRetryHandler(max_retry_count=2)],
