@@ -29,7 +29,7 @@ from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio  # noqa: E402
 from tests.harness.e2e import E2E_PROCEDURE, api, e2e_config, e2e_env, seed_quarter, utc_now  # noqa: E402
 from tests.harness.config import example_data  # noqa: E402
 from tests.harness.gcal import service_account_file  # noqa: E402
-from tests.harness.serve import ServeProcess, free_port  # noqa: E402
+from tests.harness.serve import CLIENT_TLS, ServeProcess, free_port  # noqa: E402
 
 CASES = ["intake", "escalation", "instant", "rest", "storm", "who", "phone_line", "readpath", "command", "growth"]
 PG_ADMIN_URL = os.environ.get("ONCALLBOT_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -216,7 +216,8 @@ def bench_phone_line(stack: Stack, database_url: str, calls: int, concurrency: i
 
     def send(url: str, params: dict, signature: str):
         started = time.perf_counter()
-        response = httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+        response = httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10,
+                               verify=CLIENT_TLS)
         if response.headers.get("content-type", "").startswith("text/xml"):
             with lock:
                 timings.append((time.perf_counter() - started) * 1000)

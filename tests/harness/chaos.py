@@ -39,7 +39,7 @@ from tests.fakes.base import RandomFaults
 from .config import example_settings
 from .e2e import API_TOKEN, SLACK_SECRET, current_week, e2e_config, e2e_env, seed_quarter, utc_now, wait_until
 from .gcal import service_account_file
-from .serve import ServeProcess, free_port
+from .serve import CLIENT_TLS, ServeProcess, free_port
 
 SUPPORT = "C01SUPPORT"
 FRONT_DESK = "U0FRONTDSK"
@@ -311,7 +311,7 @@ class Driver:
         external_id = f"chaos-{index}"
 
         def post(server, _):
-            return httpx.post(f"{server.url}/api/v1/pages", timeout=10,
+            return httpx.post(f"{server.url}/api/v1/pages", timeout=10, verify=CLIENT_TLS,
                               headers={"Authorization": f"Bearer {API_TOKEN}"},
                               json={"summary": f"Ticket {index}", "source": "api", "external_id": external_id})
 
@@ -393,7 +393,7 @@ class Driver:
     def _twilio_post(self, server: ServeProcess, path: str, params: dict) -> httpx.Response:
         url = f"{server.url}{path}"  # each replica's public URL is its own address here
         signature = RequestValidator(self.twilio.auth_token).compute_signature(url, params)
-        return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+        return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10, verify=CLIENT_TLS)
 
     def _thread(self, page_id: int) -> str | None:
         try:
@@ -412,7 +412,7 @@ class Driver:
 def _slack_post(server: ServeProcess, body: str, content_type: str, headers: dict | None = None) -> httpx.Response:
     timestamp = str(int(time.time()))
     signature = SignatureVerifier(SLACK_SECRET).generate_signature(timestamp=timestamp, body=body)
-    return httpx.post(f"{server.url}/slack/events", content=body.encode(), timeout=10, headers={
+    return httpx.post(f"{server.url}/slack/events", content=body.encode(), timeout=10, verify=CLIENT_TLS, headers={
         "Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature,
         **(headers or {})})
 

@@ -2,7 +2,6 @@
 Google Calendar. The process runs on the real clock, so these tests wait for events with bounded
 timeouts (never a fixed sleep) and keep every window to seconds."""
 
-import ssl
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ import yaml
 from oncallbot.bootstrap import build_procedure
 
 from .config import example_data, example_settings
+from .serve import CLIENT_TLS
 
 CALENDAR = "support-oncall@group.calendar.google.com"
 API_TOKEN = "e2e-api-token"
@@ -71,15 +71,10 @@ def e2e_env(slack, twilio, gcal, key_file: str, database_url: str) -> dict[str, 
     }
 
 
-# Made once: a new httpx client loads the CA bundle into a fresh SSL context (about 40 ms of CPU with OpenSSL 3),
-# which the benches' load generators would otherwise pay inside every measured request (bench/README.md).
-_TLS = ssl.create_default_context()
-
-
 def api(server, method: str, path: str, **kwargs) -> httpx.Response:
     """One request on a connection of its own, as a caller of the API would make it."""
     return httpx.request(method, f"{server.url}{path}", headers={"Authorization": f"Bearer {API_TOKEN}"},
-                         timeout=10, verify=_TLS, **kwargs)
+                         timeout=10, verify=CLIENT_TLS, **kwargs)
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
