@@ -120,7 +120,7 @@ def fire_due_batch(tx: StoreTx, pages: Sequence[PageRecord], procedure: Procedur
     for page, plan in due:
         first_due_at = page.next_due_at
         assert first_due_at is not None  # due, above
-        number, due_at = page.fired, first_due_at
+        number, due_at = page.fired, page.next_due_at
         while due_at is not None and due_at <= now:
             _fire_step(tx, page, plan, number, procedure, now, facts, writes)
             number += 1
@@ -141,7 +141,6 @@ class _BatchFacts:
     fired earlier in the batch counts for the digests and the call throttle of the pages after it, exactly as
     if each page had been fired in a round of its own."""
 
-    since: datetime  # the start of the throttle period
     opted_out: set[tuple[str, str]]
     orders: dict[str, tuple[str, ...]]
     verifications: dict[str, Verification]
@@ -169,11 +168,11 @@ class _BatchFacts:
                 number += 1
                 due_at = plan.due_at(number)
         on_team = sorted(p for p in people if procedure.team.person(p) is not None)
-        escalated = [page.id for page, _ in due if page.escalated_by]
-        events = tx.events_of_pages(escalated) if escalated else ()
-        notes = {page.id: escalation_note_of(page, [e for e in events if e.page_id == page.id], procedure)
-                 for page, _ in due}
-        return cls(since, tx.opted_out_of(on_team), tx.channel_orders(on_team), tx.verifications_of(on_team),
+        timelines: dict[int, list[PageEvent]] = {page.id: [] for page, _ in due if page.escalated_by}
+        for event in tx.events_of_pages(list(timelines)) if timelines else ():
+            timelines[event.page_id].append(event)
+        notes = {page.id: escalation_note_of(page, timelines.get(page.id, []), procedure) for page, _ in due}
+        return cls(tx.opted_out_of(on_team), tx.channel_orders(on_team), tx.verifications_of(on_team),
                    tx.pages_waiting_on_people(sorted(phoned), since) if phoned else {},
                    tx.recent_calls_to(sorted(called), since) if called else {}, notes)
 
