@@ -26,8 +26,8 @@ from oncallbot.domain.paging import EscalationPlan, PlannedStep  # noqa: E402
 from oncallbot.services.paging import plan_to_json  # noqa: E402
 from oncallbot.services.rotation import who_is_on_call  # noqa: E402
 from tests.fakes import FakeGoogleCalendar, FakeSlack, FakeTwilio  # noqa: E402
-from tests.harness.config import example_data  # noqa: E402
 from tests.harness.e2e import E2E_PROCEDURE, api, e2e_config, e2e_env, seed_quarter, utc_now  # noqa: E402
+from tests.harness.config import example_data  # noqa: E402
 from tests.harness.gcal import service_account_file  # noqa: E402
 from tests.harness.serve import ServeProcess, free_port  # noqa: E402
 
