@@ -167,6 +167,32 @@ class PageUpdate(TypedDict, total=False):
     done_reminders_sent: int
 
 
+@dataclass(frozen=True)
+class NewNotification:
+    """An outbox row to queue (`StoreTx.add_notifications`): what `StoreTx.add_notification` takes, as a record."""
+
+    key: str
+    created_at: datetime
+    kind: str
+    channel: str
+    text: str
+    page_id: int | None = None
+    person_id: str | None = None
+    target: str | None = None
+    reach_key: str | None = None
+    state_override: str | None = None  # e.g. grouped: recorded, deliberately not sent
+
+
+@dataclass(frozen=True)
+class FiredSteps:
+    """A page whose due steps a dispatcher round fired: how many it has fired now, and when the next is due."""
+
+    page_id: int
+    fired: int
+    next_due_at: datetime | None
+    was_due_at: datetime  # when the first of the steps just fired was due (the lateness metric)
+
+
 class NotificationUpdate(TypedDict, total=False):
     state: str
     claimed_until: datetime | None
@@ -246,6 +272,25 @@ class StoreTx(Protocol):
                                  limit: int) -> list[PageRecord]: ...
     def next_due_at(self) -> datetime | None: ...
     def pages_waiting_on(self, person_id: str, since: datetime, excluding: int | None = None) -> list[int]: ...
+    def record_fired(self, steps: Sequence[FiredSteps]) -> None:
+        """The pages (open, locked by this transaction) whose steps were fired: their `fired` and `next_due_at`."""
+        ...
+
+    # What a batch of due steps depends on, for everyone it pages at once (services.escalation):
+    def pages_waiting_on_people(self, person_ids: Sequence[str], since: datetime) -> dict[str, set[int]]:
+        """Per person: the open pages they were really phoned for since `since` (see pages_waiting_on)."""
+        ...
+
+    def recent_calls_to(self, person_ids: Sequence[str], since: datetime) -> dict[str, list[datetime]]:
+        """Per person: the calls queued to them since `since` (see recent_calls)."""
+        ...
+
+    def opted_out_of(self, person_ids: Sequence[str]) -> set[tuple[str, str]]:
+        """The (person, channel) pairs of these people that opted out."""
+        ...
+
+    def channel_orders(self, person_ids: Sequence[str]) -> dict[str, tuple[str, ...]]: ...
+    def verifications_of(self, person_ids: Sequence[str]) -> dict[str, Verification]: ...
     def open_pages_phoned(self, person_id: str) -> list[PageRecord]: ...
     def pages_listed(self, states: tuple[str, ...] | None, before: int | None, limit: int) -> list[PageRecord]: ...
     def count_pages(self, states: tuple[str, ...] | None) -> int: ...
@@ -256,6 +301,7 @@ class StoreTx(Protocol):
                   channel: str | None = None, detail: str | None = None) -> None: ...
     def events_of(self, page_id: int) -> Sequence[PageEvent]: ...
     def events_of_pages(self, page_ids: list[int]) -> Sequence[PageEvent]: ...
+    def add_events(self, events: Sequence[PageEvent]) -> None: ...
 
     # --- the outbox
     def add_notification(self, key: str, created_at: datetime, state_override: str | None = None, *,
@@ -263,6 +309,10 @@ class StoreTx(Protocol):
                          person_id: str | None = None, target: str | None = None, etag: str | None = None,
                          reach_key: str | None = None) -> bool:
         """False when that key was already queued."""
+        ...
+
+    def add_notifications(self, rows: Sequence[NewNotification]) -> None:
+        """Queue each row once per key, in one statement; rows whose key is queued already are left out."""
         ...
 
     def notification(self, notification_id: int) -> NotificationRecord | None: ...

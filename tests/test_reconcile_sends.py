@@ -247,3 +247,22 @@ def test_an_api_page_opened_again_claims_nothing(pager, router):
 
     again, created, claimed = paging.open_api_page_claiming(pager.store, pager.procedure, new, pager.clock.now())
     assert (again.id, created, claimed) == (first.id, False, None)
+
+
+def test_a_thread_line_posted_before_its_card_is_found_once_the_card_has_its_thread(pager, router, fakes):
+    """A step's line went out while the card still waited (another replica was posting it): to the channel, as no
+    thread existed yet. Looked up after the crash, when the card's thread is known, it is found there."""
+    _, slack = fakes
+    page, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Voicemail from ACME", "api"),
+                               pager.clock.now())
+    pager.clock.advance(timedelta(minutes=15))
+    paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())
+    line = f"page:{page.id}:step:0:thread"
+    with pytest.raises(Crash):
+        deliver_pending(pager.store, pager.procedure, DiesAfterSending(router), pager.clock.now(), keys=[line])
+    pager.deliver()  # the card, and the rest
+    reap_then_deliver(pager, router)
+    posted = [m for m in slack.messages(SUPPORT)
+              if ((m.get("metadata") or {}).get("event_payload") or {}).get("key") == line]
+    assert len(posted) == 1  # not posted again
+    assert states(pager, page.id)[("thread", "slack", "sent")] == 1

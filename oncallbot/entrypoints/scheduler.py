@@ -34,8 +34,9 @@ log = logging.getLogger("oncallbot.scheduler")
 # the period of the done reminders and of reaping interrupted sends.
 FIRE_POLL_SECONDS = 5.0
 # Rounds begin at most this often: in a storm each round fires a batch, not a page or two (each round costs two
-# transactions on every replica). At rest it delays nothing: the last round is long past.
-FIRE_COALESCE_SECONDS = 0.1
+# transactions on every replica). At rest it delays nothing: the last round is long past. 0.05 s since steps
+# are fired in bulk (bench/README.md: 10,000 steps due within a minute, p99 692 ms at 0.1 s, 343 ms at 0.05 s).
+FIRE_COALESCE_SECONDS = 0.05
 FIRE_BEHIND_MAX_SECONDS = 0.2  # the longest wait for a due step this replica could not fire (locked, failing)
 DELIVER_INTERVAL_SECONDS = 0.5  # intake and acknowledgments send at once; this catches the rest
 RECONCILE_INTERVAL_SECONDS = 1  # an interrupted send is looked up within this of its claim's end

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from ..domain import keys, wording
+from ..domain.audit import PageEvent
 from ..domain.confirmation import DELIVERED_STATUSES, answered, leaves_voicemail
 from ..domain.delivery import (
     FALLBACK_ORDER,
@@ -166,9 +167,14 @@ def _swap_payload(tx: StoreTx, row: NotificationRecord, procedure: Procedure) ->
 
 def escalation_note(tx: StoreTx, page: PageRecord, procedure: Procedure) -> str | None:
     """Who sent this page up the chain and why, from the timeline (the reason is recorded there)."""
+    return escalation_note_of(page, tx.events_of(page.id) if page.escalated_by else (), procedure)
+
+
+def escalation_note_of(page: PageRecord, timeline: Sequence[PageEvent], procedure: Procedure) -> str | None:
+    """The same, from the page's timeline as read."""
     if not page.escalated_by:
         return None
-    reason = next((e.detail for e in reversed(tx.events_of(page.id)) if e.kind == PageEventKind.ESCALATED), None)
+    reason = next((e.detail for e in reversed(timeline) if e.kind == PageEventKind.ESCALATED), None)
     person = procedure.team.person(page.escalated_by)
     return wording.escalation_note(person.name if person else page.escalated_by, reason)
 

@@ -21,7 +21,7 @@ from ..domain.procedure import Procedure
 from ..domain.team import Person
 from ..domain.vocabulary import Channel, MessageKind, SlackTarget
 from ..errors import BadInput, NotAuthorized
-from ..ports import PageRecord, Store, StoreTx
+from ..ports import NewNotification, PageRecord, Store, StoreTx
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,11 @@ def member(procedure: Procedure, person_id: str) -> Person:
 def reachable(tx: StoreTx, person: Person, channel: str) -> bool:
     if channel in ("sms", "voice"):
         return bool(person.phone) and not tx.opted_out(person.id, channel)
+    return reachable_by_contact(person, channel)
+
+
+def reachable_by_contact(person: Person, channel: str) -> bool:
+    """Slack and email: reachable when the team file gives the person an id or an address (no opt-out)."""
     if channel == "slack":
         return bool(person.slack_id)
     if channel == "email":
@@ -174,8 +179,12 @@ def queue_card_update(tx: StoreTx, page: PageRecord, now: datetime) -> None:
 
 
 def queue_thread_line(tx: StoreTx, page: PageRecord, key: str, now: datetime, text: str) -> None:
-    tx.add_notification(key, now, page_id=page.id, kind=MessageKind.THREAD, channel=Channel.SLACK,
-                        target=SlackTarget.SUPPORT, text=text)
+    tx.add_notifications([thread_line(page, key, now, text)])
+
+
+def thread_line(page: PageRecord, key: str, now: datetime, text: str) -> NewNotification:
+    return NewNotification(key, now, MessageKind.THREAD, Channel.SLACK, text, page_id=page.id,
+                           target=SlackTarget.SUPPORT)
 
 
 PAGE_FILTERS: dict[str, tuple[str, ...]] = {"open": ("open", "on_it"), "closed": CLOSED_STATES}  # open: not closed yet

@@ -12,10 +12,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import and_, create_engine, delete, event, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, create_engine, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ColumnElement
 
 from ...domain.audit import AuditEntry, AuditSubject, PageEvent, page_event_entry, page_event_of
@@ -25,7 +27,15 @@ from ...domain.swaps import SwapKind, SwapRequest, SwapState
 from ...domain.watch import OutboxState
 from ...domain.web import FeedScope, SignIn, WebSession
 from ...errors import ConfigError
-from ...ports import JobRun, NotificationRecord, PageRecord, PhoneCallRecord, StoreObserver
+from ...ports import (
+    FiredSteps,
+    JobRun,
+    NewNotification,
+    NotificationRecord,
+    PageRecord,
+    PhoneCallRecord,
+    StoreObserver,
+)
 from .models import (
     AuditEntryRow,
     CalendarEventRow,
@@ -601,6 +611,28 @@ class StoreTx:
             self._due(row)
         return _pages([row])[0]
 
+    def record_fired(self, steps: Sequence[FiredSteps]) -> None:
+        """One executemany UPDATE. The claim's ORM rows are gone by now (records left the store, not rows), so
+        changing them through the session would first read each one back; a row some caller still holds in the
+        session is brought up to date without being written twice."""
+        if not steps:
+            return
+        self.session.flush()  # pending changes of the same rows first (escalate_page re-plans, then fires)
+        self.session.connection().execute(  # Core, on the connection: no ORM bookkeeping per row
+            update(PageRow).where(PageRow.id == bindparam("b_id"))
+            .values(fired=bindparam("b_fired"), next_due_at=bindparam("b_next_due_at")),
+            [{"b_id": s.page_id, "b_fired": s.fired, "b_next_due_at": s.next_due_at} for s in steps])
+        for step in steps:
+            self.observed.append(("fired", step.was_due_at, None))
+            row = self.session.identity_map.get(identity_key(PageRow, step.page_id))
+            if row is not None:
+                set_committed_value(row, "fired", step.fired)
+                set_committed_value(row, "next_due_at", step.next_due_at)
+            # Open still (only open pages fire): the next step's time may wake a dispatcher.
+            if step.next_due_at is not None and (self.earliest_due_at is None
+                                                 or step.next_due_at < self.earliest_due_at):
+                self.earliest_due_at = step.next_due_at
+
     def page(self, page_id: int, lock: bool = False) -> PageRecord | None:
         if not 0 < page_id <= PAGE_ID_MAX:
             return None  # "done 99999999999999999999": no such page can exist
@@ -650,6 +682,35 @@ class StoreTx:
             statement = statement.where(NotificationRow.page_id != excluding)
         return sorted(self.session.scalars(statement))
 
+    def pages_waiting_on_people(self, person_ids: Sequence[str], since: datetime) -> dict[str, set[int]]:
+        waiting: dict[str, set[int]] = {person_id: set() for person_id in person_ids}
+        if not person_ids:
+            return waiting
+        statement = (select(NotificationRow.person_id, NotificationRow.page_id)
+                     .join(PageRow, PageRow.id == NotificationRow.page_id)
+                     .where(NotificationRow.person_id.in_(list(person_ids)),
+                            NotificationRow.channel.in_(("sms", "voice")), NotificationRow.kind == "page",
+                            NotificationRow.state.in_(("pending", "sending", "sent")),
+                            NotificationRow.created_at >= since, PageRow.state == "open")
+                     .distinct())
+        for person_id, page_id in self.session.execute(statement):
+            if person_id is not None and page_id is not None:  # both are, by the query
+                waiting[person_id].add(page_id)
+        return waiting
+
+    def recent_calls_to(self, person_ids: Sequence[str], since: datetime) -> dict[str, list[datetime]]:
+        calls: dict[str, list[datetime]] = {person_id: [] for person_id in person_ids}
+        if not person_ids:
+            return calls
+        statement = (select(NotificationRow.person_id, NotificationRow.created_at).where(
+            NotificationRow.person_id.in_(list(person_ids)), NotificationRow.channel == "voice",
+            NotificationRow.kind == "page", NotificationRow.state.in_(("pending", "sending", "sent", "ambiguous")),
+            NotificationRow.created_at >= since))
+        for person_id, created_at in self.session.execute(statement):
+            if person_id is not None:  # it is, by the query
+                calls[person_id].append(created_at)
+        return calls
+
     def open_pages_phoned(self, person_id: str) -> list[PageRecord]:
         phoned = select(NotificationRow.page_id).where(NotificationRow.person_id == person_id,
                                                        NotificationRow.channel.in_(("sms", "voice")))
@@ -681,6 +742,13 @@ class StoreTx:
                   channel: str | None = None, detail: str | None = None) -> None:
         self.add_audit_entry(page_event_entry(PageEvent(page_id, at, kind, person_id, channel, detail)))
 
+    def add_events(self, events: Sequence[PageEvent]) -> None:
+        """One INSERT for them all, not an ORM object each."""
+        if events:
+            self._insert_rows(AuditEntryRow.__table__, [
+                {"subject": AuditSubject.PAGE.value, "subject_id": str(e.page_id), "at": e.at, "kind": e.kind,
+                 "actor": e.person_id, "channel": e.channel, "detail": e.detail} for e in events])
+
     def events_of(self, page_id: int) -> list[PageEvent]:
         return self.events_of_pages([page_id])
 
@@ -708,6 +776,26 @@ class StoreTx:
                              page_id=page_id, person_id=person_id, target=target, etag=etag, reach_key=reach_key)
                      .on_conflict_do_nothing().returning(NotificationRow.id))
         return self.session.execute(statement).first() is not None
+
+    def add_notifications(self, rows: Sequence[NewNotification]) -> None:
+        """INSERT ... ON CONFLICT DO NOTHING, many rows to a statement (Core: the ORM's bulk insert would split
+        them by which values are None)."""
+        if not rows:
+            return
+        column = NotificationRow.__table__.c.key
+        self._insert_rows(NotificationRow.__table__, [
+            {"key": bounded_key(r.key, column), "created_at": r.created_at, "state": r.state_override or "pending",
+             "kind": r.kind, "channel": r.channel, "text": r.text, "page_id": r.page_id, "person_id": r.person_id,
+             "target": r.target, "etag": None, "reach_key": r.reach_key} for r in rows], on_conflict_do_nothing=True)
+
+    def _insert_rows(self, table: Any, rows: list[dict[str, Any]], on_conflict_do_nothing: bool = False) -> None:
+        """One executemany (psycopg pipelines it: one round trip, not one a row), after the session's pending
+        changes, to keep their order. Measured (bench.firing, PostgreSQL): cheaper in CPU than one multi-row
+        VALUES statement (compiled anew for every batch) and than SQLAlchemy's "insertmanyvalues" (RETURNING)."""
+        self.session.flush()
+        statement = self._insert(table)
+        self.session.connection().execute(statement.on_conflict_do_nothing() if on_conflict_do_nothing else statement,
+                                          rows)
 
     def notifications_of(self, page_id: int) -> list[NotificationRecord]:
         return _notifications(self.session.scalars(select(NotificationRow).where(NotificationRow.page_id == page_id)
@@ -894,6 +982,12 @@ class StoreTx:
     def opted_out(self, person_id: str, channel: str) -> bool:
         return self.session.get(OptOutRow, (person_id, channel)) is not None
 
+    def opted_out_of(self, person_ids: Sequence[str]) -> set[tuple[str, str]]:
+        if not person_ids:
+            return set()
+        statement = select(OptOutRow.person_id, OptOutRow.channel).where(OptOutRow.person_id.in_(list(person_ids)))
+        return {(person_id, channel) for person_id, channel in self.session.execute(statement)}
+
     def opt_out(self, person_id: str, channel: str, at: datetime, reason: str) -> bool:
         statement = (self._insert(OptOutRow).values(person_id=person_id, channel=channel, since=at, reason=reason)
                      .on_conflict_do_nothing().returning(OptOutRow.person_id))
@@ -934,6 +1028,13 @@ class StoreTx:
         row = self.session.scalars(statement.with_for_update() if lock else statement).first()
         return _verification(row) if row else None
 
+    def verifications_of(self, person_ids: Sequence[str]) -> dict[str, Verification]:
+        if not person_ids:
+            return {}
+        rows = self.session.scalars(select(PhoneVerificationRow)
+                                    .where(PhoneVerificationRow.person_id.in_(list(person_ids))))
+        return {row.person_id: _verification(row) for row in rows}
+
     def verifications(self) -> list[Verification]:
         return [_verification(r) for r in self.session.scalars(select(PhoneVerificationRow))]
 
@@ -965,6 +1066,14 @@ class StoreTx:
     def channel_order(self, person_id: str) -> tuple[str, ...]:
         row = self.session.get(ChannelOrderRow, person_id)
         return tuple(c for c in row.channels.split(",") if c) if row else ()
+
+    def channel_orders(self, person_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        if not person_ids:
+            return {}
+        statement = select(ChannelOrderRow.person_id, ChannelOrderRow.channels).where(
+            ChannelOrderRow.person_id.in_(list(person_ids)))
+        return {person_id: tuple(c for c in channels.split(",") if c)
+                for person_id, channels in self.session.execute(statement)}
 
     def set_channel_order(self, person_id: str, channels: Sequence[str], at: datetime) -> None:
         values = {"channels": ",".join(channels), "updated_at": at}

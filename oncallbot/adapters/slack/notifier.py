@@ -145,7 +145,11 @@ class SlackNotifier:
                 return Found(SendCheck.ABSENT)
             if not message.key:
                 return Found(SendCheck.UNKNOWN)
-            return self._find(message.key, post["channel"], post.get("thread_ts"), since)
+            found = self._find(message.key, post["channel"], post.get("thread_ts"), since)
+            if found.check == SendCheck.ABSENT and post.get("thread_ts") and isinstance(message.payload, ThreadPayload):
+                # Sent while the card had no thread yet (it was still being posted): then it went to the channel.
+                return self._find(message.key, post["channel"], None, since)
+            return found
         except DeliveryFailed:  # it could not have been posted either (no user id, no channel configured)
             return Found(SendCheck.ABSENT)
         except SlackApiError as exc:
