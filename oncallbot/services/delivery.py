@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from ..domain import keys, wording
 from ..domain.confirmation import DELIVERED_STATUSES, answered, leaves_voicemail
@@ -46,6 +46,7 @@ from ..domain.messages import (
     ReportPayload,
     SendCheck,
     SentSwapMessage,
+    StormPayload,
     SwapPayload,
     ThreadPayload,
     VoicemailPayload,
@@ -137,14 +138,59 @@ def _payload(row: NotificationRecord, page: PageRecord | None, procedure: Proced
     return ReportPayload(verify=kind == MessageKind.VERIFY)
 
 
-def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure) -> Outgoing:
+def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure,
+              carried: Sequence[NotificationRecord] | None = None) -> Outgoing:
+    """`carried`: the rows sent as part of this one (the pacer's grouping); None: not known here (a send
+    looked up after an interruption), so a card that may carry a storm is looked up."""
     page = tx.page(row.page_id) if row.page_id else None
     call = tx.phone_call_of_page(page.id) if page is not None and page.source == "voicemail" else None
     recording = call is not None and call.recording_sid is not None
-    payload = _swap_payload(tx, row, procedure) if row.kind in SWAP_KINDS \
-        else _payload(row, page, procedure, recording)
+    payload: Payload
+    if row.kind in SWAP_KINDS:
+        payload = _swap_payload(tx, row, procedure)
+    elif row.kind == MessageKind.CARD and row.channel == Channel.SLACK and (storm := _storm_rows(tx, row, carried)):
+        payload = StormPayload(tuple(r.id for r in storm))
+    elif row.kind == MessageKind.THREAD and page is not None and page.slack_card_ts is None:
+        payload = ThreadPayload(_card(page, procedure), storm_ts=storm_thread(tx, page.id))
+    else:
+        payload = _payload(row, page, procedure, recording)
     return Outgoing(row.id, MessageKind(row.kind), Channel(row.channel), row.text,
                     procedure.team.person(row.person_id), payload, row.page_id, row.key)
+
+
+# --- a storm's cards (domain.pacing): one row carries the storm message, the others are folded into it ----
+# A folded card's provider_ref links it to its carrier (`storm:<id>`) from the moment it is folded, in the
+# transaction that claims the carrier, and becomes the storm message's ts once it is posted (the carrier's
+# own ref); a page whose card went so has no card ts of its own: no redraws, its lines in the storm's thread.
+
+STORM_LINK = "storm:"
+
+
+def _storm_link(row_id: int) -> str:
+    return f"{STORM_LINK}{row_id}"
+
+
+def _may_carry(row: NotificationRecord) -> bool:
+    """Only a card that was tried before can carry folded cards already (its first try's transaction both
+    folded them and claimed it): its send failed or was interrupted, and it came back."""
+    return row.kind == MessageKind.CARD and (row.attempts > 0 or row.error is not None)
+
+
+def _storm_rows(tx: StoreTx, row: NotificationRecord,
+                carried: Sequence[NotificationRecord] | None) -> list[NotificationRecord]:
+    if carried is not None:
+        return [r for r in carried if r.kind == MessageKind.CARD]
+    return tx.notifications_by_refs([_storm_link(row.id)])
+
+
+def storm_thread(tx: StoreTx, page_id: int) -> str | None:
+    """The ts of the storm message a page's card was folded into (posted), or None."""
+    for n in tx.notifications_of(page_id):
+        if n.kind == MessageKind.CARD and n.channel == Channel.SLACK \
+                and n.state in (NotificationState.SENT, NotificationState.GROUPED) \
+                and n.provider_ref and not n.provider_ref.startswith(STORM_LINK):
+            return n.provider_ref
+    return None
 
 
 SWAP_KINDS = (MessageKind.SWAP, MessageKind.SWAP_UPDATE)
@@ -179,8 +225,10 @@ class SlackPacer:
     """This process's Slack buckets (domain.pacing), shared by every thread that sends. Per process: with
     several replicas each paces its own sends."""
 
-    def __init__(self, pace: SlackPace | None = None):
+    def __init__(self, pace: SlackPace | None = None, tz: tzinfo = UTC, pages_url: str | None = None):
         self.pace = pace or SlackPace()
+        self.tz = tz  # the team's: a storm message says when its pages were opened
+        self.pages_url = pages_url  # the web view's pages list, where a storm's pages can be looked at
         self._buckets: dict[str, Bucket] = {}
         self._slots: dict[int, datetime] = {}  # rows left waiting, and the slot each already holds
         self._lock = threading.Lock()
@@ -191,11 +239,17 @@ class SlackPacer:
         """Pace the claimed rows in the claiming transaction: the rows to send now (grouped rows' words joined
         into the one that carries them, and the rows it carries); the others left pending until their
         destination has room, or marked grouped."""
-        slack = [row for row in rows if row.channel == Channel.SLACK and not _redraw_before_card(tx, row)]
+        slack = [row for row in rows if row.channel == Channel.SLACK and not _no_card_to_redraw(tx, row)]
         if not slack:
             return [row for row in rows if row.channel != Channel.SLACK], {}
+        storm_threads = {row.id: ts for row in slack if row.kind == MessageKind.THREAD and row.page_id
+                         and (ts := _storm_thread_of(tx, row.page_id)) is not None}
+        # A folded page's line says which page it is about: many pages' lines share that thread.
+        slack = [replace(row, text=wording.storm_thread_line(row.page_id or 0, row.text))
+                 if row.id in storm_threads else row for row in slack]
         queued = [queued_for_slack(row.id, row.kind, row.target, row.person_id, row.page_id,
-                                   confirm=_confirm_dm(tx, row)) for row in slack]
+                                   confirm=_confirm_dm(tx, row), storm_thread=storm_threads.get(row.id))
+                  for row in slack]
         with self._lock:
             queued = [replace(q, reserved=q.id in self._slots) for q in queued]
             plan = pace_slack(queued, self._buckets, self.pace, now)
@@ -208,23 +262,30 @@ class SlackPacer:
             for row_id in [r for r, until in self._slots.items() if until < now - SLOT_MEMORY]:
                 del self._slots[row_id]
             self.backlog = max(self.backlog, len(plan.defer))
-        sending, folded = _apply_pacing(tx, slack, plan)
+        sending, folded = _apply_pacing(tx, slack, plan, self)
         return [row for row in rows if row.channel != Channel.SLACK] + sending, folded
 
 
-def _redraw_before_card(tx: StoreTx, row: NotificationRecord) -> bool:
+def _storm_thread_of(tx: StoreTx, page_id: int) -> str | None:
+    page = tx.page(page_id)
+    return storm_thread(tx, page_id) if page is not None and page.slack_card_ts is None else None
+
+
+def _no_card_to_redraw(tx: StoreTx, row: NotificationRecord) -> bool:
     """A redraw of a card still waiting its turn is grouped into it (marked so): the card, when posted, shows
-    the page as it then stands."""
+    the page as it then stands. A page whose card was folded into a storm message has no card to redraw:
+    its redraws are marked grouped too (the storm message is not redrawn; the page's timeline has it all)."""
     if row.kind != MessageKind.CARD_UPDATE or not row.page_id:
         return False
     page = tx.page(row.page_id)
     if page is None or page.slack_card_ts is not None:
         return False
-    waiting = any(n.kind == MessageKind.CARD and n.state in (NotificationState.PENDING, NotificationState.SENDING)
-                  for n in tx.notifications_of(page.id))
-    if waiting:
+    cards = [n for n in tx.notifications_of(page.id) if n.kind == MessageKind.CARD]
+    waiting = any(n.state in (NotificationState.PENDING, NotificationState.SENDING) for n in cards)
+    folded = not waiting and any(n.state in (NotificationState.SENT, NotificationState.GROUPED) for n in cards)
+    if waiting or folded:
         tx.update_notification(row.id, state=NotificationState.GROUPED, claimed_until=None)
-    return waiting
+    return waiting or folded
 
 
 def _confirm_dm(tx: StoreTx, row: NotificationRecord) -> bool:
@@ -234,8 +295,8 @@ def _confirm_dm(tx: StoreTx, row: NotificationRecord) -> bool:
     return page is not None and page.source == TEST_PAGE_SOURCE
 
 
-def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord],
-                  plan: PacingPlan) -> tuple[list[NotificationRecord], Folded]:
+def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord], plan: PacingPlan,
+                  pacer: SlackPacer) -> tuple[list[NotificationRecord], Folded]:
     by_id = {row.id: row for row in rows}
     carried: Folded = {}
     for row_id, until in plan.defer:
@@ -243,6 +304,14 @@ def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord],
     sending = []
     for unit in plan.send:
         row = by_id[unit.id]
+        if row.kind == MessageKind.CARD:
+            members = [row, *(by_id[i] for i in unit.folded)]
+            # A card that carried a storm before (its send failed and it came back) still carries it.
+            before = tx.notifications_by_refs([_storm_link(m.id) for m in members if _may_carry(m)])
+            if unit.storm or before:
+                row, carried[row.id] = _fold_storm(tx, members, before, pacer)
+            sending.append(row)
+            continue
         if unit.folded:
             folded = [by_id[i] for i in unit.folded]
             for other in folded:
@@ -256,6 +325,25 @@ def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord],
             carried[row.id] = folded
         sending.append(row)
     return sending, carried
+
+
+def _fold_storm(tx: StoreTx, members: list[NotificationRecord], before: list[NotificationRecord],
+                pacer: SlackPacer) -> tuple[NotificationRecord, list[NotificationRecord]]:
+    """The storm message of `members` (cards; the first carries it) and of the cards they carried before:
+    the others are marked grouped and linked to the carrier, the carrier's text is the storm message."""
+    carrier = members[0]
+    seen = {carrier.id}
+    folded = []
+    for other in [*members[1:], *before]:
+        if other.id not in seen:
+            seen.add(other.id)
+            folded.append(other)
+            tx.update_notification(other.id, state=NotificationState.GROUPED, claimed_until=None,
+                                   provider_ref=_storm_link(carrier.id))
+    pages = [page for c in (carrier, *folded) if c.page_id and (page := tx.page(c.page_id)) is not None]
+    text = wording.storm_text([(p.id, p.summary, p.created_at) for p in pages], pacer.tz, pacer.pages_url)
+    tx.update_notification(carrier.id, text=text)
+    return replace(carrier, text=text), folded
 
 
 def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, now: datetime,
@@ -278,7 +366,8 @@ def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, no
                 folded: Folded = {}
                 if pacer is not None:
                     rows, folded = pacer.plan(tx, rows, now)
-                messages = [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows]
+                messages = [(_outgoing(tx, row, procedure, folded.get(row.id, ())), _opted_out(tx, row))
+                            for row in rows]
             if not claimed:  # failures may have queued fallbacks, so stop only when nothing is left
                 return sent
             if not messages:  # what was claimed waits for Slack's pace: a later round sends it
@@ -338,6 +427,8 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
     with store.transaction() as tx:
         _record_sent(tx, message, result, now)
         for row in folded:  # sent as part of this message: their pages were notified too
+            if isinstance(message.payload, StormPayload):
+                continue  # recorded with the storm message (_record_sent)
             tx.update_notification(row.id, sent_at=now)
             if row.page_id and row.person_id and row.kind in (MessageKind.PAGE, MessageKind.DIGEST):
                 tx.add_event(row.page_id, now, PageEventKind.NOTIFIED, row.person_id, row.channel)
@@ -351,6 +442,10 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
 def _record_sent(tx: StoreTx, message: Outgoing, result: Delivered, now: datetime) -> None:
     """What a send that reached the provider changes: the row, the page's card, the swap's DMs, the timeline."""
     tx.mark_sent(message.id, now, result.ref)
+    if isinstance(message.payload, StormPayload):  # no page's card: each folded card carries the message's ts
+        for row_id in message.payload.rows:
+            tx.update_notification(row_id, sent_at=now, provider_ref=result.slack_ts or result.ref)
+        return
     if message.page_id and message.kind == MessageKind.CARD:
         page = tx.page(message.page_id)
         changes: PageUpdate = {"slack_card_ts": result.slack_ts}

@@ -34,6 +34,7 @@ from .pages import (
                              StepView,
                              TimelineEntry,
                              get_page,
+                             is_storm_message,
                              list_pages,
                              page_for_slack_thread,
                              plan_from_json,
@@ -45,7 +46,7 @@ __all__ = [
     "CHANNEL_WORDS", "LIST_LIMIT", "LIST_LIMIT_MAX", "MAX_PAGE_ID", "NOTIFY_WORDS", "PAGE_FILTERS", "START_WORDS",
     "STOP_WORDS", "SUMMARY_LIMIT", "AckResult", "NewPage", "PageLine", "PageList", "PageSnapshot", "PhoneReplyResult",
     "StepView", "TimelineEntry", "acknowledge_page", "acknowledge_phone_reply", "dismiss_page", "escalate_page",
-    "fire_due_done_reminders", "fire_due_escalations", "get_page", "list_pages", "next_escalation_at",
-    "open_api_page", "open_page", "open_test_page", "page_for_slack_thread", "plan_from_json", "plan_to_json",
-    "snapshot",
+    "fire_due_done_reminders", "fire_due_escalations", "get_page", "is_storm_message", "list_pages",
+    "next_escalation_at", "open_api_page", "open_page", "open_test_page", "page_for_slack_thread", "plan_from_json",
+    "plan_to_json", "snapshot",
 ]

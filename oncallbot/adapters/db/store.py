@@ -735,6 +735,13 @@ class StoreTx:
         return _notification(self.session.scalars(select(NotificationRow)
                                                   .where(NotificationRow.provider_ref == provider_ref)).first())
 
+    def notifications_by_refs(self, provider_refs: Sequence[str]) -> list[NotificationRecord]:
+        if not provider_refs:
+            return []
+        return _notifications(self.session.scalars(select(NotificationRow)
+                                                   .where(NotificationRow.provider_ref.in_(list(provider_refs)))
+                                                   .order_by(NotificationRow.id)))
+
     def stale_sending(self, now: datetime) -> list[NotificationRecord]:
         return _notifications(self.session.scalars(select(NotificationRow)
                                                    .where(NotificationRow.state == "sending",

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ....domain.paging import AckKind, ack_hint, parse_ack_text, takes_as_ticket
+from ....domain import wording
+from ....domain.paging import AckKind, ack_hint, parse_ack_text, parse_named_ack, takes_as_ticket
 from ....domain.procedure import Procedure
 from ....domain.team import Person
 from ....errors import BadInput, NotAuthorized
@@ -108,6 +109,8 @@ def register(app: App, deps: PagingDeps) -> None:
             return
         page_id = paging.page_for_slack_thread(store, event["channel"], thread_ts)
         if page_id is None:
+            if paging.is_storm_message(store, thread_ts):
+                storm_reply(event, client, thread_ts, person)
             return
         if person is None:  # a stranger's acknowledgment is refused; anything else they say is theirs
             if kind is not None:
@@ -123,6 +126,29 @@ def register(app: App, deps: PagingDeps) -> None:
         elif person.id not in (result.page.on_it_by, result.page.done_by):  # not a retry of their own reply
             client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts,
                                       text=result.message)
+
+    def storm_reply(event: dict[str, Any], client: WebClient, thread_ts: str, person: Person | None) -> None:
+        """A storm message stands for many pages: an acknowledgment in its thread must name its page."""
+        def tell(text: str) -> None:
+            client.chat_postEphemeral(channel=event["channel"], user=event["user"], thread_ts=thread_ts, text=text)
+
+        reply = parse_named_ack(event.get("text") or "")
+        if person is None:  # a stranger's acknowledgment is refused; anything else they say is theirs
+            if reply is not None:
+                tell(stranger_text(procedure.team))
+            return
+        if reply is None or reply.page_number is None or int(reply.page_number) > paging.MAX_PAGE_ID:
+            tell(wording.STORM_REPLY_HINT)
+            return
+        page_id = int(reply.page_number)
+        try:
+            result = paging.acknowledge_page(store, procedure, page_id, person.id, reply.kind, "slack", clock.now())
+        except BadInput as exc:
+            tell(f"{exc}. {wording.STORM_REPLY_HINT}")
+            return
+        if result.accepted:
+            deps.deliver_now(page_id)
+        tell(result.message)
 
     # --- buttons (members only) -----------------------------------------------------------------------
 
