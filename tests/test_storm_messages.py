@@ -16,7 +16,7 @@ from oncallbot.services.delivery import SlackPacer
 from tests.fakes import FakeSlack
 from tests.harness.slack import AISHA as AISHA_SLACK_ID
 from tests.harness.slack import STRANGER, SUPPORT, SlackHarness
-from tests.harness.twilio import AISHA, sms_reply
+from tests.harness.twilio import sms_reply
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 PACE = SlackPace(per_second=1.0, burst=20)
