@@ -174,3 +174,45 @@ def test_when_twilio_cannot_be_asked_the_send_is_asked_again_then_reported(pager
     assert states(pager, page.id)[("page", "sms", "ambiguous")] == 1
     assert twilio.sms_to(AISHA) == []  # never sent blindly
     assert any(f"page #{page.id} may not have been sent" in m["text"] for m in ambiguous_reports(slack))
+
+
+# --- a storm message (a storm's cards folded into one post) --------------------------------------------------
+
+def storm_of_cards(pager, router, pacer, deliverer):
+    """25 pages at once with burst 20: 20 cards, then a second later the storm message of the other 5, sent by
+    `deliverer`."""
+    pages = [paging.open_page(pager.store, pager.procedure, paging.NewPage(f"Storm ticket {n}", "api"),
+                              pager.clock.now())[0].id for n in range(25)]
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)
+    pager.clock.advance(timedelta(seconds=1))
+    with pytest.raises(Crash):
+        deliver_pending(pager.store, pager.procedure, deliverer, pager.clock.now(), pacer=pacer)
+    return pages[20:]
+
+
+def storm_posts(slack):
+    return [m for m in slack.messages(SUPPORT) if m["text"].startswith(":zap: *Storm:")]
+
+
+@pytest.mark.parametrize("crash", ["after", "before"])
+def test_a_storm_message_interrupted_is_found_or_sent_once_and_its_pages_keep_no_card(pager, router, fakes, crash):
+    from oncallbot.domain.pacing import SlackPace
+    from oncallbot.services.delivery import SlackPacer
+
+    _, slack = fakes
+    pacer = SlackPacer(SlackPace(1.0, 20))
+    folded = storm_of_cards(pager, router, pacer, DiesAfterSending(router) if crash == "after" else DiesBeforeSending())
+    assert len(storm_posts(slack)) == (1 if crash == "after" else 0)
+
+    pager.clock.advance(timedelta(minutes=2))
+    reap_stale_sends(pager.store, pager.procedure, pager.clock.now(), router)
+    pager.clock.advance(timedelta(minutes=1))  # the channel has its tokens back
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)
+    [storm] = storm_posts(slack)  # once, never twice; never as one page's card
+    assert "5 more pages" in storm["text"] and all(f"#{p}" in storm["text"] for p in (folded[0], folded[-1]))
+    with pager.store.transaction() as tx:
+        rows = [next(n for n in tx.notifications_of(p) if n.kind == "card") for p in folded]
+        assert [r.state for r in rows] == ["sent"] + ["grouped"] * 4
+        assert {r.provider_ref for r in rows} == {storm["ts"]}
+        assert all(tx.page(p).slack_card_ts is None for p in folded)  # no redraw ever edits the storm message
+    assert ambiguous_reports(slack) == []
