@@ -198,3 +198,8 @@ def test_a_reply_in_a_storm_messages_thread_acts_only_on_the_page_it_names(slack
 
     slack_bot.say(f"done #{pages[26]}", user=STRANGER, thread_ts=storm["ts"])  # not on the team: refused
     assert paging.get_page(store, pages[26]).state == "open"
+
+
+def test_a_storm_of_different_summaries_shows_a_few_without_counts():
+    text = wording.storm_text([(i, f"Ticket {i}", T0) for i in range(1, 40)], UTC, None)
+    assert "For example:\n• Ticket 1\n" in text and "×" not in text and text.count("• ") == 5

@@ -446,11 +446,13 @@ def storm_text(pages: Sequence[tuple[int, str, datetime]], tz: tzinfo, pages_url
     lines = [f":zap: *Storm: {count} more {noun}* opened {when} ({_page_runs([p for p, _, _ in pages])}), not posted "
              "one by one (Slack allows about one message a second)."]
     commonest = Counter(" ".join(summary.split()) for _, summary, _ in pages).most_common(STORM_SUMMARIES_SHOWN)
+    repeated = commonest[0][1] > 1  # else every summary differs: a few of them, without counts
     shown = []
     for summary, n in commonest:
         cut = summary if len(summary) <= STORM_SUMMARY_SHOWN else summary[:STORM_SUMMARY_SHOWN - 1] + "…"
-        shown.append(f"• {n} × {_slack_escaped(cut)}")
-    lines.append(("Most common:\n" if count > 1 else "") + "\n".join(shown))
+        shown.append(f"• {n} × {_slack_escaped(cut)}" if repeated else f"• {_slack_escaped(cut)}")
+    heading = "Most common:\n" if repeated else ("For example:\n" if count > 1 else "")
+    lines.append(heading + "\n".join(shown))
     where = ["reply in this thread `on it #N` or `done #N`", "`/oncall pages` lists the open pages"]
     if pages_url:
         where.append(f"the web view's pages list: <{pages_url}|open pages>")
