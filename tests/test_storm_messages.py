@@ -203,3 +203,12 @@ def test_a_reply_in_a_storm_messages_thread_acts_only_on_the_page_it_names(slack
 def test_a_storm_of_different_summaries_shows_a_few_without_counts():
     text = wording.storm_text([(i, f"Ticket {i}", T0) for i in range(1, 40)], UTC, None)
     assert "For example:\n• Ticket 1\n" in text and "×" not in text and text.count("• ") == 5
+
+
+def test_lines_that_waited_together_for_one_slot_come_back_as_one_post_not_one_each():
+    lines = [queued_for_slack(i, "thread", "support", None, i, storm_thread="1700000000.000100") for i in range(1, 9)]
+    plan = pace_slack(lines, {CHANNEL: Bucket(0.0, T0)}, PACE, T0)
+    assert plan.send == () and {until for _, until in plan.defer} == {T0 + timedelta(seconds=1)}
+    back = [Queued(row, CHANNEL, "storm:1700000000.000100", reserved=True, page_id=row) for row, _ in plan.defer]
+    later = pace_slack(back, plan.buckets, PACE, T0 + timedelta(minutes=1))  # the channel is idle by then
+    assert later.send == (Unit(1, tuple(range(2, 9))),)

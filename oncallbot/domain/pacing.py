@@ -85,18 +85,19 @@ def refill(bucket: Bucket | None, pace: SlackPace, now: datetime) -> Bucket:
 
 
 def _units(rows: Sequence[Queued], backed_up: bool) -> list[tuple[Unit, bool]]:
-    """In order of their first row; grouped rows join the unit of the first of their group. Each unit with
-    whether it holds a slot already (any of its rows does)."""
-    if not backed_up:
-        return [(Unit(r.id), r.reserved) for r in rows]
+    """In order of their first row; grouped rows join the unit of the first of their group (when the
+    destination is backed up, or when both waited for a slot: a group deferred together holds one slot, so it
+    comes back as one message, not one each). Each unit with whether it holds a slot already (any of its rows
+    does)."""
     order: list[int] = []
     members: dict[int, list[Queued]] = {}
     first_of_group: dict[str, int] = {}
     for row in rows:
-        if row.group is not None and row.group in first_of_group:
-            members[first_of_group[row.group]].append(row)
+        first = first_of_group.get(row.group) if row.group is not None else None
+        if first is not None and (backed_up or (row.reserved and members[first][0].reserved)):
+            members[first].append(row)
             continue
-        if row.group is not None:
+        if row.group is not None and first is None:
             first_of_group[row.group] = row.id
         order.append(row.id)
         members[row.id] = [row]
