@@ -212,3 +212,22 @@ def test_lines_that_waited_together_for_one_slot_come_back_as_one_post_not_one_e
     back = [Queued(row, CHANNEL, "storm:1700000000.000100", reserved=True, page_id=row) for row, _ in plan.defer]
     later = pace_slack(back, plan.buckets, PACE, T0 + timedelta(minutes=1))  # the channel is idle by then
     assert later.send == (Unit(1, tuple(range(2, 9))),)
+
+
+def test_a_storm_message_takes_every_card_waiting_not_one_batch_of_them(make_bot, database_url):
+    from oncallbot.services import paging
+
+    bot = make_bot(database_url)
+    bot.container.slack_pacer = SlackPacer(SlackPace(1.0, 20))
+    support = bot.container.settings.slack.support_channel
+    for n in range(300):  # queued faster than the outbox claims them (it claims 100 at a time)
+        paging.open_page(bot.store, bot.procedure, paging.NewPage(summary=f"Storm ticket {n}", source="api"),
+                         bot.clock.now())
+    bot.container.deliver_now()
+    bot.clock.advance(timedelta(seconds=1))
+    bot.container.deliver_now()
+    top = [m for m in bot.slack.messages(support) if not m.get("thread_ts")]
+    assert len(top) == 21 and "280 more pages" in top[-1]["text"]  # the burst, then one message for the rest
+    with bot.store.reading() as tx:
+        states = [n.state for p in range(1, 301) for n in tx.notifications_of(p) if n.kind == "card"]
+    assert states.count("sent") == 21 and states.count("grouped") == 279

@@ -231,6 +231,7 @@ class SlackPacer:
         self.pages_url = pages_url  # the web view's pages list, where a storm's pages can be looked at
         self._buckets: dict[str, Bucket] = {}
         self._slots: dict[int, datetime] = {}  # rows left waiting, and the slot each already holds
+        self._storm_slots: dict[int, datetime] = {}  # of those, the cards waiting for a storm message's slot
         self._lock = threading.Lock()
         self.backlog = 0  # the largest number of Slack messages left waiting after one round (the bench reads it)
 
@@ -255,15 +256,28 @@ class SlackPacer:
             plan = pace_slack(queued, self._buckets, self.pace, now)
             self._buckets.update(plan.buckets)
             for unit in plan.send:
-                for row_id in (unit.id, *unit.folded):
-                    self._slots.pop(row_id, None)
+                if unit.storm:  # its slot is spent: cards that waited for it and come later join the next one
+                    spent = {self._storm_slots[i] for i in (unit.id, *unit.folded) if i in self._storm_slots}
+                    self._forget([r for r, until in self._storm_slots.items() if until in spent])
+                self._forget([unit.id, *unit.folded])
             self._slots.update(plan.defer)
+            cards = {q.id for q in queued if q.card}
+            self._storm_slots.update((row_id, until) for row_id, until in plan.defer if row_id in cards)
             # A slot whose row another replica sent (or that a rollback lost) is forgotten in time.
-            for row_id in [r for r, until in self._slots.items() if until < now - SLOT_MEMORY]:
-                del self._slots[row_id]
+            self._forget([r for r, until in self._slots.items() if until < now - SLOT_MEMORY])
             self.backlog = max(self.backlog, len(plan.defer))
-        sending, folded = _apply_pacing(tx, slack, plan, self)
+        sending, folded = _apply_pacing(tx, slack, plan, self, now)
         return [row for row in rows if row.channel != Channel.SLACK] + sending, folded
+
+    def _forget(self, row_ids: Sequence[int]) -> None:
+        for row_id in row_ids:
+            self._slots.pop(row_id, None)
+            self._storm_slots.pop(row_id, None)
+
+    def forget(self, row_ids: Sequence[int]) -> None:
+        """Rows sent by another path than a plan of ours (the cards a storm message takes)."""
+        with self._lock:
+            self._forget(row_ids)
 
 
 def _storm_thread_of(tx: StoreTx, page_id: int) -> str | None:
@@ -295,8 +309,11 @@ def _confirm_dm(tx: StoreTx, row: NotificationRecord) -> bool:
     return page is not None and page.source == TEST_PAGE_SOURCE
 
 
-def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord], plan: PacingPlan,
-                  pacer: SlackPacer) -> tuple[list[NotificationRecord], Folded]:
+STORM_TAKES = 1000  # cards a storm message takes beyond the claimed batch: its words and its writes stay small
+
+
+def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord], plan: PacingPlan, pacer: SlackPacer,
+                  now: datetime) -> tuple[list[NotificationRecord], Folded]:
     by_id = {row.id: row for row in rows}
     carried: Folded = {}
     for row_id, until in plan.defer:
@@ -306,6 +323,10 @@ def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord], plan: PacingPlan,
         row = by_id[unit.id]
         if row.kind == MessageKind.CARD:
             members = [row, *(by_id[i] for i in unit.folded)]
+            if unit.storm:  # every card waiting for the channel joins the storm message sent now, not just this batch
+                waiting = tx.claim_waiting_cards(now, now + SEND_DEADLINE, STORM_TAKES)
+                pacer.forget([w.id for w in waiting])
+                members += waiting
             # A card that carried a storm before (its send failed and it came back) still carries it.
             before = tx.notifications_by_refs([_storm_link(m.id) for m in members if _may_carry(m)])
             if unit.storm or before:
@@ -340,7 +361,7 @@ def _fold_storm(tx: StoreTx, members: list[NotificationRecord], before: list[Not
             folded.append(other)
             tx.update_notification(other.id, state=NotificationState.GROUPED, claimed_until=None,
                                    provider_ref=_storm_link(carrier.id))
-    pages = [page for c in (carrier, *folded) if c.page_id and (page := tx.page(c.page_id)) is not None]
+    pages = tx.pages_by_ids([c.page_id for c in (carrier, *folded) if c.page_id])
     text = wording.storm_text([(p.id, p.summary, p.created_at) for p in pages], pacer.tz, pacer.pages_url)
     tx.update_notification(carrier.id, text=text)
     return replace(carrier, text=text), folded
