@@ -203,6 +203,10 @@ def test_a_storm_message_interrupted_is_found_or_sent_once_and_its_pages_keep_no
     pacer = SlackPacer(SlackPace(1.0, 20))
     folded = storm_of_cards(pager, router, pacer, DiesAfterSending(router) if crash == "after" else DiesBeforeSending())
     assert len(storm_posts(slack)) == (1 if crash == "after" else 0)
+    paging.acknowledge_page(pager.store, pager.procedure, folded[2], "aisha", "on_it", "slack", pager.clock.now())
+    pager.clock.advance(timedelta(seconds=30))
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)
+    assert not [m for m in slack.messages(SUPPORT) if "On It!" in m["text"]]  # it waits for its storm message
 
     pager.clock.advance(timedelta(minutes=2))
     reap_stale_sends(pager.store, pager.procedure, pager.clock.now(), router)
@@ -216,3 +220,7 @@ def test_a_storm_message_interrupted_is_found_or_sent_once_and_its_pages_keep_no
         assert {r.provider_ref for r in rows} == {storm["ts"]}
         assert all(tx.page(p).slack_card_ts is None for p in folded)  # no redraw ever edits the storm message
     assert ambiguous_reports(slack) == []
+    pager.clock.advance(timedelta(seconds=5))
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)
+    [line] = [m for m in slack.messages(SUPPORT) if "On It!" in m["text"]]
+    assert line["thread_ts"] == storm["ts"] and line["text"].startswith(f"Page #{folded[2]}: On It! Aisha Khan")

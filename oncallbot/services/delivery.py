@@ -150,8 +150,9 @@ def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure,
         payload = _swap_payload(tx, row, procedure)
     elif row.kind == MessageKind.CARD and row.channel == Channel.SLACK and (storm := _storm_rows(tx, row, carried)):
         payload = StormPayload(tuple(r.id for r in storm))
-    elif row.kind == MessageKind.THREAD and page is not None and page.slack_card_ts is None:
-        payload = ThreadPayload(_card(page, procedure), storm_ts=storm_thread(tx, page.id))
+    elif row.kind == MessageKind.THREAD and page is not None and page.slack_card_ts is None \
+            and (storm_ts := storm_thread(tx, page.id)) not in (None, STORM_LINK):
+        payload = ThreadPayload(_card(page, procedure), storm_ts=storm_ts)
     else:
         payload = _payload(row, page, procedure, recording)
     return Outgoing(row.id, MessageKind(row.kind), Channel(row.channel), row.text,
@@ -184,12 +185,12 @@ def _storm_rows(tx: StoreTx, row: NotificationRecord,
 
 
 def storm_thread(tx: StoreTx, page_id: int) -> str | None:
-    """The ts of the storm message a page's card was folded into (posted), or None."""
+    """The ts of the storm message a page's card was folded into (posted), `STORM_LINK` while that message
+    is not posted yet, or None (not folded)."""
     for n in tx.notifications_of(page_id):
         if n.kind == MessageKind.CARD and n.channel == Channel.SLACK \
-                and n.state in (NotificationState.SENT, NotificationState.GROUPED) \
-                and n.provider_ref and not n.provider_ref.startswith(STORM_LINK):
-            return n.provider_ref
+                and n.state in (NotificationState.SENT, NotificationState.GROUPED) and n.provider_ref:
+            return STORM_LINK if n.provider_ref.startswith(STORM_LINK) else n.provider_ref
     return None
 
 
@@ -245,6 +246,14 @@ class SlackPacer:
             return [row for row in rows if row.channel != Channel.SLACK], {}
         storm_threads = {row.id: ts for row in slack if row.kind == MessageKind.THREAD and row.page_id
                          and (ts := _storm_thread_of(tx, row.page_id)) is not None}
+        for row_id in [r for r, ts in storm_threads.items() if ts == STORM_LINK]:  # its storm message is not
+            # posted yet (being sent, or retried): the line waits for it rather than go to the channel itself
+            tx.update_notification(row_id, state=NotificationState.PENDING,
+                                   claimed_until=now + timedelta(seconds=1 / self.pace.per_second))
+            del storm_threads[row_id]
+            slack = [row for row in slack if row.id != row_id]
+        if not slack:
+            return [row for row in rows if row.channel != Channel.SLACK], {}
         # A folded page's line says which page it is about: many pages' lines share that thread.
         slack = [replace(row, text=wording.storm_thread_line(row.page_id or 0, row.text))
                  if row.id in storm_threads else row for row in slack]
