@@ -44,8 +44,9 @@ class Bucket:
 class Queued:
     """One outbox row waiting for Slack. `destination`: the channel or person it posts to (None: not paced,
     e.g. a card redraw, which is chat.update); `group`: rows with the same group may be sent as one message
-    when they back up (None: never grouped, e.g. a card or a DM with buttons); `reserved`: it waited for a
-    slot that an earlier round already counted against its destination, so it goes without another."""
+    when they back up (None: never grouped, e.g. a DM with buttons; a card has `card` instead); `reserved`: it
+    waited for a slot that an earlier round already counted against its destination, so it goes without
+    another."""
 
     id: int
     destination: str | None
