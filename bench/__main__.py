@@ -253,6 +253,13 @@ def phone_line_rows(stack: Stack, workdir: Path, calls: int) -> list[tuple]:
              "p99 <= 1 s") for (label, at_once), result in results.items()]
 
 
+def _epoch(value) -> float:
+    """A timestamp read with plain SQL (aware on PostgreSQL), as seconds since the epoch."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
 def bench_storm(stack: Stack, pages: int, intake_seconds: float, observe_seconds: float) -> dict:
     """`pages` pages through POST /api/v1/pages within `intake_seconds` against one `serve` on PostgreSQL,
     acknowledgment window 30 s, then the on-call person (Slack and SMS) and after 30 s more their manager
@@ -282,32 +289,36 @@ def bench_storm(stack: Stack, pages: int, intake_seconds: float, observe_seconds
                 pool.submit(post, index)
         intake_done = time.monotonic() - begin
         poll = create_engine(database.url)
-        backlog, last_card_at = 0, None
+        backlog, all_posted_at = 0, None
         while time.monotonic() - begin < observe_seconds:
             with poll.connect() as connection:
                 backlog = max(backlog, connection.execute(text(
                     "SELECT count(*) FROM notifications WHERE channel = 'slack' AND state IN ('pending', 'sending')"
                 )).scalar_one())
-            cards = [r for r in stack.slack.requests_to("chat.postMessage")
-                     if "Storm ticket" in str((r.json or {}).get("text")) and not (r.json or {}).get("thread_ts")
-                     and str((r.json or {}).get("channel", "")).startswith("C")]
-            if len(cards) >= pages:
-                last_card_at = max(c.received_at for c in cards) - begin_wall
-                break
+                if all_posted_at is None:  # each page's card row: sent as a card or in a storm message
+                    posted, last = connection.execute(text(
+                        "SELECT count(*), max(sent_at) FROM notifications WHERE kind = 'card' AND sent_at IS NOT NULL"
+                    )).one()
+                    if posted >= pages:
+                        all_posted_at = _epoch(last) - begin_wall
             time.sleep(1)
         with poll.connect() as connection:
             stored = connection.execute(text("SELECT count(*) FROM pages WHERE summary LIKE 'Storm ticket %'"))\
                 .scalar_one()
             unfired = connection.execute(text("SELECT count(*) FROM pages WHERE summary LIKE 'Storm ticket %'"
                                               " AND fired = 0")).scalar_one()
+            card_states = dict(connection.execute(text(
+                "SELECT state, count(*) FROM notifications WHERE kind = 'card' GROUP BY state")).all())
         poll.dispose()
         posts = stack.slack.requests_to("chat.postMessage")
         per_channel: dict[str, list[float]] = {}
         for request in posts:
             per_channel.setdefault(str((request.json or {}).get("channel")), []).append(request.received_at)
         busiest_second = max((max_in_window(times, 1.0) for times in per_channel.values()), default=0)
-        card_count = sum(1 for r in posts if "Storm ticket" in str((r.json or {}).get("text"))
-                         and not (r.json or {}).get("thread_ts") and str((r.json or {}).get("channel")).startswith("C"))
+        top_level = [r for r in posts if not (r.json or {}).get("thread_ts")
+                     and str((r.json or {}).get("channel")).startswith("C")]
+        storm_messages = sum(1 for r in top_level if str((r.json or {}).get("text")).startswith(":zap: *Storm:"))
+        card_count = sum(1 for r in top_level if str((r.json or {}).get("text")).startswith("Page #"))
         team = E2E_PROCEDURE.team
         received = {}
         for person in team.people:
@@ -316,7 +327,8 @@ def bench_storm(stack: Stack, pages: int, intake_seconds: float, observe_seconds
                                    len(per_channel.get(person.slack_id or "-", [])))
         support = max(per_channel.items(), key=lambda kv: len(kv[1]), default=("-", []))
         return {"pages": pages, "intake_s": intake_done, "stored": stored, "unfired": unfired,
-                "cards": card_count, "all_cards_s": last_card_at, "observe_s": observe_seconds,
+                "cards": card_count, "storm_messages": storm_messages, "card_states": card_states,
+                "all_posted_s": all_posted_at, "observe_s": observe_seconds,
                 "backlog": backlog, "busiest_second": busiest_second,
                 "support_posts": len(support[1]),
                 "received": {p: r for p, r in received.items() if any(r)}}
@@ -545,8 +557,10 @@ def rest_rows(stack: Stack, pages: int, idle_seconds: float) -> list[tuple]:
 
 def storm_rows(stack: Stack, pages: int, intake_seconds: float, observe_seconds: float) -> list[tuple]:
     storm = bench_storm(stack, pages, intake_seconds, observe_seconds)
-    cards = (f"all {storm['cards']} cards posted after {storm['all_cards_s']:.0f} s" if storm["all_cards_s"]
-             else f"{storm['cards']} of {storm['pages']} cards posted in {storm['observe_s']:.0f} s")
+    states = ", ".join(f"{n} {state}" for state, n in sorted(storm["card_states"].items()))
+    posted = (f"every page posted after {storm['all_posted_s']:.0f} s" if storm["all_posted_s"] is not None
+              else f"not every page posted in {storm['observe_s']:.0f} s")
+    cards = (f"{posted}: {storm['cards']} cards and {storm['storm_messages']} storm messages (card rows: {states})")
     people = "; ".join(f"{person} {sms} SMS, {calls} calls, {dms} DMs"
                        for person, (sms, calls, dms) in storm["received"].items())
     return [

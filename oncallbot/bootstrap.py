@@ -320,7 +320,9 @@ def build(settings: Settings, env: Environment | None = None, clock: "Clock | No
         from .services.delivery import SlackPacer
 
         pace = settings.slack.pace
-        container.slack_pacer = SlackPacer(SlackPace(pace.per_second, pace.burst))
+        container.slack_pacer = SlackPacer(SlackPace(pace.per_second, pace.burst, pace.group_cards),
+                                           tz=container.procedure.window.tz,
+                                           pages_url=f"{settings.server.public_url.rstrip('/')}/web/pages")
     if heartbeat_url := env.heartbeat_url or settings.heartbeat.url:
         from .adapters.heartbeat import HttpHeartbeat
 

@@ -244,6 +244,8 @@ class SlackSection(_Section):
 class SlackPaceSection(_Section):
     per_second: float = Field(default=1.0, gt=0, le=100)  # Slack: about one message per second per channel
     burst: int = Field(default=20, ge=1, le=1000)  # posts an idle channel takes at once ("bursts allowed")
+    # Cards that back up are folded into one storm message per send; false: every page gets its own card, in turn.
+    group_cards: bool = True
 
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")

@@ -133,3 +133,11 @@ def test_the_example_file_is_valid_yaml_with_comments_for_each_section():
     assert yaml.safe_load(text)["team"]["timezone"] == "America/Los_Angeles"
     for section in ("shift:", "business_hours:", "swaps:", "acknowledgment:", "escalation:", "rotation:"):
         assert section in text
+
+
+def test_grouping_a_storms_cards_is_on_unless_turned_off_and_only_by_a_yes_or_no():
+    assert load_settings(str(EXAMPLE_CONFIG)).slack.pace.group_cards is True
+    data = example_data()
+    data["slack"]["pace"] = {"group_cards": "maybe"}
+    assert problems_for(data) == ['slack.pace.group_cards: "maybe" input should be a valid boolean, '
+                                  'unable to interpret input']

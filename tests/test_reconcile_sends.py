@@ -266,3 +266,53 @@ def test_a_thread_line_posted_before_its_card_is_found_once_the_card_has_its_thr
               if ((m.get("metadata") or {}).get("event_payload") or {}).get("key") == line]
     assert len(posted) == 1  # not posted again
     assert states(pager, page.id)[("thread", "slack", "sent")] == 1
+
+
+# --- a storm message (a storm's cards folded into one post) --------------------------------------------------
+
+def storm_of_cards(pager, router, pacer, deliverer):
+    """25 pages at once with burst 20: 20 cards, then a second later the storm message of the other 5, sent by
+    `deliverer`."""
+    pages = [paging.open_page(pager.store, pager.procedure, paging.NewPage(f"Storm ticket {n}", "api"),
+                              pager.clock.now())[0].id for n in range(25)]
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)
+    pager.clock.advance(timedelta(seconds=1))
+    with pytest.raises(Crash):
+        deliver_pending(pager.store, pager.procedure, deliverer, pager.clock.now(), pacer=pacer)
+    return pages[20:]
+
+
+def storm_posts(slack):
+    return [m for m in slack.messages(SUPPORT) if m["text"].startswith(":zap: *Storm:")]
+
+
+@pytest.mark.parametrize("crash", ["after", "before"])
+def test_a_storm_message_interrupted_is_found_or_sent_once_and_its_pages_keep_no_card(pager, router, fakes, crash):
+    from oncallbot.domain.pacing import SlackPace
+    from oncallbot.services.delivery import SlackPacer
+
+    _, slack = fakes
+    pacer = SlackPacer(SlackPace(1.0, 20))
+    folded = storm_of_cards(pager, router, pacer, DiesAfterSending(router) if crash == "after" else DiesBeforeSending())
+    assert len(storm_posts(slack)) == (1 if crash == "after" else 0)
+    paging.acknowledge_page(pager.store, pager.procedure, folded[2], "aisha", "on_it", "slack", pager.clock.now())
+    pager.clock.advance(timedelta(seconds=30))
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)
+    assert not [m for m in slack.messages(SUPPORT) if "On It!" in m["text"]]  # it waits for its storm message
+
+    pager.clock.advance(timedelta(minutes=2))
+    reap_stale_sends(pager.store, pager.procedure, pager.clock.now(), router)
+    pager.clock.advance(timedelta(minutes=1))  # the channel has its tokens back
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)
+    [storm] = storm_posts(slack)  # once, never twice; never as one page's card
+    assert "5 more pages" in storm["text"] and all(f"#{p}" in storm["text"] for p in (folded[0], folded[-1]))
+    with pager.store.transaction() as tx:
+        rows = [next(n for n in tx.notifications_of(p) if n.kind == "card") for p in folded]
+        assert [r.state for r in rows] == ["sent"] + ["grouped"] * 4
+        assert {r.provider_ref for r in rows} == {storm["ts"]}
+        assert all(tx.page(p).slack_card_ts is None for p in folded)  # no redraw ever edits the storm message
+    assert ambiguous_reports(slack) == []
+    pager.clock.advance(timedelta(seconds=5))
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)
+    [line] = [m for m in slack.messages(SUPPORT) if "On It!" in m["text"]]
+    assert line["thread_ts"] == storm["ts"] and line["text"].startswith(f"Page #{folded[2]}: On It! Aisha Khan")

@@ -94,7 +94,9 @@ SLACK_FIRST = {"steps": [{"notify": "oncall", "channels": ["slack"], "after": "0
 def bot(database_url):
     with FakeSlack() as slack, FakeTwilio() as twilio:
         served = build_bot(database_url, twilio, slack, escalation=SLACK_FIRST)
-        served.container.slack_pacer = SlackPacer(PACE)  # slack.pace {per_second: 1, burst: 4}
+        # slack.pace {per_second: 1, burst: 4, group_cards: false}: each card its own message, in turn (a storm's
+        # cards folded into storm messages: tests/test_storm_messages.py)
+        served.container.slack_pacer = SlackPacer(SlackPace(PACE.per_second, PACE.burst, group_cards=False))
         yield served
         served.client.__exit__(None, None, None)
         served.store.dispose()

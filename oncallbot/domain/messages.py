@@ -46,9 +46,19 @@ class CardPayload:
 
 @dataclass(frozen=True)
 class ThreadPayload:
-    """A line in the page's thread (the team channel when the card has no thread yet)."""
+    """A line in the page's thread (the team channel when the card has no thread yet); `storm_ts`: the page's
+    card was folded into a storm message, so the line goes to that message's thread."""
 
     card: PageCard
+    storm_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class StormPayload:
+    """The cards of a storm, posted as one message in the support channel (domain.pacing): the outbox row
+    carrying it is one page's card, `rows` the other cards folded into it. No card, no buttons of its own."""
+
+    rows: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -131,7 +141,7 @@ class SwapPayload:
 
 
 Payload = CardPayload | ThreadPayload | ChannelPayload | PagePayload | ReportPayload | ReminderPayload \
-    | WritebackPayload | SwapPayload | VoicemailPayload
+    | WritebackPayload | SwapPayload | VoicemailPayload | StormPayload
 
 
 @dataclass(frozen=True)
@@ -153,7 +163,7 @@ class Outgoing:
     def target(self) -> str | None:
         if isinstance(self.payload, ChannelPayload):
             return self.payload.target
-        if isinstance(self.payload, (CardPayload, ThreadPayload)):
+        if isinstance(self.payload, (CardPayload, ThreadPayload, StormPayload)):
             return SlackTarget.SUPPORT
         if isinstance(self.payload, WritebackPayload):
             return self.payload.event_id

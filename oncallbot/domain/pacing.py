@@ -7,6 +7,12 @@ backs up is grouped: the thread lines of one page become one post, the plain DMs
 the redraws of one page's card one redraw (it shows the page as it stands anyway). What still does not fit
 waits for its token, in order, so a page's card is never overtaken by its own thread.
 
+Cards too (`SlackPace.group_cards`): when the cards of a channel back up, the ones that still have a token are
+posted as cards and the rest are folded into one storm message, which waits for the channel's next token;
+every card that backs up meanwhile joins it. So a storm of 5,000 pages is about one storm message a second
+while it lasts, not 83 minutes of cards, and a page opened after it (the channel has tokens again) gets its
+own card. A folded page's thread lines go to the storm message's thread, and never before it is posted.
+
 Pure: the buckets go in and come out; time is a parameter.
 """
 
@@ -24,33 +30,40 @@ class SlackPace:
     # "Bursts allowed" (Slack gives no number): what an idle channel may take at once. Large enough that a
     # day's ordinary traffic (a week's start, a run of reports) is never held back; a storm is.
     burst: int = 20
+    group_cards: bool = True  # cards that back up are folded into one storm message per send
 
 
 @dataclass(frozen=True)
 class Bucket:
     tokens: float
     at: datetime
+    storm_at: datetime | None = None  # the slot of the storm message waiting for this channel: cards join it
 
 
 @dataclass(frozen=True)
 class Queued:
     """One outbox row waiting for Slack. `destination`: the channel or person it posts to (None: not paced,
     e.g. a card redraw, which is chat.update); `group`: rows with the same group may be sent as one message
-    when they back up (None: never grouped, e.g. a card or a DM with buttons); `reserved`: it waited for a
-    slot that an earlier round already counted against its destination, so it goes without another."""
+    when they back up (None: never grouped, e.g. a DM with buttons; a card has `card` instead); `reserved`: it
+    waited for a slot that an earlier round already counted against its destination, so it goes without
+    another."""
 
     id: int
     destination: str | None
     group: str | None
     reserved: bool = False
+    card: bool = False  # a page's card: folded into a storm message when the channel's cards back up
+    page_id: int | None = None  # a thread line's page: it waits while that page's card is being folded
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One message to send now: the row `id`, carrying the rows `folded` into it (sent as part of it)."""
+    """One message to send now: the row `id`, carrying the rows `folded` into it (sent as part of it);
+    `storm`: cards, sent as one storm message."""
 
     id: int
     folded: tuple[int, ...] = ()
+    storm: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,22 +82,23 @@ def refill(bucket: Bucket | None, pace: SlackPace, now: datetime) -> Bucket:
     if now <= bucket.at:  # a round that began before the last one (senders run in parallel): no time passed
         return bucket
     elapsed = (now - bucket.at).total_seconds()
-    return Bucket(min(float(pace.burst), bucket.tokens + elapsed * pace.per_second), now)
+    return Bucket(min(float(pace.burst), bucket.tokens + elapsed * pace.per_second), now, bucket.storm_at)
 
 
 def _units(rows: Sequence[Queued], backed_up: bool) -> list[tuple[Unit, bool]]:
-    """In order of their first row; grouped rows join the unit of the first of their group. Each unit with
-    whether it holds a slot already (any of its rows does)."""
-    if not backed_up:
-        return [(Unit(r.id), r.reserved) for r in rows]
+    """In order of their first row; grouped rows join the unit of the first of their group (when the
+    destination is backed up, or when both waited for a slot: a group deferred together holds one slot, so it
+    comes back as one message, not one each). Each unit with whether it holds a slot already (any of its rows
+    does)."""
     order: list[int] = []
     members: dict[int, list[Queued]] = {}
     first_of_group: dict[str, int] = {}
     for row in rows:
-        if row.group is not None and row.group in first_of_group:
-            members[first_of_group[row.group]].append(row)
+        first = first_of_group.get(row.group) if row.group is not None else None
+        if first is not None and (backed_up or (row.reserved and members[first][0].reserved)):
+            members[first].append(row)
             continue
-        if row.group is not None:
+        if row.group is not None and first is None:
             first_of_group[row.group] = row.id
         order.append(row.id)
         members[row.id] = [row]
@@ -109,17 +123,41 @@ def pace_slack(queued: Sequence[Queued], buckets: Mapping[str, Bucket], pace: Sl
         bucket = refill(after.get(destination), pace, now)
         tokens = bucket.tokens
         fresh = sum(1 for row in rows if not row.reserved)
-        for unit, reserved in _units(rows, backed_up=fresh > max(0, math.floor(tokens))):
-            if reserved:
+        backed_up = fresh > max(0, math.floor(tokens))
+        # The storm message of this round: sent now when one of its cards' slot came (it holds a token
+        # already), else it waits for the slot of the one already waiting, or takes the next slot.
+        storm: list[int] = []
+        storm_pages: set[int] = set()
+        storm_now = pace.group_cards and any(row.reserved and row.card for row in rows)
+        storm_at = bucket.storm_at if bucket.storm_at is not None and bucket.storm_at > now else None
+        by_id = {row.id: row for row in rows}
+        for unit, reserved in _units(rows, backed_up):
+            first = by_id[unit.id]
+            if pace.group_cards and first.card and (storm_now or storm or storm_at or (backed_up and tokens < 1)):
+                if not storm and not storm_now and storm_at is None:
+                    tokens -= 1  # the storm message's slot
+                    storm_at = bucket.at + timedelta(seconds=(-tokens) / pace.per_second)
+                storm.append(unit.id)
+                if first.page_id is not None:
+                    storm_pages.add(first.page_id)
+                continue
+            waits_for_card = first.page_id is not None and first.page_id in storm_pages
+            if reserved and not waits_for_card:
                 send.append(unit)
-            elif tokens >= 1:
+            elif tokens >= 1 and not waits_for_card:
                 send.append(unit)
                 tokens -= 1
             else:
                 tokens -= 1  # its slot: when the bucket would have refilled to this token
                 until = bucket.at + timedelta(seconds=(-tokens) / pace.per_second)
                 defer.extend((row_id, until) for row_id in (unit.id, *unit.folded))
-        after[destination] = Bucket(tokens, bucket.at)
+        if storm and storm_now:
+            send.append(Unit(storm[0], tuple(storm[1:]), storm=True))
+            storm_at = None
+        elif storm:
+            assert storm_at is not None
+            defer.extend((row_id, storm_at) for row_id in storm)
+        after[destination] = Bucket(tokens, bucket.at, storm_at)
     return PacingPlan(tuple(send), tuple(defer), after)
 
 
@@ -129,14 +167,19 @@ _DM_GROUPED = (MessageKind.PAGE, MessageKind.DIGEST, MessageKind.REPORT)
 
 
 def queued_for_slack(row_id: int, kind: str, target: str | None, person_id: str | None,
-                     page_id: int | None, confirm: bool = False) -> Queued:
-    """Where a Slack outbox row posts and what it may be grouped with."""
+                     page_id: int | None, confirm: bool = False, storm_thread: str | None = None) -> Queued:
+    """Where a Slack outbox row posts and what it may be grouped with. `storm_thread`: a thread line of a page
+    folded into a storm message goes to that message's thread (its ts), with the other folded pages' lines."""
     if kind == MessageKind.CARD_UPDATE:  # chat.update, not a post; one redraw shows the page as it stands
         return Queued(row_id, None, f"card:{page_id}")
     if kind in (MessageKind.CARD, MessageKind.THREAD, MessageKind.CHANNEL):
         channel = f"channel:{target or SlackTarget.SUPPORT}"
+        if kind == MessageKind.THREAD and storm_thread is not None:
+            return Queued(row_id, channel, f"storm:{storm_thread}", page_id=page_id)
         if kind == MessageKind.THREAD and page_id is not None:
-            return Queued(row_id, channel, f"thread:{page_id}")
+            return Queued(row_id, channel, f"thread:{page_id}", page_id=page_id)
+        if kind == MessageKind.CARD:
+            return Queued(row_id, channel, None, card=True, page_id=page_id)
         return Queued(row_id, channel, channel if kind == MessageKind.CHANNEL else None)
     if kind == MessageKind.SWAP_UPDATE:  # redraws of DMs already sent (chat.update)
         return Queued(row_id, None, None)

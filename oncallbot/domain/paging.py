@@ -257,6 +257,18 @@ def parse_phone_reply(text: str) -> PhoneReply | None:
     return PhoneReply(kind, every=bool(_ALL_REF.match(rest)))
 
 
+def parse_named_ack(text: str) -> PhoneReply | None:
+    """A reply in a storm message's thread (it stands for many pages): the same words as in a page's thread,
+    naming the page right after them ('on it #42', 'Done 42 - refunded'); `page_number` None when it names
+    none. Anything else: None."""
+    split = _split_ack(text)
+    if split is None:
+        return None
+    kind, rest = split
+    match = _PAGE_REF.match(rest)
+    return PhoneReply(kind, (match[1] or match[2]) if match else None)
+
+
 @dataclass(frozen=True)
 class PhoneReplyTargets:
     page_ids: tuple[int, ...]

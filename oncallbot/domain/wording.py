@@ -2,6 +2,7 @@
 in the outbox says exactly what its recipient gets. (The Slack card's blocks are laid out by the Slack
 adapter from the card; its plain-text fallback is `card_text`.)"""
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
@@ -405,3 +406,61 @@ def slack_grouped_dm(texts: list[str]) -> str:
 def slack_grouped_lines(texts: list[str]) -> str:
     """A page's thread lines that backed up, posted as one."""
     return "\n".join(texts)
+
+
+# --- a storm's cards, folded into one message (domain.pacing) ----------------------------------------
+
+STORM_SUMMARIES_SHOWN = 5  # the commonest summaries, with their counts
+STORM_SUMMARY_SHOWN = 100  # characters of each
+STORM_RUNS_SHOWN = 6  # runs of consecutive page numbers listed; beyond, the first and the last
+STORM_REPLY_HINT = ("This message stands for many pages, so a reply here needs the page's number: "
+                    "`on it #42` or `done #42`. `/oncall pages` lists the open pages.")
+
+
+def _slack_escaped(text: str) -> str:
+    """A caller's words in Slack mrkdwn: on one line, never a link or a mention."""
+    return " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _page_runs(page_ids: Sequence[int]) -> str:
+    ids = sorted(set(page_ids))
+    runs: list[tuple[int, int]] = []
+    for page_id in ids:
+        if runs and page_id == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], page_id)
+        else:
+            runs.append((page_id, page_id))
+    if len(runs) > STORM_RUNS_SHOWN:
+        return f"#{ids[0]} to #{ids[-1]}, not all in between"
+    return ", ".join(f"#{a}" if a == b else f"#{a}–#{b}" for a, b in runs)
+
+
+def storm_text(pages: Sequence[tuple[int, str, datetime]], tz: tzinfo, pages_url: str | None) -> str:
+    """The storm message: `pages` (id, summary, opened at) folded into it instead of a card each; the
+    commonest summaries; where to act on them. Bounded whatever the number of pages (Slack's limits)."""
+    count = len(pages)
+    times = sorted(at.astimezone(tz) for _, _, at in pages)
+    first, last = f"{times[0]:%H:%M}", f"{times[-1]:%H:%M}"
+    when = first if first == last else f"{first}–{last}"
+    noun = "page" if count == 1 else "pages"
+    lines = [f":zap: *Storm: {count} more {noun}* opened {when} ({_page_runs([p for p, _, _ in pages])}), not posted "
+             "one by one (Slack allows about one message a second)."]
+    commonest = Counter(" ".join(summary.split()) for _, summary, _ in pages).most_common(STORM_SUMMARIES_SHOWN)
+    repeated = commonest[0][1] > 1  # else every summary differs: a few of them, without counts
+    shown = []
+    for summary, n in commonest:
+        cut = summary if len(summary) <= STORM_SUMMARY_SHOWN else summary[:STORM_SUMMARY_SHOWN - 1] + "…"
+        shown.append(f"• {n} × {_slack_escaped(cut)}" if repeated else f"• {_slack_escaped(cut)}")
+    heading = "Most common:\n" if repeated else ("For example:\n" if count > 1 else "")
+    lines.append(heading + "\n".join(shown))
+    where = ["reply in this thread `on it #N` or `done #N`", "`/oncall pages` lists the open pages"]
+    if pages_url:
+        where.append(f"the web view's pages list: <{pages_url}|open pages>")
+    where.append("by text: reply `on it #N` to the page's SMS")
+    lines.append("Each page still escalates on its own. To act on one: " + "; ".join(where) + ".")
+    return "\n\n".join(lines)
+
+
+def storm_thread_line(page_id: int, line: str) -> str:
+    """A line of a page folded into a storm message, in that message's thread (where many pages' lines go)."""
+    return f"Page #{page_id}: {line}"

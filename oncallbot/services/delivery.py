@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from ..domain import keys, wording
 from ..domain.audit import PageEvent
@@ -47,6 +47,7 @@ from ..domain.messages import (
     ReportPayload,
     SendCheck,
     SentSwapMessage,
+    StormPayload,
     SwapPayload,
     ThreadPayload,
     VoicemailPayload,
@@ -140,14 +141,60 @@ def _payload(row: NotificationRecord, page: PageRecord | None, procedure: Proced
     return ReportPayload(verify=kind == MessageKind.VERIFY)
 
 
-def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure) -> Outgoing:
+def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure,
+              carried: Sequence[NotificationRecord] | None = None) -> Outgoing:
+    """`carried`: the rows sent as part of this one (the pacer's grouping); None: not known here (a send
+    looked up after an interruption), so a card that may carry a storm is looked up."""
     page = tx.page(row.page_id) if row.page_id else None
     call = tx.phone_call_of_page(page.id) if page is not None and page.source == "voicemail" else None
     recording = call is not None and call.recording_sid is not None
-    payload = _swap_payload(tx, row, procedure) if row.kind in SWAP_KINDS \
-        else _payload(row, page, procedure, recording)
+    payload: Payload
+    if row.kind in SWAP_KINDS:
+        payload = _swap_payload(tx, row, procedure)
+    elif row.kind == MessageKind.CARD and row.channel == Channel.SLACK and (storm := _storm_rows(tx, row, carried)):
+        payload = StormPayload(tuple(r.id for r in storm))
+    elif row.kind == MessageKind.THREAD and page is not None and page.slack_card_ts is None \
+            and (storm_ts := storm_thread(tx, page.id)) not in (None, STORM_LINK):
+        payload = ThreadPayload(_card(page, procedure), storm_ts=storm_ts)
+    else:
+        payload = _payload(row, page, procedure, recording)
     return Outgoing(row.id, MessageKind(row.kind), Channel(row.channel), row.text,
                     procedure.team.person(row.person_id), payload, row.page_id, row.key)
+
+
+# --- a storm's cards (domain.pacing): one row carries the storm message, the others are folded into it ----
+# A folded card's provider_ref links it to its carrier (`storm:<id>`) from the moment it is folded, in the
+# transaction that claims the carrier, and becomes the storm message's ts once it is posted (the carrier's
+# own ref); a page whose card went so has no card ts of its own: no redraws, its lines in the storm's thread.
+
+STORM_LINK = "storm:"
+
+
+def _storm_link(row_id: int) -> str:
+    return f"{STORM_LINK}{row_id}"
+
+
+def _may_carry(row: NotificationRecord) -> bool:
+    """Only a card that was tried before can carry folded cards already (its first try's transaction both
+    folded them and claimed it): its send failed or was interrupted, and it came back."""
+    return row.kind == MessageKind.CARD and (row.attempts > 0 or row.error is not None)
+
+
+def _storm_rows(tx: StoreTx, row: NotificationRecord,
+                carried: Sequence[NotificationRecord] | None) -> list[NotificationRecord]:
+    if carried is not None:
+        return [r for r in carried if r.kind == MessageKind.CARD]
+    return tx.notifications_by_refs([_storm_link(row.id)])
+
+
+def storm_thread(tx: StoreTx, page_id: int) -> str | None:
+    """The ts of the storm message a page's card was folded into (posted), `STORM_LINK` while that message
+    is not posted yet, or None (not folded)."""
+    for n in tx.notifications_of(page_id):
+        if n.kind == MessageKind.CARD and n.channel == Channel.SLACK \
+                and n.state in (NotificationState.SENT, NotificationState.GROUPED) and n.provider_ref:
+            return STORM_LINK if n.provider_ref.startswith(STORM_LINK) else n.provider_ref
+    return None
 
 
 SWAP_KINDS = (MessageKind.SWAP, MessageKind.SWAP_UPDATE)
@@ -187,10 +234,13 @@ class SlackPacer:
     """This process's Slack buckets (domain.pacing), shared by every thread that sends. Per process: with
     several replicas each paces its own sends."""
 
-    def __init__(self, pace: SlackPace | None = None):
+    def __init__(self, pace: SlackPace | None = None, tz: tzinfo = UTC, pages_url: str | None = None):
         self.pace = pace or SlackPace()
+        self.tz = tz  # the team's: a storm message says when its pages were opened
+        self.pages_url = pages_url  # the web view's pages list, where a storm's pages can be looked at
         self._buckets: dict[str, Bucket] = {}
         self._slots: dict[int, datetime] = {}  # rows left waiting, and the slot each already holds
+        self._storm_slots: dict[int, datetime] = {}  # of those, the cards waiting for a storm message's slot
         self._lock = threading.Lock()
         self.backlog = 0  # the largest number of Slack messages left waiting after one round (the bench reads it)
 
@@ -199,40 +249,74 @@ class SlackPacer:
         """Pace the claimed rows in the claiming transaction: the rows to send now (grouped rows' words joined
         into the one that carries them, and the rows it carries); the others left pending until their
         destination has room, or marked grouped."""
-        slack = [row for row in rows if row.channel == Channel.SLACK and not _redraw_before_card(tx, row)]
+        slack = [row for row in rows if row.channel == Channel.SLACK and not _no_card_to_redraw(tx, row)]
         if not slack:
             return [row for row in rows if row.channel != Channel.SLACK], {}
+        storm_threads = {row.id: ts for row in slack if row.kind == MessageKind.THREAD and row.page_id
+                         and (ts := _storm_thread_of(tx, row.page_id)) is not None}
+        for row_id in [r for r, ts in storm_threads.items() if ts == STORM_LINK]:  # its storm message is not
+            # posted yet (being sent, or retried): the line waits for it rather than go to the channel itself
+            tx.update_notification(row_id, state=NotificationState.PENDING,
+                                   claimed_until=now + timedelta(seconds=1 / self.pace.per_second))
+            del storm_threads[row_id]
+            slack = [row for row in slack if row.id != row_id]
+        if not slack:
+            return [row for row in rows if row.channel != Channel.SLACK], {}
+        # A folded page's line says which page it is about: many pages' lines share that thread.
+        slack = [replace(row, text=wording.storm_thread_line(row.page_id or 0, row.text))
+                 if row.id in storm_threads else row for row in slack]
         queued = [queued_for_slack(row.id, row.kind, row.target, row.person_id, row.page_id,
-                                   confirm=_confirm_dm(tx, row)) for row in slack]
+                                   confirm=_confirm_dm(tx, row), storm_thread=storm_threads.get(row.id))
+                  for row in slack]
         with self._lock:
             queued = [replace(q, reserved=q.id in self._slots) for q in queued]
             plan = pace_slack(queued, self._buckets, self.pace, now)
             self._buckets.update(plan.buckets)
             for unit in plan.send:
-                for row_id in (unit.id, *unit.folded):
-                    self._slots.pop(row_id, None)
+                if unit.storm:  # its slot is spent: cards that waited for it and come later join the next one
+                    spent = {self._storm_slots[i] for i in (unit.id, *unit.folded) if i in self._storm_slots}
+                    self._forget([r for r, until in self._storm_slots.items() if until in spent])
+                self._forget([unit.id, *unit.folded])
             self._slots.update(plan.defer)
+            cards = {q.id for q in queued if q.card}
+            self._storm_slots.update((row_id, until) for row_id, until in plan.defer if row_id in cards)
             # A slot whose row another replica sent (or that a rollback lost) is forgotten in time.
-            for row_id in [r for r, until in self._slots.items() if until < now - SLOT_MEMORY]:
-                del self._slots[row_id]
+            self._forget([r for r, until in self._slots.items() if until < now - SLOT_MEMORY])
             self.backlog = max(self.backlog, len(plan.defer))
-        sending, folded = _apply_pacing(tx, slack, plan)
+        sending, folded = _apply_pacing(tx, slack, plan, self, now)
         return [row for row in rows if row.channel != Channel.SLACK] + sending, folded
 
+    def _forget(self, row_ids: Sequence[int]) -> None:
+        for row_id in row_ids:
+            self._slots.pop(row_id, None)
+            self._storm_slots.pop(row_id, None)
 
-def _redraw_before_card(tx: StoreTx, row: NotificationRecord) -> bool:
+    def forget(self, row_ids: Sequence[int]) -> None:
+        """Rows sent by another path than a plan of ours (the cards a storm message takes)."""
+        with self._lock:
+            self._forget(row_ids)
+
+
+def _storm_thread_of(tx: StoreTx, page_id: int) -> str | None:
+    page = tx.page(page_id)
+    return storm_thread(tx, page_id) if page is not None and page.slack_card_ts is None else None
+
+
+def _no_card_to_redraw(tx: StoreTx, row: NotificationRecord) -> bool:
     """A redraw of a card still waiting its turn is grouped into it (marked so): the card, when posted, shows
-    the page as it then stands."""
+    the page as it then stands. A page whose card was folded into a storm message has no card to redraw:
+    its redraws are marked grouped too (the storm message is not redrawn; the page's timeline has it all)."""
     if row.kind != MessageKind.CARD_UPDATE or not row.page_id:
         return False
     page = tx.page(row.page_id)
     if page is None or page.slack_card_ts is not None:
         return False
-    waiting = any(n.kind == MessageKind.CARD and n.state in (NotificationState.PENDING, NotificationState.SENDING)
-                  for n in tx.notifications_of(page.id))
-    if waiting:
+    cards = [n for n in tx.notifications_of(page.id) if n.kind == MessageKind.CARD]
+    waiting = any(n.state in (NotificationState.PENDING, NotificationState.SENDING) for n in cards)
+    folded = not waiting and any(n.state in (NotificationState.SENT, NotificationState.GROUPED) for n in cards)
+    if waiting or folded:
         tx.update_notification(row.id, state=NotificationState.GROUPED, claimed_until=None)
-    return waiting
+    return waiting or folded
 
 
 def _confirm_dm(tx: StoreTx, row: NotificationRecord) -> bool:
@@ -242,8 +326,11 @@ def _confirm_dm(tx: StoreTx, row: NotificationRecord) -> bool:
     return page is not None and page.source == TEST_PAGE_SOURCE
 
 
-def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord],
-                  plan: PacingPlan) -> tuple[list[NotificationRecord], Folded]:
+STORM_TAKES = 1000  # cards a storm message takes beyond the claimed batch: its words and its writes stay small
+
+
+def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord], plan: PacingPlan, pacer: SlackPacer,
+                  now: datetime) -> tuple[list[NotificationRecord], Folded]:
     by_id = {row.id: row for row in rows}
     carried: Folded = {}
     for row_id, until in plan.defer:
@@ -251,6 +338,18 @@ def _apply_pacing(tx: StoreTx, rows: list[NotificationRecord],
     sending = []
     for unit in plan.send:
         row = by_id[unit.id]
+        if row.kind == MessageKind.CARD:
+            members = [row, *(by_id[i] for i in unit.folded)]
+            if unit.storm:  # every card waiting for the channel joins the storm message sent now, not just this batch
+                waiting = tx.claim_waiting_cards(now, now + SEND_DEADLINE, STORM_TAKES)
+                pacer.forget([w.id for w in waiting])
+                members += waiting
+            # A card that carried a storm before (its send failed and it came back) still carries it.
+            before = tx.notifications_by_refs([_storm_link(m.id) for m in members if _may_carry(m)])
+            if unit.storm or before:
+                row, carried[row.id] = _fold_storm(tx, members, before, pacer)
+            sending.append(row)
+            continue
         if unit.folded:
             folded = [by_id[i] for i in unit.folded]
             for other in folded:
@@ -286,7 +385,27 @@ def claim_pending(tx: StoreTx, procedure: Procedure, now: datetime, page_id: int
     folded: Folded = {}
     if pacer is not None:
         rows, folded = pacer.plan(tx, rows, now)
-    return Claimed(count, [(_outgoing(tx, row, procedure), _opted_out(tx, row)) for row in rows], folded)
+    return Claimed(count, [(_outgoing(tx, row, procedure, folded.get(row.id, ())), _opted_out(tx, row))
+                                    for row in rows], folded)
+
+
+def _fold_storm(tx: StoreTx, members: list[NotificationRecord], before: list[NotificationRecord],
+                pacer: SlackPacer) -> tuple[NotificationRecord, list[NotificationRecord]]:
+    """The storm message of `members` (cards; the first carries it) and of the cards they carried before:
+    the others are marked grouped and linked to the carrier, the carrier's text is the storm message."""
+    carrier = members[0]
+    seen = {carrier.id}
+    folded = []
+    for other in [*members[1:], *before]:
+        if other.id not in seen:
+            seen.add(other.id)
+            folded.append(other)
+            tx.update_notification(other.id, state=NotificationState.GROUPED, claimed_until=None,
+                                   provider_ref=_storm_link(carrier.id))
+    pages = tx.pages_by_ids([c.page_id for c in (carrier, *folded) if c.page_id])
+    text = wording.storm_text([(p.id, p.summary, p.created_at) for p in pages], pacer.tz, pacer.pages_url)
+    tx.update_notification(carrier.id, text=text)
+    return replace(carrier, text=text), folded
 
 
 def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, now: datetime,
@@ -375,6 +494,8 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
     with store.transaction() as tx:
         _record_sent(tx, message, result, now)
         for row in folded:  # sent as part of this message: their pages were notified too
+            if isinstance(message.payload, StormPayload):
+                continue  # recorded with the storm message (_record_sent)
             tx.update_notification(row.id, sent_at=now)
             if row.page_id and row.person_id and row.kind in (MessageKind.PAGE, MessageKind.DIGEST):
                 tx.add_event(row.page_id, now, PageEventKind.NOTIFIED, row.person_id, row.channel)
@@ -388,6 +509,10 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
 def _record_sent(tx: StoreTx, message: Outgoing, result: Delivered, now: datetime) -> None:
     """What a send that reached the provider changes: the row, the page's card, the swap's DMs, the timeline."""
     tx.mark_sent(message.id, now, result.ref)
+    if isinstance(message.payload, StormPayload):  # no page's card: each folded card carries the message's ts
+        for row_id in message.payload.rows:
+            tx.update_notification(row_id, sent_at=now, provider_ref=result.slack_ts or result.ref)
+        return
     if message.page_id and message.kind == MessageKind.CARD:
         page = tx.page(message.page_id)
         changes: PageUpdate = {"slack_card_ts": result.slack_ts}

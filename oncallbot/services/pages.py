@@ -145,6 +145,17 @@ def page_for_slack_thread(store: Store, channel: str, thread_ts: str) -> int | N
         return page.id if page else None
 
 
+def is_storm_message(store: Store, slack_ts: str) -> bool:
+    """Whether a Slack message is a storm message (services.delivery: a storm's cards folded into one): it
+    stands for many pages, so a reply in its thread must say which."""
+    with store.reading() as tx:
+        row = tx.notification_by_ref(slack_ts)
+        if row is None or row.kind != MessageKind.CARD or row.channel != Channel.SLACK or row.page_id is None:
+            return False
+        page = tx.page(row.page_id)
+        return page is not None and page.slack_card_ts != slack_ts
+
+
 def member(procedure: Procedure, person_id: str) -> Person:
     person = procedure.team.person(person_id)
     if person is None:

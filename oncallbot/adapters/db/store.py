@@ -726,6 +726,12 @@ class StoreTx:
             statement = statement.where(PageRow.id < before)
         return _pages(self.session.scalars(statement))
 
+    def pages_by_ids(self, page_ids: Sequence[int]) -> list[PageRecord]:
+        if not page_ids:
+            return []
+        return _pages(self.session.scalars(select(PageRow).where(PageRow.id.in_(list(page_ids)))
+                                           .order_by(PageRow.id)))
+
     def count_pages(self, states: tuple[str, ...] | None) -> int:
         statement = select(func.count()).select_from(PageRow)
         if states is not None:
@@ -835,6 +841,24 @@ class StoreTx:
     def notification_by_ref(self, provider_ref: str) -> NotificationRecord | None:
         return _notification(self.session.scalars(select(NotificationRow)
                                                   .where(NotificationRow.provider_ref == provider_ref)).first())
+
+    def claim_waiting_cards(self, now: datetime, claim_until: datetime, limit: int) -> list[NotificationRecord]:
+        statement = (select(NotificationRow).where(NotificationRow.state == "pending", NotificationRow.kind == "card",
+                                                   NotificationRow.channel == "slack",
+                                                   (NotificationRow.claimed_until.is_(None))
+                                                   | (NotificationRow.claimed_until <= now))
+                     .order_by(NotificationRow.id).limit(limit).with_for_update(skip_locked=True))
+        rows = list(self.session.scalars(statement))
+        for row in rows:
+            row.state, row.claimed_until = "sending", claim_until
+        return _notifications(rows)
+
+    def notifications_by_refs(self, provider_refs: Sequence[str]) -> list[NotificationRecord]:
+        if not provider_refs:
+            return []
+        return _notifications(self.session.scalars(select(NotificationRow)
+                                                   .where(NotificationRow.provider_ref.in_(list(provider_refs)))
+                                                   .order_by(NotificationRow.id)))
 
     def stale_sending(self, now: datetime) -> list[NotificationRecord]:
         return _notifications(self.session.scalars(select(NotificationRow)

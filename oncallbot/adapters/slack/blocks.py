@@ -71,6 +71,22 @@ def card_blocks(card: PageCard, listen_url: str | None = None) -> list[dict]:
     return blocks
 
 
+SLACK_TEXT_LIMIT = 4000  # a message's text: Slack truncates beyond 40,000 and advises staying under 4,000
+SECTION_TEXT_LIMIT = 3000  # a section block's text
+BLOCKS_LIMIT = 50  # blocks in one message
+
+
+def storm_blocks(text: str) -> list[dict]:
+    """The storm message (wording.storm_text): one section per paragraph, within Slack's block limits. No
+    buttons: it stands for many pages; each is acted on by its number."""
+    parts = [part for part in text.split("\n\n") if part.strip()][:BLOCKS_LIMIT - 1]
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": part[:SECTION_TEXT_LIMIT]}}
+                          for part in parts[:-1]]
+    if parts:  # where to act, in small print
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": parts[-1][:SECTION_TEXT_LIMIT]}]})
+    return blocks
+
+
 def done_reminder_blocks(card: PageCard, text: str) -> list[dict]:
     """"Is it done?" in a DM to the holder, with the card's own Done button (same action, same handler)."""
     return [

@@ -29,11 +29,21 @@ from ...domain.messages import (
     ReminderPayload,
     ReportPayload,
     SendCheck,
+    StormPayload,
     SwapPayload,
     ThreadPayload,
 )
 from ...errors import DeliveryFailed
-from .blocks import card_blocks, card_text, confirm_blocks, done_reminder_blocks, swap_blocks, verify_blocks
+from .blocks import (
+    SLACK_TEXT_LIMIT,
+    card_blocks,
+    card_text,
+    confirm_blocks,
+    done_reminder_blocks,
+    storm_blocks,
+    swap_blocks,
+    verify_blocks,
+)
 
 SLACK_TIMEOUT_SECONDS = 10
 # Errors that retrying cannot fix: the configuration or the workspace must change.
@@ -122,6 +132,9 @@ class SlackNotifier:
             return {"channel": dm, "text": message.text}
         if isinstance(payload, ChannelPayload):
             return {"channel": self._channel(payload.target), "text": message.text}
+        if isinstance(payload, StormPayload):  # a storm's cards, as one message in the support channel
+            return {"channel": self._channel("support"), "text": message.text[:SLACK_TEXT_LIMIT],
+                    "blocks": storm_blocks(message.text)}
         if isinstance(payload, CardPayload) and not payload.update:
             card = payload.card
             if card.slack_thread_ts:  # the ticket came from Slack: answer in its thread
@@ -131,6 +144,9 @@ class SlackNotifier:
                     "blocks": card_blocks(card, self._listen(card))}
         if isinstance(payload, ThreadPayload):
             card = payload.card
+            if payload.storm_ts:  # the page's card was folded into a storm message: its thread
+                return {"channel": self._channel("support"), "thread_ts": payload.storm_ts,
+                        "text": message.text[:SLACK_TEXT_LIMIT]}
             if card.slack_thread_ts:
                 return {"channel": card.slack_channel, "thread_ts": card.slack_thread_ts, "text": message.text}
             return {"channel": self._channel("support"), "text": message.text}

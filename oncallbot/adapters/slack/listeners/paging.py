@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ....domain import keys
-from ....domain.paging import AckKind, ack_hint, parse_ack_text, takes_as_ticket
+from ....domain import keys, wording
+from ....domain.paging import AckKind, ack_hint, parse_ack_text, parse_named_ack, takes_as_ticket
 from ....domain.procedure import Procedure
 from ....domain.team import Person
 from ....errors import BadInput, NotAuthorized
@@ -116,6 +116,8 @@ def register(app: App, deps: PagingDeps) -> None:
             return
         page_id = paging.page_for_slack_thread(store, event["channel"], thread_ts)
         if page_id is None:
+            if paging.is_storm_message(store, thread_ts):
+                storm_reply(event, client, thread_ts, person, key, context)
             return
         if person is None:  # a stranger's acknowledgment is refused; anything else they say is theirs
             if kind is not None:
@@ -131,6 +133,33 @@ def register(app: App, deps: PagingDeps) -> None:
             answer_later(context, lambda: deps.deliver_now(page_id))
         elif not result.repeat and person.id not in (result.page.on_it_by, result.page.done_by):
             ephemeral(result.message)  # not a retry of their own reply
+
+    def storm_reply(event: dict[str, Any], client: WebClient, thread_ts: str, person: Person | None,
+                    key: str | None, context: BoltContext) -> None:
+        """A storm message stands for many pages: an acknowledgment in its thread must name its page."""
+        def tell(text: str) -> None:
+            answer_later(context, lambda: client.chat_postEphemeral(
+                channel=event["channel"], user=event["user"], thread_ts=thread_ts, text=text))
+
+        reply = parse_named_ack(event.get("text") or "")
+        if person is None:  # a stranger's acknowledgment is refused; anything else they say is theirs
+            if reply is not None:
+                tell(stranger_text(procedure.team))
+            return
+        if reply is None or reply.page_number is None or int(reply.page_number) > paging.MAX_PAGE_ID:
+            tell(wording.STORM_REPLY_HINT)
+            return
+        page_id = int(reply.page_number)
+        try:
+            result = paging.acknowledge_page(store, procedure, page_id, person.id, reply.kind, "slack", clock.now(),
+                                             inbound_key=key)
+        except BadInput as exc:
+            tell(f"{exc}. {wording.STORM_REPLY_HINT}")
+            return
+        if result.accepted:
+            answer_later(context, lambda: deps.deliver_now(page_id))
+        if not result.repeat:  # a retry of a reply that was taken says nothing twice
+            tell(result.message)
 
     # --- buttons (members only) -----------------------------------------------------------------------
 
