@@ -66,9 +66,12 @@ def live(tmp_path, sqlite_url, fake, monkeypatch):
 
 
 def wait_for(driver, condition, what: str):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(lambda d: condition(d), message=what)
+    # The view redraws cards in place: an element found just before a redraw is gone when read, so look again.
+    return WebDriverWait(driver, WAIT, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+                         ).until(lambda d: condition(d), message=what)
 
 
 def screenshots(driver, tmp_path: Path, name: str) -> None:
