@@ -56,6 +56,8 @@ def test_the_same_message_seen_again_after_a_restart_and_by_a_second_replica_is_
     room.watch()  # a second replica reading the same folder
     wait_until(lambda: len(room.pages()) == 2, 10, "the mail that came during the restart")
     assert sorted(p.summary for p in room.pages()) == ["Arrived while the bot was down", "Refund please"]
+    # The card goes out after the page's commit, from the replica's own thread: wait for it, then count.
+    wait_until(lambda: len(room.deliverer.of_kind("card")) >= 2, 10, "the second page's card")
     assert len(room.deliverer.of_kind("card")) == 2
 
 
