@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.chaos [--pages N] [--minutes M] [--replicas 3] [--kill-every 5]
                                     [--restart-postgres] [--no-faults] [--seed 14]
+                                    [--keep-database]
 
 Three `serve` replicas on a PostgreSQL database of its own (created and dropped here) against the loopback fakes.
 `--restart-postgres` restarts the local cluster once mid-run (pg_ctlcluster): every database on it blips,
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restart-postgres", action="store_true", help="restart the PostgreSQL cluster mid-run")
     parser.add_argument("--no-faults", action="store_true", help="the fakes answer every call")
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--keep-database", action="store_true",
+                        help="leave the run's database behind to look into (its name is printed)")
     args = parser.parse_args(argv)
     settings = ChaosSettings(pages=args.pages, minutes=args.minutes, replicas=args.replicas,
                              kill_every=args.kill_every, restart_postgres=args.restart_postgres,
@@ -39,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         print(result.table(), flush=True)  # before the drop: the admin connection may not outlive a restart
     finally:
         database.admin.dispose()  # its pooled connection died with a PostgreSQL restart: connect afresh
-        database.drop()
+        if args.keep_database:
+            print(f"chaos: the run's database is kept: {database.url}", flush=True)
+        else:
+            database.drop()
     failed = (result.intake_lost or result.api_lost or result.steps_repeated or result.steps_missed or result.stuck
               or result.acks_lost or result.lost_sends or result.double_sends)
     return 1 if failed else 0

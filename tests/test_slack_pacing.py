@@ -3,11 +3,12 @@ What backs up is grouped (a page's thread lines into one post, a person's DMs in
 redraws into one) and the rest waits its turn; nothing is lost. The pure rule with times passed in, then the
 bot as `serve` wires it, on an injected clock, the real slack_sdk client against the loopback fake."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from oncallbot.domain.pacing import Bucket, Queued, SlackPace, Unit, pace_slack, queued_for_slack
+from oncallbot.domain.pacing import GROUPED_MAX_CHARS, Bucket, Queued, SlackPace, Unit, pace_slack, queued_for_slack
 from oncallbot.services import paging
 from oncallbot.services.delivery import SlackPacer
 from tests.fakes import FakeSlack, FakeTwilio
@@ -75,6 +76,36 @@ def test_a_storm_of_dms_to_one_person_is_one_digest_dm_and_buttons_stay_apart():
     plan = pace_slack([*dms, reminder], {}, PACE, T0)
     assert plan.send == (Unit(1, tuple(range(2, 31))), Unit(31))
     assert plan.defer == ()
+
+
+def test_dms_that_keep_coming_join_the_digest_already_waiting_rather_than_queue_one_slot_each():
+    """A storm that lasts: one person's DMs arrive round after round. Each round's DMs wait with the digest
+    already waiting, so the person gets one DM a slot however long it goes on, not a queue that grows a row at
+    a time (with a 10,000-page run: thousands of slots, hours behind)."""
+    buckets, slots, sent = {}, {}, 0
+    for tick in range(150):  # five pages a second for 30 s, each DM in a round (a claim) of its own
+        plan = pace_slack([queued_for_slack(tick + 1, "page", None, "aisha", tick + 1)], buckets, PACE,
+                          T0 + timedelta(seconds=tick / 5))
+        buckets, sent = plan.buckets, sent + len(plan.send)
+        slots.update(plan.defer)
+    assert sent + len(slots) == 150  # nothing lost
+    assert len(set(slots.values())) <= 31  # one slot a second at most...
+    assert max(slots.values()) <= T0 + timedelta(seconds=31)  # ...so the last waits a second, not two minutes
+
+
+def test_a_group_that_outgrows_one_message_takes_another_slot():
+    """A grouped message stays under Slack's advised 4,000 characters: words beyond take a slot of their own."""
+    full = GROUPED_MAX_CHARS // 2 + 1
+    first = pace_slack([replace(queued_for_slack(1, "page", None, "aisha", 1), chars=full)],
+                       {"dm:aisha": Bucket(0.0, T0)}, PACE, T0)
+    second = pace_slack([replace(queued_for_slack(2, "page", None, "aisha", 2), chars=full)], first.buckets, PACE, T0)
+    third = pace_slack([replace(queued_for_slack(3, "page", None, "aisha", 3), chars=10)], second.buckets, PACE, T0)
+    slots = {**dict(first.defer), **dict(second.defer), **dict(third.defer)}
+    assert slots[1] != slots[2]  # two halves and more do not fit one message
+    assert slots[3] == slots[2]  # a short one joins the one with room
+    within = pace_slack([replace(q, chars=full) for q in (queued_for_slack(i, "page", None, "aisha", i)
+                                                          for i in (4, 5, 6))], {}, PACE, T0)
+    assert all(len(unit.folded) == 0 for unit in within.send)  # the same within one round, even with tokens
 
 
 def test_redraws_of_one_card_are_one_redraw_and_not_paced():

@@ -5,7 +5,10 @@ bursts over it. In a storm the bot would otherwise post thousands of thread line
 with 429s and that arrive minutes late. So each destination gets a token bucket; what fits is sent, and what
 backs up is grouped: the thread lines of one page become one post, the plain DMs to one person one digest DM,
 the redraws of one page's card one redraw (it shows the page as it stands anyway). What still does not fit
-waits for its token, in order, so a page's card is never overtaken by its own thread.
+waits for its token, in order, so a page's card is never overtaken by its own thread. A row whose group
+already has rows waiting for a slot joins them there (up to GROUPED_MAX_CHARS), rather than take a slot of its
+own: in a storm that lasts, a person's DMs and a thread's lines are one message a slot, not a queue that
+grows by one a row.
 
 Cards too (`SlackPace.group_cards`): when the cards of a channel back up, the ones that still have a token are
 posted as cards and the rest are folded into one storm message, which waits for the channel's next token;
@@ -18,10 +21,15 @@ Pure: the buckets go in and come out; time is a parameter.
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .vocabulary import MessageKind, SlackTarget
+
+# The words one grouped message may carry, well within the 40,000 characters Slack takes before it truncates
+# (its advice for one message is 4,000: a digest is read as a list, not a message); a group that outgrows this
+# takes another slot.
+GROUPED_MAX_CHARS = 12_000
 
 
 @dataclass(frozen=True)
@@ -34,10 +42,19 @@ class SlackPace:
 
 
 @dataclass(frozen=True)
+class WaitingGroup:
+    """Rows of one group left waiting for one slot, and the words they carry so far."""
+
+    until: datetime
+    chars: int
+
+
+@dataclass(frozen=True)
 class Bucket:
     tokens: float
     at: datetime
     storm_at: datetime | None = None  # the slot of the storm message waiting for this channel: cards join it
+    waiting: Mapping[str, WaitingGroup] = field(default_factory=dict)  # by group: later rows of it join them
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,7 @@ class Queued:
     reserved: bool = False
     card: bool = False  # a page's card: folded into a storm message when the channel's cards back up
     page_id: int | None = None  # a thread line's page: it waits while that page's card is being folded
+    chars: int = 0  # its words' length: a grouped message stays under GROUPED_MAX_CHARS
 
 
 @dataclass(frozen=True)
@@ -82,7 +100,8 @@ def refill(bucket: Bucket | None, pace: SlackPace, now: datetime) -> Bucket:
     if now <= bucket.at:  # a round that began before the last one (senders run in parallel): no time passed
         return bucket
     elapsed = (now - bucket.at).total_seconds()
-    return Bucket(min(float(pace.burst), bucket.tokens + elapsed * pace.per_second), now, bucket.storm_at)
+    return Bucket(min(float(pace.burst), bucket.tokens + elapsed * pace.per_second), now, bucket.storm_at,
+                  bucket.waiting)
 
 
 def _units(rows: Sequence[Queued], backed_up: bool) -> list[tuple[Unit, bool]]:
@@ -95,10 +114,11 @@ def _units(rows: Sequence[Queued], backed_up: bool) -> list[tuple[Unit, bool]]:
     first_of_group: dict[str, int] = {}
     for row in rows:
         first = first_of_group.get(row.group) if row.group is not None else None
-        if first is not None and (backed_up or (row.reserved and members[first][0].reserved)):
+        if first is not None and (backed_up or (row.reserved and members[first][0].reserved)) \
+                and sum(r.chars for r in members[first]) + row.chars <= GROUPED_MAX_CHARS:
             members[first].append(row)
             continue
-        if row.group is not None and first is None:
+        if row.group is not None:  # the first of its group, or the first once the last one is full
             first_of_group[row.group] = row.id
         order.append(row.id)
         members[row.id] = [row]
@@ -130,6 +150,7 @@ def pace_slack(queued: Sequence[Queued], buckets: Mapping[str, Bucket], pace: Sl
         storm_pages: set[int] = set()
         storm_now = pace.group_cards and any(row.reserved and row.card for row in rows)
         storm_at = bucket.storm_at if bucket.storm_at is not None and bucket.storm_at > now else None
+        waiting = {group: w for group, w in bucket.waiting.items() if w.until > now}
         by_id = {row.id: row for row in rows}
         for unit, reserved in _units(rows, backed_up):
             first = by_id[unit.id]
@@ -148,8 +169,16 @@ def pace_slack(queued: Sequence[Queued], buckets: Mapping[str, Bucket], pace: Sl
                 send.append(unit)
                 tokens -= 1
             else:
-                tokens -= 1  # its slot: when the bucket would have refilled to this token
-                until = bucket.at + timedelta(seconds=(-tokens) / pace.per_second)
+                chars = first.chars + sum(by_id[i].chars for i in unit.folded)
+                joins = waiting.get(first.group) if first.group is not None else None
+                if joins is not None and joins.chars + chars <= GROUPED_MAX_CHARS:
+                    until = joins.until  # its group waits already: it goes with them, in their slot
+                    chars += joins.chars
+                else:
+                    tokens -= 1  # its slot: when the bucket would have refilled to this token
+                    until = bucket.at + timedelta(seconds=(-tokens) / pace.per_second)
+                if first.group is not None:
+                    waiting[first.group] = WaitingGroup(until, chars)
                 defer.extend((row_id, until) for row_id in (unit.id, *unit.folded))
         if storm and storm_now:
             send.append(Unit(storm[0], tuple(storm[1:]), storm=True))
@@ -157,7 +186,7 @@ def pace_slack(queued: Sequence[Queued], buckets: Mapping[str, Bucket], pace: Sl
         elif storm:
             assert storm_at is not None
             defer.extend((row_id, storm_at) for row_id in storm)
-        after[destination] = Bucket(tokens, bucket.at, storm_at)
+        after[destination] = Bucket(tokens, bucket.at, storm_at, waiting)
     return PacingPlan(tuple(send), tuple(defer), after)
 
 

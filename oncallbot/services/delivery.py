@@ -265,8 +265,9 @@ class SlackPacer:
         # A folded page's line says which page it is about: many pages' lines share that thread.
         slack = [replace(row, text=wording.storm_thread_line(row.page_id or 0, row.text))
                  if row.id in storm_threads else row for row in slack]
-        queued = [queued_for_slack(row.id, row.kind, row.target, row.person_id, row.page_id,
-                                   confirm=_confirm_dm(tx, row), storm_thread=storm_threads.get(row.id))
+        queued = [replace(queued_for_slack(row.id, row.kind, row.target, row.person_id, row.page_id,
+                                           confirm=_confirm_dm(tx, row), storm_thread=storm_threads.get(row.id)),
+                          chars=len(row.text))
                   for row in slack]
         with self._lock:
             queued = [replace(q, reserved=q.id in self._slots) for q in queued]
