@@ -1,9 +1,11 @@
 """The composition root: settings and environment in, wired adapters and services out. No I/O at import."""
 
+from __future__ import annotations  # the config's models are types here: `who` starts without pydantic
+
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +13,6 @@ from typing import TYPE_CHECKING
 from .adapters.clock import SystemClock
 from .adapters.db.schema import default_database_url
 from .adapters.holiday_calendar import holiday_lookup
-from .config import Settings
 from .domain.paging import ChainStep, EscalationPolicy
 from .domain.procedure import Procedure
 from .errors import ConfigError
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from .adapters.slack.bolt import App as SlackApp
     from .adapters.slack.bolt import WebClient as SlackClient
     from .adapters.twilio import TwilioRecordings, TwilioSignatureVerifier
+    from .adapters.who_setup import WhoSetup
+    from .config import Settings
     from .domain.mail import MailPolicy
     from .domain.phone_line import PhoneLine
     from .domain.watch import Check, Vitals
@@ -59,7 +62,7 @@ class Environment:
     link_secret: str | None = None  # signs the Slack card's "Listen" links to voicemails
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Environment":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Environment:
         def get(name: str) -> str | None:
             return env.get(name) or None
 
@@ -99,7 +102,7 @@ def build_procedure(settings: Settings) -> Procedure:
     )
 
 
-def build_phone_line(settings: Settings) -> "PhoneLine | None":
+def build_phone_line(settings: Settings) -> PhoneLine | None:
     line = settings.phone_line
     if line is None:
         return None
@@ -113,7 +116,7 @@ def build_phone_line(settings: Settings) -> "PhoneLine | None":
                      transcribe=line.transcribe, try_next=line.try_next)
 
 
-def build_rotation_source(settings: Settings, env: Environment) -> "RotationSource":
+def build_rotation_source(settings: Settings, env: Environment) -> RotationSource:
     rotation = settings.rotation
     if rotation.source == "ical":
         from .adapters.ical.source import ICalendarSource
@@ -143,24 +146,48 @@ def rotation_source_key(settings: Settings, env: Environment) -> str:
     """The `key` of the source build_rotation_source would build (its sync state's row), without building
     it: no calendar client, no credentials read. It refuses what build_rotation_source refuses.
     tests/test_command_start.py holds the two to the same key."""
+    return source_key(*_rotation_ref(settings), env)
+
+
+def _rotation_ref(settings: Settings) -> tuple[str, str]:
+    """rotation.source and what it reads: the calendar file, resolved, or the Google calendar's id."""
     rotation = settings.rotation
     if rotation.source == "ical":
         assert rotation.ical is not None  # the config requires it with this source
-        return f"ical:{settings.resolve_path(rotation.ical)}"
+        return "ical", settings.resolve_path(rotation.ical)
     if rotation.source == "google":
-        _google_credentials(env)
         assert rotation.google is not None  # the config requires it with this source
-        return f"google:{rotation.google.calendar_id}"
-    raise ConfigError([f"rotation.source: {rotation.source!r} is not available in this build"])
+        return "google", rotation.google.calendar_id
+    return rotation.source, ""
 
 
-def build_rotation_reader(settings: Settings, env: Environment | None = None) -> "RotationReader | None":
+def source_key(source: str, ref: str, env: Environment) -> str:
+    if source == "ical":
+        return f"ical:{ref}"
+    if source == "google":
+        _google_credentials(env)
+        return f"google:{ref}"
+    raise ConfigError([f"rotation.source: {source!r} is not available in this build"])
+
+
+def who_setup(settings: Settings) -> WhoSetup:
+    """What `oncallbot who` reads of the settings (adapters.who_setup keeps a copy): the procedure without
+    anyone's contact details or the office line, where the rotation is stored and how often it is synced."""
+    from .adapters.who_setup import WhoSetup
+
+    procedure = build_procedure(settings)
+    team = replace(procedure.team, people=tuple(replace(person, email=None, phone=None, slack_id=None)
+                                                for person in procedure.team.people))
+    return WhoSetup(replace(procedure, team=team, phone_line=None), settings.storage.sqlite_path,
+                    *_rotation_ref(settings), settings.rotation.sync_interval)
+
+
+def build_rotation_reader(sqlite_path: str, env: Environment) -> RotationReader | None:
     """A read-only reader of the stored rotation over the database driver alone, for `oncallbot who`; None
     when the database is one to open through the store (see adapters.db.rotation_reader)."""
     from .adapters.db.rotation_reader import open_rotation_reader
 
-    env = env or Environment.from_env()
-    return open_rotation_reader(env.database_url or default_database_url(settings.storage.sqlite_path))
+    return open_rotation_reader(env.database_url or default_database_url(sqlite_path))
 
 
 @dataclass
@@ -169,30 +196,30 @@ class Container:
 
     settings: Settings
     env: Environment
-    clock: "Clock"
-    store: "Store"  # what the services take
-    database: "DatabaseStore"  # the same store, as the database it is: its schema, its URL, its shutdown
+    clock: Clock
+    store: Store  # what the services take
+    database: DatabaseStore  # the same store, as the database it is: its schema, its URL, its shutdown
     procedure: Procedure
-    rotation_source: "RotationSource"
-    deliverer: "Deliverer"
-    slack_client: "SlackClient | None" = None  # a slack_sdk WebClient when Slack is configured
-    recordings: "TwilioRecordings | None" = None  # voicemail recordings, when Twilio is configured
+    rotation_source: RotationSource
+    deliverer: Deliverer
+    slack_client: SlackClient | None = None  # a slack_sdk WebClient when Slack is configured
+    recordings: TwilioRecordings | None = None  # voicemail recordings, when Twilio is configured
     notes: list[str] = field(default_factory=list)  # what the operator should know at start
     stopping: threading.Event = field(default_factory=threading.Event)  # set when serve shuts down
-    heartbeat: "Heartbeat | None" = None  # heartbeat.url: called every minute while the checks pass
-    metrics: "Metrics | None" = None  # server.metrics: true
-    dispatcher: "DispatcherLiveness | None" = None  # set by the scheduler: its dispatcher's last run
-    slack_pacer: "SlackPacer | None" = None  # set by `build` when Slack is configured: Slack's pace, per process
+    heartbeat: Heartbeat | None = None  # heartbeat.url: called every minute while the checks pass
+    metrics: Metrics | None = None  # server.metrics: true
+    dispatcher: DispatcherLiveness | None = None  # set by the scheduler: its dispatcher's last run
+    slack_pacer: SlackPacer | None = None  # set by `build` when Slack is configured: Slack's pace, per process
     # The mailbox's wiring sets this to a reader of its last successful check (the metrics' age gauge).
     mailbox_checked_at: Callable[[], datetime | None] | None = None
     # What GET /healthz reports besides the database: name -> a check returning None when fine, else why not.
     health_checks: dict[str, Callable[[], str | None]] = field(default_factory=dict)
-    rotation: "RotationReadModel | None" = None  # set by build: the rotation in memory, for GET /api/v1/oncall
+    rotation: RotationReadModel | None = None  # set by build: the rotation in memory, for GET /api/v1/oncall
 
     def running(self) -> bool:
         return not self.stopping.is_set()
 
-    def health(self) -> "tuple[Vitals, tuple[Check, ...]]":
+    def health(self) -> tuple[Vitals, tuple[Check, ...]]:
         """The bot's own checks, as /healthz, /metrics and the heartbeat see them."""
         from .domain.watch import failing_checks
         from .services.watch import read_vitals
@@ -203,7 +230,7 @@ class Container:
     def last_mailbox_check(self) -> datetime | None:
         return self.mailbox_checked_at() if self.mailbox_checked_at is not None else None
 
-    def deliver_now(self, page_id: int | None = None, claimed: "Claimed | None" = None) -> int:
+    def deliver_now(self, page_id: int | None = None, claimed: Claimed | None = None) -> int:
         """Send what the outbox holds now (for one page, or all) instead of waiting for the next tick; `claimed`
         first, when the caller's transaction claimed it already (`delivery.claim_pending`)."""
         from .services.delivery import deliver_pending
@@ -222,9 +249,9 @@ def twilio_configured(env: Environment) -> bool:
     return bool(env.twilio_account_sid and env.twilio_auth_token and env.twilio_from_number)
 
 
-def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackClient | None" = None,
-                    rotation_source: "RotationSource | None" = None, clock: "Clock | None" = None
-                    ) -> "NotificationRouter":
+def build_deliverer(settings: Settings, env: Environment, slack_client: SlackClient | None = None,
+                    rotation_source: RotationSource | None = None, clock: Clock | None = None
+                    ) -> NotificationRouter:
     from .adapters.console_notifier import ConsoleNotifier
     from .adapters.router import NotificationRouter
 
@@ -257,7 +284,7 @@ def build_deliverer(settings: Settings, env: Environment, slack_client: "SlackCl
                               calendar=calendar, email=email)
 
 
-def _listen_link(settings: Settings, env: Environment, clock: "Clock") -> "Callable[[int], str] | None":
+def _listen_link(settings: Settings, env: Environment, clock: Clock) -> Callable[[int], str] | None:
     """The Slack card's "Listen" link of a voicemail page: signed, valid for phone_line.listen_link_valid_for."""
     line, secret = settings.phone_line, env.link_secret
     if line is None or not secret:
@@ -281,7 +308,7 @@ def missing_credentials(env: Environment, settings: Settings | None = None) -> l
     return notes
 
 
-def build_store(settings: Settings, env: Environment | None = None) -> "DatabaseStore":
+def build_store(settings: Settings, env: Environment | None = None) -> DatabaseStore:
     """The database alone: what migrating needs (no calendar, no credentials, no clients)."""
     from .adapters.db import Store as DatabaseStore
 
@@ -289,7 +316,7 @@ def build_store(settings: Settings, env: Environment | None = None) -> "Database
     return DatabaseStore(env.database_url or default_database_url(settings.storage.sqlite_path))
 
 
-def build(settings: Settings, env: Environment | None = None, clock: "Clock | None" = None) -> Container:
+def build(settings: Settings, env: Environment | None = None, clock: Clock | None = None) -> Container:
     env = env or Environment.from_env()
     slack_client = None
     if slack_configured(env):
@@ -337,7 +364,7 @@ def build(settings: Settings, env: Environment | None = None, clock: "Clock | No
     return container
 
 
-def build_slack_app(container: Container) -> "SlackApp | None":
+def build_slack_app(container: Container) -> SlackApp | None:
     """The bolt app with its listeners, when Slack is configured. Over HTTP bolt checks the signing secret;
     over Socket Mode (SLACK_APP_TOKEN) the connection itself is authenticated, so there is no secret to check."""
     if container.slack_client is None:
@@ -379,7 +406,7 @@ def build_slack_app(container: Container) -> "SlackApp | None":
     return app
 
 
-def build_twilio_verifier(container: Container) -> "TwilioSignatureVerifier | None":
+def build_twilio_verifier(container: Container) -> TwilioSignatureVerifier | None:
     if not container.env.twilio_auth_token:
         return None
     from .adapters.twilio import TwilioSignatureVerifier
@@ -387,7 +414,7 @@ def build_twilio_verifier(container: Container) -> "TwilioSignatureVerifier | No
     return TwilioSignatureVerifier(container.env.twilio_auth_token, container.settings.server.public_url)
 
 
-def build_user_groups(container: Container) -> "UserGroups | None":
+def build_user_groups(container: Container) -> UserGroups | None:
     """The on-call user group's adapter, when slack.oncall_usergroup is set and Slack is configured."""
     if container.slack_client is None or not container.settings.slack.oncall_usergroup:
         return None
@@ -396,7 +423,7 @@ def build_user_groups(container: Container) -> "UserGroups | None":
     return SlackUserGroups(container.slack_client)
 
 
-def mail_policy(settings: Settings) -> "MailPolicy":
+def mail_policy(settings: Settings) -> MailPolicy:
     from .domain.mail import MailPolicy
 
     email = settings.email
@@ -406,7 +433,7 @@ def mail_policy(settings: Settings) -> "MailPolicy":
     return MailPolicy(frozenset(own), email.authserv_id, email.max_pages_per_sender)
 
 
-def build_mail_watcher(container: Container) -> "MailboxWatcher | None":
+def build_mail_watcher(container: Container) -> MailboxWatcher | None:
     """The support mailbox's watch, when email.imap is configured; its health joins GET /healthz."""
     settings, env = container.settings, container.env
     if settings.email is None or settings.email.imap is None:

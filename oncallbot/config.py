@@ -6,7 +6,6 @@ problem, each naming the key path: `shift.start: "Mon 25:00" is not a time`.
 """
 
 import json
-import os
 import re
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from .config_file import config_path, read_config_file
 from .domain.handoff import DEFAULT_CHECKLIST
 from .domain.responsibility import BusinessHours
 from .domain.rotation import ShiftWindow
@@ -28,7 +28,6 @@ from .errors import ConfigError
 # libyaml's safe loader where PyYAML was built with it: the same documents, read ten times faster than in pure
 # Python (20 ms of every command's start on the example file).
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-DEFAULT_PATHS = (Path("config/oncallbot.yaml"), Path("config/oncallbot.example.yaml"))
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 E164_PROBLEM = "is not a phone number in E.164 form (e.g. +14155550123; spaces, dashes and brackets are fine)"
 
@@ -499,17 +498,6 @@ def parse_settings(data: Any, base_dir: Path = Path(".")) -> Settings:
     return settings
 
 
-def config_path(explicit: str | None = None) -> Path:
-    if explicit:
-        return Path(explicit)
-    if os.environ.get("ONCALLBOT_CONFIG"):
-        return Path(os.environ["ONCALLBOT_CONFIG"])
-    for candidate in DEFAULT_PATHS:
-        if candidate.is_file():
-            return candidate
-    return DEFAULT_PATHS[-1]
-
-
 def _read_yaml(text: str) -> Any:
     try:
         return yaml.load(text, Loader=SAFE_LOADER)
@@ -523,10 +511,15 @@ def _read_yaml(text: str) -> Any:
 
 def load_settings(explicit: str | None = None) -> Settings:
     path = config_path(explicit)
+    return settings_from_file(path, read_config_file(path))
+
+
+def settings_from_file(path: Path, content: bytes) -> Settings:
+    """The settings in `content`, the bytes read from the configuration file at `path`."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the configuration file ({exc.strerror})"]) from None
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start + 1})"]) from None
     try:
         data = _read_yaml(text)
     except yaml.YAMLError as exc:

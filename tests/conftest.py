@@ -48,6 +48,7 @@ def clean_env(monkeypatch, tmp_path):
         if name.startswith(("ONCALLBOT_", "SLACK_", "TWILIO_", "GOOGLE_")) and name != "ONCALLBOT_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # the embedded SQLite default lands in tmp_path/var
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # `who`'s copies of its setup (never ~/.cache)
 
 
 @pytest.fixture(autouse=True)

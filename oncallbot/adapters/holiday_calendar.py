@@ -4,17 +4,22 @@ import importlib.util
 import sys
 from collections.abc import Iterable
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import holidays
-from holidays.registry import COUNTRIES
+if TYPE_CHECKING:
+    import holidays
+
+LOOKUPS_KEPT = 4096  # days remembered by one lookup: a decade of them
 
 
-def country_holidays(country: str, subdivision: str | None) -> holidays.HolidayBase:
+def country_holidays(country: str, subdivision: str | None) -> "holidays.HolidayBase":
     """`holidays.country_holidays`, loading the one country's module. The library's own lookup imports the
     package `holidays.countries`, whose __init__ imports every country (about 250 modules, the largest part
     of a CLI command's start-up), where a team needs one. Anything unusual goes to the library's lookup."""
+    import holidays  # the package itself is a fifth of a command's start-up: loaded when a day is looked up
+    from holidays.registry import COUNTRIES
+
     module_name = next((name for name, (_, *codes) in COUNTRIES.items() if country in codes), None)
     full_name = f"holidays.countries.{module_name}"
     path = Path(holidays.__file__).parent / "countries" / f"{module_name}.py"
@@ -46,14 +51,36 @@ def calendar_problem(country: str, subdivision: str | None) -> str | None:
     return None
 
 
-def holiday_lookup(country: str | None, subdivision: str | None, extra_dates: Iterable[date]):
-    extra = frozenset(extra_dates)
-    calendar = country_holidays(country, subdivision) if country else {}
+class HolidayLookup:
+    """The team's holidays, as a date -> name lookup (domain.responsibility.HolidayLookup). The country's
+    calendar is built at the first lookup; a copy (pickle: `oncallbot who`'s cached setup) carries the
+    country, the subdivision and the extra dates, never the built calendar."""
 
-    @lru_cache(maxsize=4096)
-    def holiday_on(day: date) -> str | None:
-        if day in extra:
-            return "Office closed (team holiday)"
-        return calendar.get(day) if country else None
+    def __init__(self, country: str | None, subdivision: str | None, extra_dates: Iterable[date]):
+        self.country, self.subdivision, self.extra = country, subdivision, frozenset(extra_dates)
+        self._calendar: dict | holidays.HolidayBase | None = None
+        self._seen: dict[date, str | None] = {}
 
-    return holiday_on
+    def __call__(self, day: date) -> str | None:
+        if day in self._seen:
+            return self._seen[day]
+        if day in self.extra:
+            name: str | None = "Office closed (team holiday)"
+        else:
+            if self._calendar is None:
+                self._calendar = country_holidays(self.country, self.subdivision) if self.country else {}
+            name = self._calendar.get(day)
+        if len(self._seen) < LOOKUPS_KEPT:
+            self._seen[day] = name
+        return name
+
+    def __getstate__(self) -> tuple:
+        return self.country, self.subdivision, self.extra
+
+    def __setstate__(self, state: tuple) -> None:
+        self.country, self.subdivision, self.extra = state
+        self._calendar, self._seen = None, {}
+
+
+def holiday_lookup(country: str | None, subdivision: str | None, extra_dates: Iterable[date]) -> HolidayLookup:
+    return HolidayLookup(country, subdivision, extra_dates)

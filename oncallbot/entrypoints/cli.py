@@ -5,10 +5,11 @@ import json
 import logging
 import sys
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .. import bootstrap
 from ..adapters.clock import SystemClock
-from ..config import Settings, load_settings
+from ..config_file import config_path, read_config_file
 from ..domain.paging import LIST_LIMIT, LIST_LIMIT_MAX
 from ..domain.procedure import Procedure
 from ..errors import BadInput, ConfigError, IntegrationError
@@ -41,7 +42,18 @@ from .formatters import (
 )
 from .timeparse import parse_instant
 
+if TYPE_CHECKING:
+    from ..adapters.who_setup import WhoSetup
+    from ..config import Settings
+
 log = logging.getLogger("oncallbot.cli")
+
+
+def load_settings(explicit: str | None = None) -> "Settings":
+    """The validated settings (oncallbot.config, loaded here: `who` with a copy of its setup never needs it)."""
+    from ..config import load_settings as load
+
+    return load(explicit)
 
 
 def _container(args) -> bootstrap.Container:
@@ -63,10 +75,23 @@ def _sync_if_stale(container: bootstrap.Container) -> None:
 
 
 def cmd_who(args) -> int:
-    settings = load_settings(args.config)
-    answered = _who_from_reader(args, settings)
-    if answered is not None:
+    """From a copy of its setup when this very file passed validation before (adapters.who_setup), else the
+    file is validated in full first; then over the database driver alone when it can, else through the store."""
+    from ..adapters import who_setup as kept
+
+    path = config_path(args.config)
+    content = read_config_file(path)
+    setup = kept.load(path, content)
+    if setup is not None and (answered := _who_from_reader(args, setup)) is not None:
         return answered
+    from ..config import settings_from_file
+
+    settings = settings_from_file(path, content)
+    if setup is None:
+        setup = bootstrap.who_setup(settings)
+        kept.save(path, content, setup)
+        if (answered := _who_from_reader(args, setup)) is not None:
+            return answered
     container = bootstrap.build(settings, clock=args.clock)
     container.database.ensure_schema()
     procedure = container.procedure
@@ -76,7 +101,7 @@ def cmd_who(args) -> int:
     return 0
 
 
-def _who_from_reader(args, settings: Settings) -> int | None:
+def _who_from_reader(args, setup: "WhoSetup") -> int | None:
     """`who` in the common case, a database at the current schema and no sync due: read over the database
     driver alone, without the store's SQLAlchemy and Alembic (most of the command's start-up). None leaves
     it to the store: a sync is due, the schema is not current (the store migrates SQLite, or says to run
@@ -84,16 +109,16 @@ def _who_from_reader(args, settings: Settings) -> int | None:
     from ..adapters.db.rotation_reader import RotationReadFailed
 
     env = bootstrap.Environment.from_env()
-    reader = bootstrap.build_rotation_reader(settings, env)
+    reader = bootstrap.build_rotation_reader(setup.sqlite_path, env)
     if reader is None:
         return None
     try:
         if not reader.schema_is_current():
             return None
-        procedure = bootstrap.build_procedure(settings)
+        procedure = setup.procedure
         now = (args.clock or SystemClock()).now()
-        synced_at = last_synced_at(reader, bootstrap.rotation_source_key(settings, env))
-        if synced_at is None or now - synced_at >= settings.rotation.sync_interval:
+        synced_at = last_synced_at(reader, bootstrap.source_key(setup.rotation_source, setup.rotation_ref, env))
+        if synced_at is None or now - synced_at >= setup.sync_interval:
             return None
         at = parse_instant(args.at, procedure.window.tz) if args.at else now
         report = who_is_on_call(reader, procedure, at)
