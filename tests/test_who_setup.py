@@ -17,7 +17,6 @@ from oncallbot.adapters.holiday_calendar import holiday_lookup
 from oncallbot.entrypoints.cli import main
 from tests.harness.config import EXAMPLE_CONFIG
 
-
 AT = "2026-12-02T21:00"  # a weeknight: the person on call is responsible
 
 
