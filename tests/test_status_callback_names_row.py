@@ -68,7 +68,8 @@ def reconcile_later(bot, minutes=2):
 
 
 def ambiguity_reports(bot):
-    return [text for approver in (DANA_SLACK, OMAR_SLACK) for text in bot.dms(approver) if "may not have been sent" in text]
+    return [text for approver in (DANA_SLACK, OMAR_SLACK) for text in bot.dms(approver)
+            if "may not have been sent" in text]
 
 
 def lookups(bot):

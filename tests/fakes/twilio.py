@@ -181,7 +181,8 @@ class FakeTwilio(FakeServer):
                       "SmsStatus": status} for status in ("sent", "delivered")]
         else:
             events = [e for e in resource.get("status_callback_event") or ["completed"] if e in _CALL_EVENTS]
-            forms = [{**base, "CallSid": resource["sid"], "CallStatus": _CALL_EVENTS[event], "Direction": "outbound-api",
+            forms = [{**base, "CallSid": resource["sid"], "CallStatus": _CALL_EVENTS[event],
+                      "Direction": "outbound-api",
                       "SequenceNumber": str(n), "Timestamp": format_datetime(datetime.now(UTC)),
                       **({"CallDuration": "12"} if event == "completed" else {})}
                      for n, event in enumerate(events)]
@@ -219,7 +220,8 @@ class FakeTwilio(FakeServer):
                 else:
                     import httpx
 
-                    status = httpx.post(url, data=form, headers={"X-Twilio-Signature": signature}, timeout=5).status_code
+                    status = httpx.post(url, data=form, headers={"X-Twilio-Signature": signature},
+                                        timeout=5).status_code
             except Exception:  # the replica is down, or the test's app refused: Twilio does not retry it
                 status = None
             with self._changed:
