@@ -581,9 +581,11 @@ def _apply_failure(tx: StoreTx, procedure: Procedure, row: NotificationRecord, d
 def _record_failure(store: Store, procedure: Procedure, message: Outgoing, exc: DeliveryFailed,
                     now: datetime) -> None:
     with store.transaction() as tx:
-        row = tx.notification(message.id)
+        row = tx.notification(message.id, lock=True)
         if row is None:
             return
+        if row.channel in PHONE_CHANNELS and row.state == NotificationState.SENT and row.provider_ref:
+            return  # Twilio's status callback, naming the row, showed it went (an answer that timed out, say)
         attempts = row.attempts + 1
         error = SendError(str(exc), exc.permanent, exc.maybe_sent, isinstance(exc, ChannelOptedOut),
                           isinstance(exc, EditConflict))
