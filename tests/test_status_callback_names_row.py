@@ -230,3 +230,28 @@ def test_a_call_reported_as_maybe_not_sent_is_marked_sent_when_its_callback_come
     assert len(timeline) == 1 and "status callback showed it went" in timeline[0]["detail"]
     assert {approver: len(bot.dms(approver)) for approver in (DANA_SLACK, OMAR_SLACK)} == dms  # no second report
     assert len(bot.twilio.calls_to(AISHA)) == 1
+
+
+def test_a_callback_that_beats_the_api_answer_records_the_send_once(make_bot, database_url):
+    bot = make_bot(database_url)
+    seen = []
+
+    def twilio_calls_back_first(resource):  # the text's `sent`, before the API answers with its sid
+        if resource["sid"].startswith("SM"):
+            n = int(resource["status_callback"].rsplit("=", 1)[1])
+            assert post_status(bot, n, status_params(bot, resource["sid"], "sent")).status_code == 204
+            with bot.store.transaction() as tx:
+                named = tx.notification(n)
+            seen.append((named.state, named.provider_ref))
+
+    bot.twilio.before_answer = twilio_calls_back_first
+    page_id = first_step_fired(bot)
+    bot.container.deliver_now()
+    bot.twilio.before_answer = None
+
+    [text] = bot.twilio.sms_to(AISHA)
+    assert seen == [("sent", text["sid"])]  # recorded by the callback, while the send waited for its answer
+    after = row(bot, page_id, "sms")
+    assert (after.state, after.provider_ref, after.delivery_status) == ("sent", text["sid"], "sent")
+    assert events(bot.page(page_id), "notified").count(("notified", "aisha", "sms")) == 1  # not twice
+    assert len(bot.twilio.sms_to(AISHA)) == 1

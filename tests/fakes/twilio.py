@@ -48,6 +48,7 @@ _CODE_FOR_STATUS = {401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
 # What a call's StatusCallbackEvent asks for, and the CallStatus Twilio posts for it
 _CALL_EVENTS = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress", "completed": "completed"}
 CALLBACK_DELAY = 0.02  # seconds from the API's answer to the first status callback, then between callbacks
+CALLBACK_POSTERS = 4  # threads posting them: a slow replica does not hold up the others' callbacks
 
 
 class FakeTwilio(FakeServer):
@@ -65,13 +66,14 @@ class FakeTwilio(FakeServer):
         # Called with each message or call created, before the API answers: Twilio's status callback can reach
         # the app before the answer carrying the sid does.
         self.before_answer: Callable[[dict[str, Any]], None] | None = None
-        self._callbacks: list[tuple[float, int, str, dict[str, str]]] = []  # a heap of (when, seq, url, form)
+        # A heap of (when, seq, url, forms): one resource's callbacks, posted in order by one poster
+        self._callbacks: list[tuple[float, int, str, list[dict[str, str]]]] = []
         self._callback_seq = itertools.count()
         self._callback_send: Send | None = None
         self._callback_delay = CALLBACK_DELAY
         self._callbacks_on = False
         self._posting = 0
-        self._callback_thread: threading.Thread | None = None
+        self._callback_threads: list[threading.Thread] = []
         self.status_callbacks: list[tuple[str, dict[str, str], int | None]] = []  # url, form, our answer (None: lost)
         if post_status_callbacks:
             self.enable_status_callbacks()
@@ -154,10 +156,11 @@ class FakeTwilio(FakeServer):
         each one instead of an HTTP POST to the URL (e.g. into a test client); it returns the response."""
         with self._lock:
             self._callback_send, self._callback_delay, self._callbacks_on = send, delay, True
-            if self._callback_thread is None:
-                self._callback_thread = threading.Thread(target=self._post_callbacks, name="FakeTwilio-callbacks",
-                                                         daemon=True)
-                self._callback_thread.start()
+            while len(self._callback_threads) < CALLBACK_POSTERS:
+                poster = threading.Thread(target=self._post_callbacks, daemon=True,
+                                          name=f"FakeTwilio-callbacks-{len(self._callback_threads)}")
+                poster.start()
+                self._callback_threads.append(poster)
 
     def disable_status_callbacks(self) -> None:
         """No more callbacks are scheduled (those already scheduled are still posted)."""
@@ -189,10 +192,8 @@ class FakeTwilio(FakeServer):
         with self._changed:
             if not self._callbacks_on:
                 return
-            at = time.monotonic()
-            for form in forms:
-                at += self._callback_delay
-                heapq.heappush(self._callbacks, (at, next(self._callback_seq), url, form))
+            heapq.heappush(self._callbacks, (time.monotonic() + self._callback_delay, next(self._callback_seq), url,
+                                             forms))
             self._changed.notify_all()
 
     def _post_callbacks(self) -> None:
@@ -205,7 +206,8 @@ class FakeTwilio(FakeServer):
                 if when > time.monotonic():
                     self._changed.wait(when - time.monotonic())
                     continue
-                _, _, url, form = heapq.heappop(self._callbacks)
+                _, seq, url, forms = heapq.heappop(self._callbacks)
+                form = forms[0]
                 self._posting += 1
                 send = self._callback_send
                 sid = form.get("MessageSid") or form.get("CallSid") or ""
@@ -226,6 +228,8 @@ class FakeTwilio(FakeServer):
                 status = None
             with self._changed:
                 self.status_callbacks.append((url, form, status))
+                if forms[1:]:  # the resource's next callback, after this one was answered
+                    heapq.heappush(self._callbacks, (time.monotonic() + self._callback_delay, seq, url, forms[1:]))
                 self._posting -= 1
                 self._changed.notify_all()
 
