@@ -255,3 +255,25 @@ def test_a_callback_that_beats_the_api_answer_records_the_send_once(make_bot, da
     assert (after.state, after.provider_ref, after.delivery_status) == ("sent", text["sid"], "sent")
     assert events(bot.page(page_id), "notified").count(("notified", "aisha", "sms")) == 1  # not twice
     assert len(bot.twilio.sms_to(AISHA)) == 1
+
+
+@pytest.mark.parametrize(("callback", "sid", "channel", "kind", "state", "ref", "to", "proves"), [
+    ("sms", "SM1", "sms", "page", "sending", None, AISHA, True),  # in flight, or interrupted
+    ("sms", "SM1", "sms", "digest", "ambiguous", None, AISHA, True),  # reported, then found
+    ("voice", "CA1", "voice", "page", "sending", None, None, True),  # no To: nothing to compare
+    ("voice", "CA1", "voice", "page", "sending", None, "+14155550100", True),  # the office line (a test call)
+    ("voice", "SM1", "sms", "page", "sending", None, AISHA, False),  # a call's callback naming a text
+    ("sms", "CA1", "sms", "page", "sending", None, AISHA, False),  # a call's sid on a text's callback
+    ("sms", "SM1", "slack", "page", "sending", None, AISHA, False),  # not Twilio's
+    ("sms", "SM1", "sms", "page", "sending", "SM2", AISHA, False),  # another sid already
+    ("sms", "SM1", "sms", "page", "pending", None, AISHA, False),  # never handed to Twilio yet
+    ("sms", "SM1", "sms", "page", "failed", None, AISHA, False),
+    ("voice", "CA1", "voice", "voicemail", "sending", None, AISHA, False),  # a live call's TwiML, not a call
+    ("sms", "SM1", "sms", "page", "sending", None, "+14155550987", False),  # a number it never went to
+])
+def test_what_a_callback_naming_a_row_proves(callback, sid, channel, kind, state, ref, to, proves):
+    from oncallbot.domain.delivery import NamedInCallback, callback_proves_send
+    from oncallbot.domain.vocabulary import Channel
+
+    named = NamedInCallback(7, Channel(callback), to)
+    assert callback_proves_send(named, sid, channel, kind, state, ref, frozenset({AISHA, "+14155550100"})) is proves
