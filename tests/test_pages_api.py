@@ -85,7 +85,7 @@ def test_page_in_the_mlk_day_gap_texts_the_approvers_at_once(make_api, database_
         [sms] = api.twilio.sms_to(number)
         assert sms["from"] == OUR_NUMBER
         assert sms["body"].startswith(f"[oncallbot] Page #{body['id']}: Voicemail from ACME: server down")
-        assert sms["status_callback"].startswith(f"{PUBLIC_URL}/twilio/status?n=")
+        assert sms["status_callback"] == f"{PUBLIC_URL}/twilio/status"
     assert ("notified", "dana", "sms") in kinds(body) and ("notified", "omar", "sms") in kinds(body)
     sent = len(api.twilio_sends())
 
@@ -186,9 +186,9 @@ def test_unanswered_page_texts_and_calls_the_on_call_person_with_a_keypress_prom
     assert sms["from"] == OUR_NUMBER
     assert sms["body"] == (f"[oncallbot] Page #{page_id}: Voicemail from ACME: server down -- "
                            "reply 1 for On It!, DONE when resolved.")
-    assert sms["status_callback"].startswith(f"{PUBLIC_URL}/twilio/status?n=")
+    assert sms["status_callback"] == f"{PUBLIC_URL}/twilio/status"
     [call] = api.twilio.calls_to(AISHA)
-    assert call["from"] == OUR_NUMBER and call["status_callback"].startswith(f"{PUBLIC_URL}/twilio/status?n=")
+    assert call["from"] == OUR_NUMBER and call["status_callback"] == f"{PUBLIC_URL}/twilio/status"
     twiml = ET.fromstring(call["twiml"])
     assert twiml.tag == "Response"
     [gather] = twiml.findall("Gather")

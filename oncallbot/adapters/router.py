@@ -56,9 +56,7 @@ class NotificationRouter:
             raise DeliveryFailed(f"no phone number for {message.channel}", permanent=True)
         if self.twilio is None:
             return self._console(message)
-        # Names the outbox row: a callback that reaches us before (or instead of) the API's answer tells which
-        # send Twilio accepted (services.delivery.record_delivery_status). Twilio signs the URL with its query.
-        status_url = f"{self.public_url}/twilio/status?n={message.id}"
+        status_url = f"{self.public_url}/twilio/status"
         if message.channel == "sms":
             return Delivered(ref=self.twilio.send_sms(message.person.phone, message.text, status_url))
         if message.channel == "voice" and isinstance(message.payload, PagePayload) and message.payload.through_line:

@@ -131,37 +131,6 @@ def resolve_lookups(found: list[Found], trail: SendTrail) -> list[Found]:
     return [Found(SendCheck.UNKNOWN) if c else f for f, c in zip(found, candidates, strict=True)]
 
 
-@dataclass(frozen=True)
-class NamedInCallback:
-    """What a Twilio status callback says of the outbox row its URL names (`?n=`, routers' `status_url`): the row's
-    id, the channel of the callback (a MessageSid is a text, a CallSid a call) and the number it went to."""
-
-    notification_id: int
-    channel: Channel
-    to: str | None = None
-
-
-# Twilio's sids: a text SM (MM with media), a call CA
-SID_PREFIXES = {Channel.SMS: ("SM", "MM"), Channel.VOICE: ("CA",)}
-CLAIMABLE_STATES = (NotificationState.SENDING, NotificationState.AMBIGUOUS)
-
-
-def callback_proves_send(named: NamedInCallback, sid: str, channel: str, kind: str, state: str,
-                         provider_ref: str | None, numbers: frozenset[str]) -> bool:
-    """Whether a status callback naming a row proves that Twilio accepted that row's send under `sid`: a text or
-    page call whose sid was never recorded (in flight, interrupted before its answer was stored, or left
-    ambiguous), named by a callback of its own channel for one of the numbers it may have gone to (the person's,
-    or the office line a test call goes through). Twilio signs the URL, so only the row we named can be meant;
-    anything else (another channel, a row that has a sid, a voicemail left on a live call) is not ours to change."""
-    if channel != named.channel or channel not in SID_PREFIXES or not sid.startswith(SID_PREFIXES[named.channel]):
-        return False
-    if kind == MessageKind.VOICEMAIL:  # a live call's TwiML replaced: the call's sid is its page call's
-        return False
-    if named.to is not None and named.to not in numbers:
-        return False
-    return provider_ref is None and state in CLAIMABLE_STATES
-
-
 def decide_reconciled(message: FailedMessage, found: Found, queued_at: datetime, now: datetime) -> FailureDecision:
     """What an interrupted send becomes once the provider was asked (`found` resolved by `resolve_lookup`).
     FOUND is not decided here: the delivery service records it as sent, as if the provider had answered."""

@@ -218,10 +218,6 @@ def ambiguous_text(channel: str, name: str, page_id: int | None) -> str:
             f"provider could not tell). It was not repeated.")
 
 
-AMBIGUOUS_SEND_FOUND = ("reported as possibly not sent, then Twilio's status callback showed it went "
-                        "(not repeated)")
-
-
 def writeback_conflict_text(change: str, event_id: str | None, error: str) -> str:
     return (f"Did not write an approved change to the rotation calendar ({change}, event {event_id}): "
             f"{error}. Check the event, and make the change by hand if it still holds.")

@@ -25,10 +25,8 @@ from ..domain.delivery import (
     FALLBACK_ORDER,
     FailedMessage,
     FailureDecision,
-    NamedInCallback,
     SendError,
     SendTrail,
-    callback_proves_send,
     decide_interrupted_send,
     decide_reconciled,
     decide_send_failure,
@@ -86,7 +84,6 @@ __all__ = [
     "Outgoing",
     "PageCard",
     "Claimed",
-    "NamedInCallback",
     "apply_early_statuses",
     "claim_pending",
     "deliver_pending",
@@ -496,8 +493,7 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
         _record_failure(store, procedure, message, exc, now)
         return 0
     with store.transaction() as tx:
-        if not _recorded_by_callback(tx, message, result):
-            _record_sent(tx, message, result, now)
+        _record_sent(tx, message, result, now)
         for row in folded:  # sent as part of this message: their pages were notified too
             if isinstance(message.payload, StormPayload):
                 continue  # recorded with the storm message (_record_sent)
@@ -511,16 +507,7 @@ def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Out
     return 1
 
 
-def _recorded_by_callback(tx: StoreTx, message: Outgoing, result: Delivered) -> bool:
-    """Whether Twilio's status callback, naming this row, stored the sid before the API's answer reached us
-    (`record_delivery_status`): then the send is recorded already, and its timeline line is not written twice."""
-    if message.channel not in PHONE_CHANNELS or not result.ref:
-        return False
-    row = tx.notification(message.id, lock=True)  # the callback's transaction and ours take turns
-    return row is not None and row.state == NotificationState.SENT and row.provider_ref == result.ref
-
-
-def _record_sent(tx: StoreTx, message: Outgoing, result: Delivered, now: datetime, detail: str | None = None) -> None:
+def _record_sent(tx: StoreTx, message: Outgoing, result: Delivered, now: datetime) -> None:
     """What a send that reached the provider changes: the row, the page's card, the swap's DMs, the timeline."""
     tx.mark_sent(message.id, now, result.ref)
     if isinstance(message.payload, StormPayload):  # no page's card: each folded card carries the message's ts
@@ -538,7 +525,7 @@ def _record_sent(tx: StoreTx, message: Outgoing, result: Delivered, now: datetim
         tx.add_swap_message(payload.card.request_id, message.person.id, result.slack_channel or "",
                             result.slack_ts, message.text)
     if message.page_id and message.kind in (MessageKind.PAGE, MessageKind.DIGEST) and message.person:
-        tx.add_event(message.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel, detail)
+        tx.add_event(message.page_id, now, PageEventKind.NOTIFIED, message.person.id, message.channel)
     if message.page_id and message.kind == MessageKind.VOICEMAIL and message.person:
         tx.add_event(message.page_id, now, PageEventKind.VOICEMAIL, message.person.id, message.channel,
                      "voicemail left: a page is waiting, check Slack (a voicemail does not confirm)")
@@ -581,11 +568,9 @@ def _apply_failure(tx: StoreTx, procedure: Procedure, row: NotificationRecord, d
 def _record_failure(store: Store, procedure: Procedure, message: Outgoing, exc: DeliveryFailed,
                     now: datetime) -> None:
     with store.transaction() as tx:
-        row = tx.notification(message.id, lock=True)
+        row = tx.notification(message.id)
         if row is None:
             return
-        if row.channel in PHONE_CHANNELS and row.state == NotificationState.SENT and row.provider_ref:
-            return  # Twilio's status callback, naming the row, showed it went (an answer that timed out, say)
         attempts = row.attempts + 1
         error = SendError(str(exc), exc.permanent, exc.maybe_sent, isinstance(exc, ChannelOptedOut),
                           isinstance(exc, EditConflict))
@@ -622,22 +607,16 @@ def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: 
     with store.transaction() as tx:
         tx.forget_early_statuses(now - EARLY_STATUS_KEPT)
         rows = tx.stale_sending(now)
-        known = [r for r in rows if r.provider_ref and r.channel in PHONE_CHANNELS]
-        for row in known:  # its sid is stored (a status callback named the row): it went, nothing to look up
-            tx.mark_sent(row.id, row.sent_at or now, row.provider_ref)
-            tx.update_notification(row.id, error=None)
-        looked_at = len(rows)
-        rows = [r for r in rows if r not in known]
         if finder is None:
             for row in rows:
                 _apply_failure(tx, procedure, row,
                                decide_interrupted_send(_failed(tx, procedure, row, row.attempts, now)), now, {})
-            return looked_at
+            return len(rows)
         for row in rows:  # ours while the provider is asked; a replica that dies asking leaves them stale again
             tx.update_notification(row.id, claimed_until=now + SEND_DEADLINE, error=RECONCILING)
         messages = [_outgoing(tx, row, procedure) for row in rows]
     if not rows:
-        return looked_at
+        return 0
     with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="lookup") as pool:  # not one at a time
         founds = list(pool.map(lambda pair: finder.find_sent(pair[1], pair[0].created_at - LOOKUP_MARGIN),
                                zip(rows, messages, strict=True)))
@@ -648,7 +627,7 @@ def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: 
         groups.setdefault(group, []).append((row, message, found))
     for group_rows in groups.values():
         _reconcile(store, procedure, group_rows, now)
-    return looked_at
+    return len(rows)
 
 
 def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
@@ -669,10 +648,9 @@ def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
 def _reconcile(store: Store, procedure: Procedure, group: list[tuple[NotificationRecord, Outgoing, Found]],
                now: datetime) -> None:
     with store.transaction() as tx:
-        # Locked: a status callback naming one of them may store its sid meanwhile; then it is sent, not placed.
-        current = [tx.notification(row.id, lock=True) for row, _, _ in group]
+        current = [tx.notification(row.id) for row, _, _ in group]
         live = [(row, message, found) for (_, message, found), row in zip(group, current, strict=True)
-                if row is not None and row.state == NotificationState.SENDING and not row.provider_ref]
+                if row is not None and row.state == NotificationState.SENDING]
         if not live:
             return
         resolved = resolve_lookups([found for _, _, found in live], _trail(tx, [row for row, _, _ in live]))
@@ -690,56 +668,20 @@ def _reconcile(store: Store, procedure: Procedure, group: list[tuple[Notificatio
 
 
 def record_delivery_status(store: Store, procedure: Procedure, provider_ref: str, status: str,
-                           error_code: str | None, now: datetime, named: NamedInCallback | None = None) -> bool:
+                           error_code: str | None, now: datetime) -> bool:
     """A Twilio status callback. A text that failed later falls back like one refused at once.
 
-    Its URL names the outbox row it is about (`named`, from `?n=`): a callback for a sid no row has yet proves
-    that Twilio accepted that row's send, so the sid is stored on it (`_claim_named`) and the status applied;
-    an interrupted send so needs no lookup, and one left ambiguous is marked sent. Without that (an older
-    callback URL, a row not ours to claim), a callback that beats our own record of the sid is kept, and
-    applied once the send records that sid (`_send`), by whichever of the two comes second.
+    Twilio may post it before its API answer (the message's sid) reaches us and is stored: then it is kept,
+    and applied once the send records that sid (`_send`), by whichever of the two comes second.
     Returns whether it was applied now (False also for a reference not ours, kept until forgotten)."""
-    claimed = False
     with store.transaction() as tx:
         row = tx.notification_by_ref(provider_ref)
-        if row is None and named is not None:
-            row = _claim_named(tx, procedure, named, provider_ref, now)
-            claimed = row is not None
-        if row is None:
-            tx.keep_early_status(provider_ref, status, error_code, now)
-        else:
+        if row is not None:
             _apply_status(tx, procedure, row, status, error_code, now)
-    if row is not None and not claimed:
-        return True
-    # Committed first, then looked for again: a send that stored the sid meanwhile may have looked before (and
-    # statuses kept before a callback claimed the row, none nearly always, are applied now).
-    return apply_early_statuses(store, procedure, provider_ref, now) or claimed
-
-
-def _claim_named(tx: StoreTx, procedure: Procedure, named: NamedInCallback, provider_ref: str,
-                 now: datetime) -> NotificationRecord | None:
-    """The row a callback names, once its sid is stored on it (as the API's answer would have); None when the
-    callback does not prove that row's send (domain.delivery.callback_proves_send)."""
-    row = tx.notification(named.notification_id, lock=True)  # our own record of the send waits, or went first
-    if row is None:
-        return None
-    if row.provider_ref == provider_ref:  # recorded meanwhile, by the send or another callback
-        return row
-    person = procedure.team.person(row.person_id)
-    line = procedure.phone_line
-    numbers = frozenset(n for n in ((person.phone if person else None), *(line.numbers if line else ())) if n)
-    if not callback_proves_send(named, provider_ref, row.channel, row.kind, row.state, row.provider_ref, numbers):
-        log_event(log, "ignored a status callback naming a row it cannot be about", level=logging.WARNING,
-                  notification=row.id, channel=row.channel, state=row.state)
-        return None
-    was_ambiguous = row.state == NotificationState.AMBIGUOUS
-    # The same record as the send's own: a later answer of the API finds it done (_recorded_by_callback).
-    _record_sent(tx, _outgoing(tx, row, procedure), Delivered(ref=provider_ref), now,
-                 wording.AMBIGUOUS_SEND_FOUND if was_ambiguous else None)
-    tx.update_notification(row.id, error=None)
-    log_event(log, "a status callback recorded its send", notification=row.id, channel=row.channel,
-              was_ambiguous=was_ambiguous)
-    return tx.notification(row.id)
+            return True
+        tx.keep_early_status(provider_ref, status, error_code, now)
+    # Committed first, then looked for again: a send that stored the sid meanwhile may have looked before.
+    return apply_early_statuses(store, procedure, provider_ref, now)
 
 
 def apply_early_statuses(store: Store, procedure: Procedure, provider_ref: str, now: datetime) -> bool:

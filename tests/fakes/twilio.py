@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import base64
 import copy
-import heapq
-import itertools
 import json
 import re
-import threading
-import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -45,17 +41,8 @@ _MESSAGES = {
 _CODE_FOR_STATUS = {401: 20003, 404: 20404, 429: 20429, 500: 20500, 503: 20503}
 
 
-# What a call's StatusCallbackEvent asks for, and the CallStatus Twilio posts for it
-_CALL_EVENTS = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress", "completed": "completed"}
-CALLBACK_DELAY = 0.02  # seconds from the API's answer to the first status callback, then between callbacks
-CALLBACK_POSTERS = 4  # threads posting them: a slow replica does not hold up the others' callbacks
-
-
 class FakeTwilio(FakeServer):
-    def __init__(self, account_sid: str = DEFAULT_ACCOUNT_SID, auth_token: str = DEFAULT_AUTH_TOKEN,
-                 post_status_callbacks: bool = False) -> None:
-        """`post_status_callbacks`: post each accepted message's and call's status callbacks as Twilio does
-        (`enable_status_callbacks`), to the URLs they name."""
+    def __init__(self, account_sid: str = DEFAULT_ACCOUNT_SID, auth_token: str = DEFAULT_AUTH_TOKEN) -> None:
         super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -66,17 +53,6 @@ class FakeTwilio(FakeServer):
         # Called with each message or call created, before the API answers: Twilio's status callback can reach
         # the app before the answer carrying the sid does.
         self.before_answer: Callable[[dict[str, Any]], None] | None = None
-        # A heap of (when, seq, url, forms): one resource's callbacks, posted in order by one poster
-        self._callbacks: list[tuple[float, int, str, list[dict[str, str]]]] = []
-        self._callback_seq = itertools.count()
-        self._callback_send: Send | None = None
-        self._callback_delay = CALLBACK_DELAY
-        self._callbacks_on = False
-        self._posting = 0
-        self._callback_threads: list[threading.Thread] = []
-        self.status_callbacks: list[tuple[str, dict[str, str], int | None]] = []  # url, form, our answer (None: lost)
-        if post_status_callbacks:
-            self.enable_status_callbacks()
 
     # -- seeding and inspection -------------------------------------------------------------
     def opt_out(self, number: str) -> None:
@@ -146,105 +122,12 @@ class FakeTwilio(FakeServer):
 
         return RequestValidator(self.auth_token).compute_signature(url, params)
 
-    # -- status callbacks, posted as Twilio posts them ----------------------------------------------
-    def enable_status_callbacks(self, send: Send | None = None, delay: float = CALLBACK_DELAY) -> None:
-        """From now on, each accepted message's StatusCallback gets `sent` then `delivered`, and each call's the
-        StatusCallbackEvent events it asked for (CallStatus initiated, ringing, in-progress, completed; only
-        `completed` when none were asked for): signed form POSTs, from a background thread, `delay` seconds
-        after the API's answer and apart, so one may reach the app before the answer carrying the sid does. A POST
-        that fails (the replica is down) is dropped, as Twilio drops it. `send(url, form, signature)` carries
-        each one instead of an HTTP POST to the URL (e.g. into a test client); it returns the response."""
-        with self._lock:
-            self._callback_send, self._callback_delay, self._callbacks_on = send, delay, True
-            while len(self._callback_threads) < CALLBACK_POSTERS:
-                poster = threading.Thread(target=self._post_callbacks, daemon=True,
-                                          name=f"FakeTwilio-callbacks-{len(self._callback_threads)}")
-                poster.start()
-                self._callback_threads.append(poster)
-
-    def disable_status_callbacks(self) -> None:
-        """No more callbacks are scheduled (those already scheduled are still posted)."""
-        with self._lock:
-            self._callbacks_on = False
-
-    def wait_for_status_callbacks(self, timeout: float = 10.0) -> None:
-        """Until every status callback scheduled so far has been posted (or dropped)."""
-        with self._changed:
-            if not self._changed.wait_for(lambda: not self._callbacks and not self._posting, timeout):
-                raise AssertionError(f"FakeTwilio: {len(self._callbacks)} status callbacks still waiting")
-
-    def _schedule_callbacks(self, resource: dict[str, Any]) -> None:
-        url = resource.get("status_callback")
-        if not url:
-            return
-        base = {"AccountSid": self.account_sid, "To": resource["to"], "From": resource.get("from") or "",
-                "ApiVersion": "2010-04-01"}
-        if resource["sid"].startswith(("SM", "MM")):
-            forms = [{**base, "MessageSid": resource["sid"], "SmsSid": resource["sid"], "MessageStatus": status,
-                      "SmsStatus": status} for status in ("sent", "delivered")]
-        else:
-            events = [e for e in resource.get("status_callback_event") or ["completed"] if e in _CALL_EVENTS]
-            forms = [{**base, "CallSid": resource["sid"], "CallStatus": _CALL_EVENTS[event],
-                      "Direction": "outbound-api",
-                      "SequenceNumber": str(n), "Timestamp": format_datetime(datetime.now(UTC)),
-                      **({"CallDuration": "12"} if event == "completed" else {})}
-                     for n, event in enumerate(events)]
-        with self._changed:
-            if not self._callbacks_on:
-                return
-            heapq.heappush(self._callbacks, (time.monotonic() + self._callback_delay, next(self._callback_seq), url,
-                                             forms))
-            self._changed.notify_all()
-
-    def _post_callbacks(self) -> None:
-        while not self._stopping.is_set():
-            with self._changed:
-                if not self._callbacks:
-                    self._changed.wait(0.2)
-                    continue
-                when = self._callbacks[0][0]
-                if when > time.monotonic():
-                    self._changed.wait(when - time.monotonic())
-                    continue
-                _, seq, url, forms = heapq.heappop(self._callbacks)
-                form = forms[0]
-                self._posting += 1
-                send = self._callback_send
-                sid = form.get("MessageSid") or form.get("CallSid") or ""
-                resource = self._messages.get(sid) or self._calls.get(sid)
-                if resource is not None:
-                    resource["status"] = form.get("MessageStatus") or form.get("CallStatus")
-            status: int | None = None
-            try:
-                signature = self.sign(url, form)
-                if send is not None:
-                    status = send(url, form, signature).status_code
-                else:
-                    import httpx
-
-                    status = httpx.post(url, data=form, headers={"X-Twilio-Signature": signature},
-                                        timeout=5).status_code
-            except Exception:  # the replica is down, or the test's app refused: Twilio does not retry it
-                status = None
-            with self._changed:
-                self.status_callbacks.append((url, form, status))
-                if forms[1:]:  # the resource's next callback, after this one was answered
-                    heapq.heappush(self._callbacks, (time.monotonic() + self._callback_delay, seq, url, forms[1:]))
-                self._posting -= 1
-                self._changed.notify_all()
-
     # -- the API ----------------------------------------------------------------------------
     def _respond(self, request: RecordedRequest) -> Response | None:
         response = super()._respond(request)
         hook = self.before_answer
-        if response is not None and response.status == 201:
-            resource = json.loads(response.body)
-            if hook is not None:
-                hook(resource)  # outside the lock: the hook may call the app, which calls us
-            with self._lock:
-                stored = self._messages.get(resource["sid"]) or self._calls.get(resource["sid"])
-            if stored is not None:
-                self._schedule_callbacks(stored)
+        if hook is not None and response is not None and response.status == 201:
+            hook(json.loads(response.body))  # outside the lock: the hook may call the app, which calls us
         return response
 
     def error_body(self, status: int) -> Any:

@@ -425,8 +425,7 @@ def run_chaos(settings: ChaosSettings, workdir: Path, database_url: str, log=pri
     result = ChaosResult(settings)
     rng = random.Random(settings.seed)
     started = time.monotonic()
-    # Twilio's status callbacks, as Twilio posts them (to the replica that sent; lost when it is down)
-    with FakeSlack() as slack, FakeTwilio(post_status_callbacks=True) as twilio, FakeGoogleCalendar() as gcal:
+    with FakeSlack() as slack, FakeTwilio() as twilio, FakeGoogleCalendar() as gcal:
         _seeded_weeks.clear()
         _seeded_weeks.update(seed_quarter(gcal, utc_now()))
         env = e2e_env(slack, twilio, gcal, service_account_file(workdir, f"{gcal.url}/token"), database_url)

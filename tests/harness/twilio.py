@@ -117,16 +117,6 @@ class Bot:
         assert url.startswith(PUBLIC_URL)
         return self.twilio_post(url[len(PUBLIC_URL):], params, signature=signature)
 
-    def receive_status_callbacks(self, delay: float = 0.02) -> None:
-        """The fake Twilio posts its status callbacks on its own, as Twilio does (to the public URL, carried
-        into this app), `delay` seconds after each API answer."""
-        self.twilio.enable_status_callbacks(send=self.from_twilio, delay=delay)
-
-    def from_twilio(self, url: str, params: dict, signature: str):
-        """A signed request Twilio makes to a URL of ours, carried into the app."""
-        assert url.startswith(PUBLIC_URL), url
-        return self.twilio_post(url[len(PUBLIC_URL):], params, signature=signature)
-
     def close(self) -> None:
         self.client.__exit__(None, None, None)
         self.store.dispose()

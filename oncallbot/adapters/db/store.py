@@ -835,13 +835,8 @@ class StoreTx:
             row.state, row.claimed_until = "sending", claim_until
         return _notifications(rows)
 
-    def notification(self, notification_id: int, lock: bool = False) -> NotificationRecord | None:
-        if not lock:
-            return _notification(self.session.get(NotificationRow, notification_id))
-        # Re-read under the lock: a send's record and a status callback naming the row take turns.
-        statement = (select(NotificationRow).where(NotificationRow.id == notification_id)
-                     .with_for_update().execution_options(populate_existing=True))
-        return _notification(self.session.scalars(statement).first())
+    def notification(self, notification_id: int) -> NotificationRecord | None:
+        return _notification(self.session.get(NotificationRow, notification_id))
 
     def notification_by_ref(self, provider_ref: str) -> NotificationRecord | None:
         return _notification(self.session.scalars(select(NotificationRow)

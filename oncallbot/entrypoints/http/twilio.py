@@ -13,11 +13,10 @@ from ...adapters.twilio import TwilioSignatureVerifier, gather_reply_twiml, sms_
 from ...bootstrap import Container
 from ...domain import keys
 from ...domain.paging import parse_ack_text
-from ...domain.vocabulary import Channel
 from ...errors import BadInput, NotAuthorized
 from ...logs import log_event, mask
 from ...services import contacts, paging
-from ...services.delivery import NamedInCallback, record_answered_by, record_delivery_status
+from ...services.delivery import record_answered_by, record_delivery_status
 from .limits import MAX_PAGE_ID
 
 log = logging.getLogger("oncallbot.http")
@@ -31,24 +30,6 @@ async def read_verified_form(request: Request, verifier: TwilioSignatureVerifier
         log_event(log, "rejected a Twilio request with a bad signature", level=logging.WARNING, path=request.url.path)
         return None
     return form
-
-
-MAX_NOTIFICATION_ID = 2**31 - 1  # the outbox's ids (an integer column)
-
-
-def named_row(request: Request, form: dict[str, str]) -> NamedInCallback | None:
-    """The outbox row our status callback URL names (`?n=`, adapters.router), when it is a positive id; else
-    None (an older URL, or not one we built)."""
-    number = request.query_params.get("n", "")
-    if not (number.isascii() and number.isdigit() and len(number) <= 10 and 0 < int(number) <= MAX_NOTIFICATION_ID):
-        return None
-    if form.get("MessageSid"):
-        channel = Channel.SMS
-    elif form.get("CallSid"):
-        channel = Channel.VOICE
-    else:
-        return None
-    return NamedInCallback(int(number), channel, form.get("To") or None)
 
 
 def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> list[Route]:
@@ -127,7 +108,7 @@ def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> li
         # Idempotent by itself (a row already failed is not failed again), so a repeat does nothing, and a
         # callback that beats our own record of the send is not remembered as handled.
         recorded = await run_in_threadpool(record_delivery_status, store, procedure, sid, state,
-                                           form.get("ErrorCode"), clock.now(), named_row(request, form))
+                                           form.get("ErrorCode"), clock.now())
         if form.get("CallSid") and form.get("AnsweredBy"):  # a status callback may carry the AMD result too
             recorded = await run_in_threadpool(record_answered_by, store, procedure, form["CallSid"],
                                                form["AnsweredBy"], clock.now()) or recorded
