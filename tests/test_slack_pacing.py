@@ -10,7 +10,7 @@ import pytest
 
 from oncallbot.domain.pacing import GROUPED_MAX_CHARS, Bucket, Queued, SlackPace, Unit, pace_slack, queued_for_slack
 from oncallbot.services import paging
-from oncallbot.services.delivery import SlackPacer
+from oncallbot.services.delivery import SlackPacer, claim_pending
 from tests.fakes import FakeSlack, FakeTwilio
 from tests.harness.twilio import build_bot
 
@@ -170,3 +170,18 @@ def test_a_storm_of_pages_keeps_to_slacks_pace_groups_dms_and_loses_nothing(bot)
         container.deliver_now()
     threads = {m["thread_ts"] for m in slack.messages(support) if m.get("thread_ts")}
     assert len(threads) == len(pages)  # every page's thread got its lines (the taken one its On It!)
+
+
+def test_a_pages_text_is_claimed_before_a_backlog_of_slack_messages(bot):
+    """Slack rows left over from a storm (due again, each to be paced and perhaps deferred once more) never hold
+    a page's SMS back: the outbox claims texts, calls and emails first, then Slack's rows, oldest first."""
+    now = bot.clock.now()
+    with bot.store.transaction() as tx:
+        for n in range(30):
+            tx.add_notification(f"backlog:{n}", now, kind="thread", channel="slack", text=f"Step line {n}",
+                                target="support")
+        tx.add_notification("page-text", now, kind="page", channel="sms", person_id="aisha",
+                            text="Page #1: printer on fire")
+    with bot.store.transaction() as tx:
+        first = claim_pending(tx, bot.procedure, now, batch=10)
+    assert [message.channel for message, _ in first.messages][:1] == ["sms"]

@@ -254,10 +254,14 @@ class SlackPacer:
             return [row for row in rows if row.channel != Channel.SLACK], {}
         storm_threads = {row.id: ts for row in slack if row.kind == MessageKind.THREAD and row.page_id
                          and (ts := _storm_thread_of(tx, row.page_id)) is not None}
+        by_id = {row.id: row for row in slack}
         for row_id in [r for r, ts in storm_threads.items() if ts == STORM_LINK]:  # its storm message is not
-            # posted yet (being sent, or retried): the line waits for it rather than go to the channel itself
+            # posted yet (being sent, or retried): the line waits for it rather than go to the channel itself,
+            # until the storm message's slot at the earliest (not claimed again every second until then)
+            soonest = now + timedelta(seconds=1 / self.pace.per_second)
+            slot = _storm_slot(tx, by_id[row_id].page_id or 0)
             tx.update_notification(row_id, state=NotificationState.PENDING,
-                                   claimed_until=now + timedelta(seconds=1 / self.pace.per_second))
+                                   claimed_until=max(soonest, slot) if slot is not None else soonest)
             del storm_threads[row_id]
             slack = [row for row in slack if row.id != row_id]
         if not slack:
@@ -296,6 +300,16 @@ class SlackPacer:
         """Rows sent by another path than a plan of ours (the cards a storm message takes)."""
         with self._lock:
             self._forget(row_ids)
+
+
+def _storm_slot(tx: StoreTx, page_id: int) -> datetime | None:
+    """When the storm message a page's card was folded into is due to be sent (its carrier's slot), if known."""
+    for n in tx.notifications_of(page_id):
+        if n.kind == MessageKind.CARD and n.provider_ref and n.provider_ref.startswith(STORM_LINK):
+            carrier = tx.notification(int(n.provider_ref.removeprefix(STORM_LINK)))
+            return carrier.claimed_until if carrier is not None and carrier.state == NotificationState.PENDING \
+                else None
+    return None
 
 
 def _storm_thread_of(tx: StoreTx, page_id: int) -> str | None:

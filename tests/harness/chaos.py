@@ -271,7 +271,10 @@ class Replicas:
         self.wait_all_up()
         for server in self.servers:
             if server.process and server.process.poll() is None:
-                server.stop()
+                try:
+                    server.stop()
+                except subprocess.TimeoutExpired:  # still working through a backlog: the checks are done
+                    server.kill()
 
 
 class Driver:

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from ...adapters.twilio import TwilioSignatureVerifier, gather_reply_twiml, sms_reply_twiml
 from ...bootstrap import Container
 from ...domain import keys
+from ...domain.delivery import FAILED_STATUSES
 from ...domain.paging import parse_ack_text
 from ...errors import BadInput, NotAuthorized
 from ...logs import log_event, mask
@@ -109,10 +110,13 @@ def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> li
         # callback that beats our own record of the send is not remembered as handled.
         recorded = await run_in_threadpool(record_delivery_status, store, procedure, sid, state,
                                            form.get("ErrorCode"), clock.now())
+        # Only a failure queues anything (the step on the person's other channels); a `sent` or `delivered`
+        # (most callbacks: two a text, up to four a call) sends nothing, so it runs no outbox round here.
+        queued = recorded and state in FAILED_STATUSES
         if form.get("CallSid") and form.get("AnsweredBy"):  # a status callback may carry the AMD result too
-            recorded = await run_in_threadpool(record_answered_by, store, procedure, form["CallSid"],
-                                               form["AnsweredBy"], clock.now()) or recorded
-        if recorded:
+            queued = await run_in_threadpool(record_answered_by, store, procedure, form["CallSid"],
+                                             form["AnsweredBy"], clock.now()) or queued
+        if queued:
             await run_in_threadpool(container.deliver_now)
         return Response(status_code=204)
 
