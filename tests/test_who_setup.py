@@ -9,6 +9,8 @@ import os
 import pickle
 import shutil
 import stat
+import subprocess
+import sys
 from datetime import date
 
 import yaml
@@ -101,11 +103,30 @@ def test_an_unreadable_or_unwritable_cache_is_no_cache(tmp_path, capsys, monkeyp
     assert who(config, capsys) == expected
 
 
-def test_a_holiday_lookup_travels_without_its_calendar_and_answers_the_same():
-    lookup = holiday_lookup("US", "CA", [date(2026, 12, 24)])
-    days = [date(2026, 1, 1), date(2026, 7, 3), date(2026, 12, 24), date(2026, 12, 25), date(2026, 3, 3)]
-    answers = [lookup(day) for day in days]
-    copied = pickle.dumps(lookup)
-    assert len(copied) < 500  # the country and the dates, not the calendar built for the lookups above
-    assert [pickle.loads(copied)(day) for day in days] == answers
-    assert answers[2] == "Office closed (team holiday)" and answers[3] and answers[4] is None
+def test_a_copied_holiday_lookup_answers_the_same_without_the_holidays_package(tmp_path):
+    """A copy carries the country's holidays of the years around the day it was taken: read in a fresh
+    interpreter, it answers for those years without importing the package, and loads it for any other year."""
+    this_year = date.today().year
+    lookup = holiday_lookup("US", "CA", [date(this_year, 12, 24)])
+    days = [date(year, month, day) for year in (this_year - 1, this_year, this_year + 2)
+            for month, day in ((1, 1), (7, 3), (7, 4), (11, 26), (12, 24), (12, 25), (3, 3))]
+    far = date(this_year + 10, 12, 25)
+    expected = [lookup(day) for day in [*days, far]]
+    (tmp_path / "lookup.pickle").write_bytes(pickle.dumps(lookup))
+    read = subprocess.run([sys.executable, "-c", READ_COPY, str(tmp_path / "lookup.pickle"),
+                           json.dumps([d.isoformat() for d in days]), far.isoformat()],
+                          capture_output=True, text=True, timeout=60, check=True)
+    answers, loaded_before_far, far_answer = json.loads(read.stdout)
+    assert answers == expected[:-1] and far_answer == expected[-1]
+    assert loaded_before_far is False  # the copied years needed no holidays package
+    assert "Office closed (team holiday)" in answers and any(a and "Christmas" in a for a in answers)
+
+
+READ_COPY = """
+import json, pickle, sys
+from datetime import date
+lookup = pickle.loads(open(sys.argv[1], "rb").read())
+answers = [lookup(date.fromisoformat(d)) for d in json.loads(sys.argv[2])]
+loaded = "holidays" in sys.modules
+print(json.dumps([answers, loaded, lookup(date.fromisoformat(sys.argv[3]))]))
+"""

@@ -2,7 +2,7 @@
 
 import importlib.util
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import holidays
 
 LOOKUPS_KEPT = 4096  # days remembered by one lookup: a decade of them
+COPIED_YEARS = (1, 2)  # a copied lookup carries the holidays of the year before and the two after its day
 
 
 def country_holidays(country: str, subdivision: str | None) -> "holidays.HolidayBase":
@@ -53,11 +54,14 @@ def calendar_problem(country: str, subdivision: str | None) -> str | None:
 
 class HolidayLookup:
     """The team's holidays, as a date -> name lookup (domain.responsibility.HolidayLookup). The country's
-    calendar is built at the first lookup; a copy (pickle: `oncallbot who`'s cached setup) carries the
-    country, the subdivision and the extra dates, never the built calendar."""
+    calendar is built at the first lookup. A copy (pickle: `oncallbot who`'s cached setup) carries the
+    country, the subdivision, the extra dates and the country's holidays of the years around the day it was
+    taken (COPIED_YEARS), so the copy answers for those years without loading the holidays package."""
 
-    def __init__(self, country: str | None, subdivision: str | None, extra_dates: Iterable[date]):
+    def __init__(self, country: str | None, subdivision: str | None, extra_dates: Iterable[date],
+                 known: Mapping[date, str] | None = None, years: Iterable[int] = ()):
         self.country, self.subdivision, self.extra = country, subdivision, frozenset(extra_dates)
+        self._known, self._years = dict(known or {}), frozenset(years)  # the country's, for those years
         self._calendar: dict | holidays.HolidayBase | None = None
         self._seen: dict[date, str | None] = {}
 
@@ -66,20 +70,30 @@ class HolidayLookup:
             return self._seen[day]
         if day in self.extra:
             name: str | None = "Office closed (team holiday)"
+        elif day.year in self._years:
+            name = self._known.get(day)
         else:
-            if self._calendar is None:
-                self._calendar = country_holidays(self.country, self.subdivision) if self.country else {}
-            name = self._calendar.get(day)
+            name = self._country_calendar().get(day)
         if len(self._seen) < LOOKUPS_KEPT:
             self._seen[day] = name
         return name
 
+    def _country_calendar(self) -> "dict | holidays.HolidayBase":
+        if self._calendar is None:
+            self._calendar = country_holidays(self.country, self.subdivision) if self.country else {}
+        return self._calendar
+
     def __getstate__(self) -> tuple:
-        return self.country, self.subdivision, self.extra
+        this_year = date.today().year
+        years = range(this_year - COPIED_YEARS[0], this_year + COPIED_YEARS[1] + 1)
+        calendar = self._country_calendar()
+        for year in years:  # the library fills in a year when a day of it is asked for
+            calendar.get(date(year, 1, 1))
+        known = {day: str(name) for day, name in calendar.items() if day.year in years}
+        return self.country, self.subdivision, self.extra, known, tuple(years)
 
     def __setstate__(self, state: tuple) -> None:
-        self.country, self.subdivision, self.extra = state
-        self._calendar, self._seen = None, {}
+        self.__init__(*state)  # type: ignore[misc]
 
 
 def holiday_lookup(country: str | None, subdivision: str | None, extra_dates: Iterable[date]) -> HolidayLookup:
