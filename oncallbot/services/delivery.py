@@ -22,6 +22,7 @@ from ..domain import keys, wording
 from ..domain.audit import PageEvent
 from ..domain.confirmation import DELIVERED_STATUSES, answered, leaves_voicemail
 from ..domain.delivery import (
+    FAILED_STATUSES,
     FALLBACK_ORDER,
     FailedMessage,
     FailureDecision,
@@ -687,15 +688,16 @@ def record_delivery_status(store: Store, procedure: Procedure, provider_ref: str
 
     Twilio may post it before its API answer (the message's sid) reaches us and is stored: then it is kept,
     and applied once the send records that sid (`_send`), by whichever of the two comes second.
-    Returns whether it was applied now (False also for a reference not ours, kept until forgotten)."""
+    Returns whether it may have queued something to send: only a failure does (the step on the person's other
+    channels); a `sent` or `delivered`, most callbacks, never does, so the caller runs no outbox round for it."""
     with store.transaction() as tx:
         row = tx.notification_by_ref(provider_ref)
         if row is not None:
             _apply_status(tx, procedure, row, status, error_code, now)
-            return True
+            return status in FAILED_STATUSES
         tx.keep_early_status(provider_ref, status, error_code, now)
     # Committed first, then looked for again: a send that stored the sid meanwhile may have looked before.
-    return apply_early_statuses(store, procedure, provider_ref, now)
+    return apply_early_statuses(store, procedure, provider_ref, now) and status in FAILED_STATUSES
 
 
 def apply_early_statuses(store: Store, procedure: Procedure, provider_ref: str, now: datetime) -> bool:

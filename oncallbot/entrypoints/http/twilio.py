@@ -12,7 +12,6 @@ from starlette.routing import Route
 from ...adapters.twilio import TwilioSignatureVerifier, gather_reply_twiml, sms_reply_twiml
 from ...bootstrap import Container
 from ...domain import keys
-from ...domain.delivery import FAILED_STATUSES
 from ...domain.paging import parse_ack_text
 from ...errors import BadInput, NotAuthorized
 from ...logs import log_event, mask
@@ -108,11 +107,8 @@ def twilio_routes(container: Container, verifier: TwilioSignatureVerifier) -> li
         state = form.get("MessageStatus") or form.get("CallStatus") or ""
         # Idempotent by itself (a row already failed is not failed again), so a repeat does nothing, and a
         # callback that beats our own record of the send is not remembered as handled.
-        recorded = await run_in_threadpool(record_delivery_status, store, procedure, sid, state,
-                                           form.get("ErrorCode"), clock.now())
-        # Only a failure queues anything (the step on the person's other channels); a `sent` or `delivered`
-        # (most callbacks: two a text, up to four a call) sends nothing, so it runs no outbox round here.
-        queued = recorded and state in FAILED_STATUSES
+        queued = await run_in_threadpool(record_delivery_status, store, procedure, sid, state,
+                                         form.get("ErrorCode"), clock.now())
         if form.get("CallSid") and form.get("AnsweredBy"):  # a status callback may carry the AMD result too
             queued = await run_in_threadpool(record_answered_by, store, procedure, form["CallSid"],
                                              form["AnsweredBy"], clock.now()) or queued
