@@ -652,9 +652,10 @@ class StoreTx:
 
     def claim_due_pages(self, now: datetime, limit: int) -> list[PageRecord]:
         """Open pages whose next step is due, locked so no other replica fires them (SKIP LOCKED on
-        PostgreSQL; SQLite has a single writer, BEGIN IMMEDIATE serialises us)."""
+        PostgreSQL; SQLite has a single writer, BEGIN IMMEDIATE serialises us). Steps due at the same moment
+        fire oldest page first, on both databases: that page's step is the text and call, the rest the digest."""
         statement = (select(PageRow).where(PageRow.next_due_at <= now, PageRow.state == "open")
-                     .order_by(PageRow.next_due_at).limit(limit).with_for_update(skip_locked=True))
+                     .order_by(PageRow.next_due_at, PageRow.id).limit(limit).with_for_update(skip_locked=True))
         return _pages(self.session.scalars(statement))
 
     def claim_due_done_reminders(self, cutoffs: tuple[tuple[int, datetime], ...], excluding_source: str,
