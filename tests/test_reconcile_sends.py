@@ -176,6 +176,55 @@ def test_when_twilio_cannot_be_asked_the_send_is_asked_again_then_reported(pager
     assert any(f"page #{page.id} may not have been sent" in m["text"] for m in ambiguous_reports(slack))
 
 
+class AnotherReplicaLooksUpMeanwhile:
+    """The router's lookups; during the first, another replica looks up the sends that went stale a moment later."""
+
+    def __init__(self, pager, router, later):
+        self.pager, self.router, self.later, self.first = pager, router, later, True
+
+    def find_sent(self, message, since):
+        if self.first:
+            self.first = False
+            self.pager.clock.advance(self.later)
+            reap_stale_sends(self.pager.store, self.pager.procedure, self.pager.clock.now(), self.router)
+        return self.router.find_sent(message, since)
+
+
+def text_row(pager, page_id):
+    """The page's text: its step's, or the digest that carries it."""
+    with pager.store.transaction() as tx:
+        return next(n for n in tx.notifications_of(page_id) if n.channel == "sms" and n.state != "grouped")
+
+
+def test_two_texts_interrupted_apart_and_looked_up_by_two_replicas_are_both_found(pager, router, fakes):
+    """Twilio tells texts apart by their body: another replica's lookup of the person's other text, running at
+    the same moment, leaves no doubt about this one (it used to make it ambiguous and reported)."""
+    twilio, slack = fakes
+    first, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Voicemail from ACME", "api"),
+                                pager.clock.now())
+    pager.clock.advance(timedelta(seconds=30))
+    second, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Ticket from Globex", "api"),
+                                 pager.clock.now())
+    pager.deliver()  # the cards
+    for page in (first, second):  # each page's first step, 30 s apart (the second as a digest); each text's
+        # replica dies once it went
+        pager.clock.advance(timedelta(minutes=14, seconds=30) if page is first else timedelta(seconds=30))
+        paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())
+        with pytest.raises(Crash):
+            deliver_pending(pager.store, pager.procedure, DiesAfterSending(router), pager.clock.now(),
+                            keys=[text_row(pager, page.id).key])
+    assert len(twilio.sms_to(AISHA)) == 2
+
+    pager.clock.advance(timedelta(seconds=45))  # the first text's claim has ended, the second's not yet
+    reap_stale_sends(pager.store, pager.procedure, pager.clock.now(),
+                     AnotherReplicaLooksUpMeanwhile(pager, router, timedelta(seconds=30)))
+    pager.deliver()
+    assert len(twilio.sms_to(AISHA)) == 2  # neither sent again
+    assert [text_row(pager, p.id).state for p in (first, second)] == ["sent", "sent"]
+    assert {text_row(pager, p.id).provider_ref for p in (first, second)} == {m["sid"] for m in twilio.sms_to(AISHA)}
+    assert ambiguous_reports(slack) == []
+
+
 class LongRound:
     """The provider takes its time: the first message costs two minutes of the clock (a backlog with failures keeps
     one delivery loop going that long), and while the next one is on its way another replica's reconcile job and

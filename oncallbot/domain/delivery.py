@@ -100,9 +100,17 @@ def decide_interrupted_send(message: FailedMessage) -> FailureDecision:
     return FailureDecision(NotificationState.AMBIGUOUS, events=events, reports=reports)
 
 
+def provider_shows(channel: str, text: str) -> str | None:
+    """What the provider's records show of a send to tell it from the person's other sends on that channel: a
+    text's body (the lookup matches it); a call carries nothing of ours (None). Only sends that show the same can
+    be taken for one another, so only they are placed together by elimination (`resolve_lookups`)."""
+    return text if channel == Channel.SMS else None
+
+
 @dataclass(frozen=True)
 class SendTrail:
-    """The outbox's other sends to the same person on the same channel, around an interrupted one."""
+    """The outbox's other sends to the same person on the same channel that the provider's records show alike
+    (`provider_shows`), around an interrupted one."""
 
     known_refs: frozenset[str] = frozenset()  # the provider's ids already recorded on rows
     in_flight: int = 0  # rows being sent right now (their ids not recorded yet)

@@ -32,6 +32,7 @@ from ..domain.delivery import (
     decide_reconciled,
     decide_send_failure,
     decide_status_failure,
+    provider_shows,
     resolve_lookups,
     status_error,
 )
@@ -635,10 +636,12 @@ def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: 
     with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="lookup") as pool:  # not one at a time
         founds = list(pool.map(lambda pair: finder.find_sent(pair[1], pair[0].created_at - LOOKUP_MARGIN),
                                zip(rows, messages, strict=True)))
-    groups: dict[tuple[str | None, str, int], list[tuple[NotificationRecord, Outgoing, Found]]] = {}
+    groups: dict[tuple[str | None, str, str | int | None], list[tuple[NotificationRecord, Outgoing, Found]]] = {}
     for row, message, found in zip(rows, messages, founds, strict=True):
-        # The sends to one person on one channel are placed together: the provider's records may not tell them apart.
-        group = (row.person_id, row.channel, 0) if row.person_id else (None, row.channel, row.id)
+        # The sends to one person on one channel are placed together where the provider's records may not tell
+        # them apart: all calls, the texts with one body.
+        group = (row.person_id, row.channel, provider_shows(row.channel, row.text)) if row.person_id \
+            else (None, row.channel, row.id)
         groups.setdefault(group, []).append((row, message, found))
     for group_rows in groups.values():
         _reconcile(store, procedure, group_rows, now)
@@ -651,7 +654,9 @@ def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
         return SendTrail()
     ours = {row.id for row in rows}
     since = min(row.created_at for row in rows) - SEND_DEADLINE
-    there = tx.notifications_to(first.person_id, first.channel, since)
+    shows = provider_shows(first.channel, first.text)
+    there = [r for r in tx.notifications_to(first.person_id, first.channel, since)
+             if provider_shows(r.channel, r.text) == shows]
     others = [r for r in there if r.id not in ours and not r.provider_ref]
     known = frozenset(r.provider_ref for r in there if r.provider_ref)
     # Another replica's lookup of an interrupted send there may claim the same record: neither can tell which.
