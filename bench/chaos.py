@@ -30,20 +30,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-faults", action="store_true", help="the fakes answer every call")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--keep-database", action="store_true",
-                        help="leave the run's database behind to look into (its name is printed)")
+                        help="leave the run's database and the replicas' logs behind to look into (both are printed)")
     args = parser.parse_args(argv)
     settings = ChaosSettings(pages=args.pages, minutes=args.minutes, replicas=args.replicas,
                              kill_every=args.kill_every, restart_postgres=args.restart_postgres,
                              faults=None if args.no_faults else RandomFaults(seed=args.seed), seed=args.seed)
     database = PgDatabase()
     try:
-        with tempfile.TemporaryDirectory(prefix="oncallbot-chaos-") as workdir:
+        if args.keep_database:  # with the replicas' logs (serve-PORT.log), to look into what failed
+            workdir = tempfile.mkdtemp(prefix="oncallbot-chaos-")
             result = run_chaos(settings, Path(workdir), database.url, log=lambda line: print(line, flush=True))
+        else:
+            with tempfile.TemporaryDirectory(prefix="oncallbot-chaos-") as workdir:
+                result = run_chaos(settings, Path(workdir), database.url, log=lambda line: print(line, flush=True))
         print(result.table(), flush=True)  # before the drop: the admin connection may not outlive a restart
+        for line in result.failures():
+            print(f"chaos: {line}", flush=True)
     finally:
         database.admin.dispose()  # its pooled connection died with a PostgreSQL restart: connect afresh
         if args.keep_database:
-            print(f"chaos: the run's database is kept: {database.url}", flush=True)
+            print(f"chaos: the run's database is kept: {database.url}; the replicas' logs: {workdir}", flush=True)
         else:
             database.drop()
     failed = (result.intake_lost or result.api_lost or result.steps_repeated or result.steps_missed or result.stuck

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from oncallbot.domain.delivery import (
+    RECONCILE_RETRY,
     FailedMessage,
     SendError,
     SendTrail,
@@ -13,6 +14,7 @@ from oncallbot.domain.delivery import (
     decide_reconciled,
     decide_send_failure,
     decide_status_failure,
+    reconcile_retry_at,
     resolve_lookups,
 )
 from oncallbot.domain.messages import Delivered, Found, SendCheck
@@ -144,9 +146,19 @@ UNKNOWN, UNREACHABLE = SendCheck.UNKNOWN, SendCheck.UNREACHABLE
                  id="an-earlier-ambiguous-send-may-own-the-call"),
     pytest.param([Found(CANDIDATES, refs=())], SendTrail(in_flight=1), [Found(ABSENT)],
                  id="no-call-at-all-never-went"),
+    pytest.param([Found(CANDIDATES, refs=("CA1",))], SendTrail(looked_up=1), [Found(UNREACHABLE)],
+                 id="another-replica-asks-about-a-send-there-wait-for-it"),
 ])
 def test_provider_records_placed_by_elimination(found, trail, expected):
     assert resolve_lookups(found, trail) == expected
+
+
+def test_lookups_that_wait_on_each_other_are_due_again_at_the_same_moment():
+    """Two replicas that each wait for the other's lookup ask again together, so one lookup places both."""
+    first, second = NOW + timedelta(seconds=3.2), NOW + timedelta(seconds=17.9)
+    assert reconcile_retry_at(first) == reconcile_retry_at(second)
+    for now in (first, second, NOW):
+        assert now < reconcile_retry_at(now) <= now + RECONCILE_RETRY
 
 
 @pytest.mark.parametrize(("check", "age", "expected"), [

@@ -225,6 +225,79 @@ def test_two_texts_interrupted_apart_and_looked_up_by_two_replicas_are_both_foun
     assert ambiguous_reports(slack) == []
 
 
+def call_row(pager, page_id):
+    with pager.store.transaction() as tx:
+        return next(n for n in tx.notifications_of(page_id) if n.kind == "page" and n.channel == "voice")
+
+
+def test_two_calls_interrupted_apart_and_looked_up_by_two_replicas_are_both_found(pager, router, fakes):
+    """A call carries nothing of ours: two replicas each asking Twilio about one of the person's calls cannot
+    place either while the other's answer is out. Each waits; both are asked again at the same moment, by one
+    replica, and placed together (they used to be reported as ambiguous, both)."""
+    twilio, slack = fakes
+    first, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Voicemail from ACME", "api"),
+                                pager.clock.now())
+    pager.clock.advance(timedelta(seconds=30))
+    second, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Ticket from Globex", "api"),
+                                 pager.clock.now())
+    pager.deliver()  # the cards
+    for page in (first, second):  # each page's first step, 30 s apart; each call's replica dies once it went
+        pager.clock.advance(timedelta(minutes=14, seconds=30) if page is first else timedelta(seconds=30))
+        paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())
+        with pytest.raises(Crash):
+            deliver_pending(pager.store, pager.procedure, DiesAfterSending(router), pager.clock.now(),
+                            keys=[call_row(pager, page.id).key])
+        if page is first:  # taken at once, so the second page gets a call of its own rather than a digest
+            paging.acknowledge_page(pager.store, pager.procedure, first.id, "aisha", "on_it", "sms",
+                                    pager.clock.now())
+    assert len(twilio.calls_to(AISHA)) == 2
+
+    pager.clock.advance(timedelta(seconds=45))  # the first call's claim has ended, the second's not yet
+    reap_stale_sends(pager.store, pager.procedure, pager.clock.now(),
+                     AnotherReplicaLooksUpMeanwhile(pager, router, timedelta(seconds=30)))
+    assert [call_row(pager, p.id).state for p in (first, second)] == ["sending", "sending"]  # neither reported
+    assert ambiguous_reports(slack) == []
+
+    pager.clock.advance(timedelta(seconds=20))  # the next mark: due together, looked up together
+    reap_stale_sends(pager.store, pager.procedure, pager.clock.now(), router)
+    pager.deliver()
+    assert len(twilio.calls_to(AISHA)) == 2  # neither placed again
+    # Which sid is whose cannot be told within one second (Twilio's times): each row has one of the two.
+    assert {call_row(pager, p.id).provider_ref for p in (first, second)} == {c["sid"] for c in twilio.calls_to(AISHA)}
+    assert [call_row(pager, p.id).state for p in (first, second)] == ["sent", "sent"]
+    assert ambiguous_reports(slack) == []
+
+
+def test_a_call_queued_long_ago_and_placed_late_is_not_taken_for_an_interrupted_one(pager, router, fakes):
+    """A backlog held the first page's call for a while: placed after the second page's call was queued, it
+    is in Twilio's list for that one's lookup. It is accounted for (it was claimed since), so the second call,
+    which never went, is placed now rather than taken as placed by the first's."""
+    twilio, slack = fakes
+    first, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Voicemail from ACME", "api"),
+                                pager.clock.now())
+    pager.clock.advance(timedelta(seconds=70))
+    second, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Ticket from Globex", "api"),
+                                 pager.clock.now())
+    pager.deliver()  # the cards
+    pager.clock.advance(timedelta(minutes=13, seconds=50))
+    paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())  # the first page's step
+    paging.acknowledge_page(pager.store, pager.procedure, first.id, "aisha", "on_it", "sms", pager.clock.now())
+    pager.clock.advance(timedelta(seconds=70))
+    paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())  # the second's, 70 s later
+    with pytest.raises(Crash):  # the second page's call: its replica dies before it reaches Twilio
+        deliver_pending(pager.store, pager.procedure, DiesBeforeSending(), pager.clock.now(),
+                        keys=[call_row(pager, second.id).key])
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(),  # the first's, from the backlog
+                    keys=[call_row(pager, first.id).key])
+    assert len(twilio.calls_to(AISHA)) == 1
+
+    reap_then_deliver(pager, router)
+    calls = twilio.calls_to(AISHA)
+    assert len(calls) == 2 and f"page number {second.id}." in calls[1]["twiml"]  # the second page's, placed now
+    assert call_row(pager, second.id).provider_ref == calls[1]["sid"]
+    assert ambiguous_reports(slack) == []
+
+
 class LongRound:
     """The provider takes its time: the first message costs two minutes of the clock (a backlog with failures keeps
     one delivery loop going that long), and while the next one is on its way another replica's reconcile job and

@@ -29,7 +29,7 @@ UNANSWERED_CALL_STATUSES = frozenset({"busy", "no-answer", "canceled"})
 OPT_OUT_CODES = frozenset({"21610"})  # Twilio: the number replied STOP
 # A send the provider did not answer in time is looked up after this, once the provider has settled.
 SETTLE_DELAY = timedelta(seconds=15)
-RECONCILE_RETRY = timedelta(seconds=20)  # a lookup that failed is tried again after this
+RECONCILE_RETRY = timedelta(seconds=20)  # a lookup that failed or must wait is tried again at most this later
 RECONCILE_GIVE_UP = timedelta(minutes=10)  # after this since it was queued, a send nobody can place is reported
 
 
@@ -113,8 +113,9 @@ class SendTrail:
     (`provider_shows`), around an interrupted one."""
 
     known_refs: frozenset[str] = frozenset()  # the provider's ids already recorded on rows
-    in_flight: int = 0  # rows being sent right now (their ids not recorded yet)
+    in_flight: int = 0  # rows being sent right now, or interrupted and not looked up yet (their ids not recorded)
     unresolved: int = 0  # rows left ambiguous (their ids never recorded)
+    looked_up: int = 0  # interrupted rows another lookup has or will ask about again (`RECONCILE_RETRY`)
 
 
 def resolve_lookups(found: list[Found], trail: SendTrail) -> list[Found]:
@@ -122,7 +123,8 @@ def resolve_lookups(found: list[Found], trail: SendTrail) -> list[Found]:
     `found` holds the lookups of the interrupted sends to one person on one channel, oldest first; `trail` the
     other sends there. Those messages no other row accounts for are ours: none, and none of ours went; exactly
     one each, and each went (oldest to oldest); anything else the provider cannot tell. While another send to
-    that person is in flight (its id not recorded yet), wait."""
+    that person is in flight (its id not recorded yet) or being looked up elsewhere, wait: asked again at the
+    same moment (`reconcile_retry_at`), the sends waiting on each other are looked up together."""
     if all(f.check != SendCheck.CANDIDATES for f in found):
         return found
     refs = [ref for f in found if f.check == SendCheck.CANDIDATES for ref in f.refs]  # each oldest first
@@ -130,7 +132,7 @@ def resolve_lookups(found: list[Found], trail: SendTrail) -> list[Found]:
     candidates = [f.check == SendCheck.CANDIDATES for f in found]
     if not unaccounted:
         return [Found(SendCheck.ABSENT) if c else f for f, c in zip(found, candidates, strict=True)]
-    if trail.in_flight:
+    if trail.in_flight or trail.looked_up:
         return [Found(SendCheck.UNREACHABLE) if c else f for f, c in zip(found, candidates, strict=True)]
     if len(unaccounted) == sum(candidates) and not trail.unresolved:
         refs_in_order = iter(unaccounted)
@@ -145,8 +147,15 @@ def decide_reconciled(message: FailedMessage, found: Found, queued_at: datetime,
     if found.check == SendCheck.ABSENT:  # it never went: send it now
         return FailureDecision(NotificationState.PENDING, retry_at=now)
     if found.check == SendCheck.UNREACHABLE and now - queued_at < RECONCILE_GIVE_UP:
-        return FailureDecision(NotificationState.SENDING, retry_at=now + RECONCILE_RETRY)
+        return FailureDecision(NotificationState.SENDING, retry_at=reconcile_retry_at(now))
     return decide_interrupted_send(message)
+
+
+def reconcile_retry_at(now: datetime) -> datetime:
+    """When a lookup that must wait is asked again: at the next mark of a `RECONCILE_RETRY` grid, the same for
+    every replica, so sends waiting on each other's lookups are due at one moment and one lookup takes them all."""
+    step = RECONCILE_RETRY.total_seconds()
+    return datetime.fromtimestamp((now.timestamp() // step + 1) * step, tz=now.tzinfo)
 
 
 def fallbacks(message: FailedMessage) -> tuple[QueuedMessage, ...]:

@@ -654,15 +654,13 @@ def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
         return SendTrail()
     ours = {row.id for row in rows}
     since = min(row.created_at for row in rows) - SEND_DEADLINE
-    shows = provider_shows(first.channel, first.text)
-    there = [r for r in tx.notifications_to(first.person_id, first.channel, since)
-             if provider_shows(r.channel, r.text) == shows]
+    there = tx.notifications_to(first.person_id, first.channel, since, provider_shows(first.channel, first.text))
     others = [r for r in there if r.id not in ours and not r.provider_ref]
     known = frozenset(r.provider_ref for r in there if r.provider_ref)
-    # Another replica's lookup of an interrupted send there may claim the same record: neither can tell which.
-    looked_up = [r for r in others if r.state == NotificationState.SENDING and r.error == RECONCILING]
-    return SendTrail(known, sum(1 for r in others if r.state == NotificationState.SENDING) - len(looked_up),
-                     sum(1 for r in others if r.state == NotificationState.AMBIGUOUS) + len(looked_up))
+    sending = [r for r in others if r.state == NotificationState.SENDING]
+    looked_up = sum(1 for r in sending if r.error == RECONCILING)  # by another replica, or waiting to be again
+    return SendTrail(known, len(sending) - looked_up, sum(1 for r in others if r.state == NotificationState.AMBIGUOUS),
+                     looked_up)
 
 
 def _reconcile(store: Store, procedure: Procedure, group: list[tuple[NotificationRecord, Outgoing, Found]],

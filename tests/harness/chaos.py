@@ -175,6 +175,14 @@ class ChaosResult:
             ("serve RSS after the run", ", ".join(f"{mb:.0f} MB" for mb in self.rss_mb)),
         ]
 
+    def failures(self) -> list[str]:
+        """Each failed check's cases, to look them up in a kept database and its replicas' logs."""
+        listed = [("pages lost at intake", self.api_lost + self.intake_lost), ("steps missed", self.steps_missed),
+                  ("pages stuck", self.stuck), ("acks lost (page ids)", self.acks_lost),
+                  ("acks lost, answers", self.acks_lost_answers), ("sends lost", self.lost_sends),
+                  ("double sends", self.double_sends)]
+        return [f"{name}: {cases[:20]}" for name, cases in listed if cases]
+
     def table(self) -> str:
         width = max(len(name) for name, _ in self.rows())
         lines = [f"| {'what'.ljust(width)} | measured |", f"| {'-' * width} | --- |"]

@@ -814,10 +814,14 @@ class StoreTx:
             NotificationRow.kind == "page", NotificationRow.state.in_(("pending", "sending", "sent", "ambiguous")),
             NotificationRow.created_at >= since)))
 
-    def notifications_to(self, person_id: str, channel: str, since: datetime) -> list[NotificationRecord]:
+    def notifications_to(self, person_id: str, channel: str, since: datetime,
+                         text: str | None = None) -> list[NotificationRecord]:
+        # A claim lasts past its send, so a row queued long before (sent on a retry) is claimed_until >= since.
+        alike = [NotificationRow.text == text] if text is not None else []
         return _notifications(self.session.scalars(select(NotificationRow).where(
-            NotificationRow.person_id == person_id, NotificationRow.channel == channel,
-            NotificationRow.created_at >= since).order_by(NotificationRow.id)))
+            NotificationRow.person_id == person_id, NotificationRow.channel == channel, *alike,
+            (NotificationRow.created_at >= since) | (NotificationRow.claimed_until >= since))
+            .order_by(NotificationRow.id)))
 
     def claim_pending_notifications(self, now: datetime, claim_until: datetime, limit: int,
                                     page_id: int | None = None,
