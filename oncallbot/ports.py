@@ -83,6 +83,7 @@ class NotificationRecord:
     delivery_status: str | None
     error: str | None
     reach_key: str | None
+    handed_at: datetime | None = None  # a text or call handed to the provider in this attempt
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ class NotificationUpdate(TypedDict, total=False):
     text: str  # grouped with others that backed up behind Slack's pace (services.delivery.SlackPacer)
     sent_at: datetime | None
     provider_ref: str | None  # a card folded into a storm message: the storm's link, then the message's ts
+    handed_at: datetime | None  # a text or call about to be handed to the provider
 
 
 # --- ports --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from oncallbot.adapters.router import NotificationRouter
 from oncallbot.adapters.slack.notifier import SlackNotifier, build_web_client
 from oncallbot.adapters.twilio import TwilioGateway
 from oncallbot.services import paging
-from oncallbot.services.delivery import deliver_pending, reap_stale_sends
+from oncallbot.services.delivery import claim_pending, deliver_pending, reap_stale_sends
 from tests.harness.pager import Pager
 
 AISHA = "+14155550105"
@@ -295,6 +295,28 @@ def test_a_call_queued_long_ago_and_placed_late_is_not_taken_for_an_interrupted_
     calls = twilio.calls_to(AISHA)
     assert len(calls) == 2 and f"page number {second.id}." in calls[1]["twiml"]  # the second page's, placed now
     assert call_row(pager, second.id).provider_ref == calls[1]["sid"]
+    assert ambiguous_reports(slack) == []
+
+
+def test_a_text_claimed_again_but_never_handed_to_twilio_goes_out_without_asking(pager, router, fakes):
+    """Twilio refused the first try; a replica claims the retry, then dies before it gets to it: nothing of
+    that try reached Twilio, so it goes out once its claim ends, even while Twilio's lists cannot be read, and
+    nobody is told."""
+    twilio, slack = fakes
+    page = open_and_reach_the_first_step(pager, router)
+    twilio.inject("/Messages.json", status=500, times=1, method="POST")
+    pager.deliver()  # the call goes; the text is refused, to be tried again
+    assert twilio.sms_to(AISHA) == [] and len(twilio.calls_to(AISHA)) == 1
+    pager.clock.advance(timedelta(seconds=16))
+    with pager.store.transaction() as tx:
+        assert claim_pending(tx, pager.procedure, pager.clock.now()).count >= 1  # ... and the replica dies
+    twilio.inject("/Messages.json", status=500, times=1000, method="GET")
+    twilio.inject("/Calls.json", status=500, times=1000, method="GET")
+
+    reap_then_deliver(pager, router)
+    assert len(twilio.sms_to(AISHA)) == 1 and len(twilio.calls_to(AISHA)) == 1
+    assert states(pager, page.id)[("page", "sms", "sent")] == 1
+    assert not [r for r in twilio.requests if r.method == "GET"]  # nothing to ask Twilio about
     assert ambiguous_reports(slack) == []
 
 

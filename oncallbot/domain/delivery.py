@@ -100,6 +100,13 @@ def decide_interrupted_send(message: FailedMessage) -> FailureDecision:
     return FailureDecision(NotificationState.AMBIGUOUS, events=events, reports=reports)
 
 
+def may_have_reached_provider(channel: str, handed_at: datetime | None) -> bool:
+    """A text or call is marked handed over in a commit of its own just before the provider is called: an
+    interrupted one without the mark never reached it, so it is sent again without asking. A Slack post has no
+    mark (its lookup is exact: the outbox key in its metadata)."""
+    return channel not in PHONE_CHANNELS or handed_at is not None
+
+
 def provider_shows(channel: str, text: str) -> str | None:
     """What the provider's records show of a send to tell it from the person's other sends on that channel: a
     text's body (the lookup matches it); a call carries nothing of ours (None). Only sends that show the same can

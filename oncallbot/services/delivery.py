@@ -32,6 +32,7 @@ from ..domain.delivery import (
     decide_reconciled,
     decide_send_failure,
     decide_status_failure,
+    may_have_reached_provider,
     provider_shows,
     resolve_lookups,
     status_error,
@@ -503,6 +504,9 @@ def _opted_out(tx: StoreTx, row: NotificationRecord) -> bool:
 
 def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, now: datetime,
           folded: Sequence[NotificationRecord] = ()) -> int:
+    if message.channel in PHONE_CHANNELS:  # in a commit of its own: without it, the provider never had it
+        with store.transaction() as tx:
+            tx.update_notification(message.id, handed_at=now)
     try:
         result = deliverer.deliver(message)
     except DeliveryFailed as exc:
@@ -616,23 +620,32 @@ RECONCILING = "interrupted; asking the provider whether it went"  # the `error` 
 def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: SentFinder | None = None) -> int:
     """Sends interrupted by a crash, or not answered by the provider in time: never re-sent blindly.
 
-    With a `finder` the provider is asked first: sent when it has the message, sent again when it shows the
-    message never went, asked again later when it could not be reached, and reported as ambiguous only when it
-    cannot tell. Without one, every such send is reported. Early statuses no send of ours claimed in time are
+    A text or call never handed to the provider is sent again at once. With a `finder` the provider is asked
+    about the rest first: sent when it has the message, sent again when it shows the message never went, asked
+    again later when it could not be reached, and reported as ambiguous only when it cannot tell. Without one,
+    every such send is reported. Early statuses no send of ours claimed in time are
     forgotten. Returns how many sends were looked at."""
     with store.transaction() as tx:
         tx.forget_early_statuses(now - EARLY_STATUS_KEPT)
-        rows = tx.stale_sending(now)
+        stale = tx.stale_sending(now)
+        unsent = [row for row in stale if not may_have_reached_provider(row.channel, row.handed_at)]
+        for row in unsent:  # never handed to the provider: sent now, nothing to ask
+            _apply_failure(tx, procedure, row, decide_reconciled(_failed(tx, procedure, row, row.attempts, now),
+                                                                 Found(SendCheck.ABSENT), row.created_at, now),
+                           now, {"error": "interrupted before it reached the provider"})
+            log_event(log, "interrupted send looked up", notification=row.id, channel=row.channel, kind=row.kind,
+                      provider="never handed over")
+        rows = [row for row in stale if row not in unsent]
         if finder is None:
             for row in rows:
                 _apply_failure(tx, procedure, row,
                                decide_interrupted_send(_failed(tx, procedure, row, row.attempts, now)), now, {})
-            return len(rows)
+            return len(stale)
         for row in rows:  # ours while the provider is asked; a replica that dies asking leaves them stale again
             tx.update_notification(row.id, claimed_until=now + SEND_DEADLINE, error=RECONCILING)
         messages = [_outgoing(tx, row, procedure) for row in rows]
     if not rows:
-        return 0
+        return len(stale)
     with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="lookup") as pool:  # not one at a time
         founds = list(pool.map(lambda pair: finder.find_sent(pair[1], pair[0].created_at - LOOKUP_MARGIN),
                                zip(rows, messages, strict=True)))
@@ -645,7 +658,7 @@ def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: 
         groups.setdefault(group, []).append((row, message, found))
     for group_rows in groups.values():
         _reconcile(store, procedure, group_rows, now)
-    return len(rows)
+    return len(stale)
 
 
 def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
@@ -657,7 +670,9 @@ def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
     there = tx.notifications_to(first.person_id, first.channel, since, provider_shows(first.channel, first.text))
     others = [r for r in there if r.id not in ours and not r.provider_ref]
     known = frozenset(r.provider_ref for r in there if r.provider_ref)
-    sending = [r for r in others if r.state == NotificationState.SENDING]
+    # A send there that never reached the provider accounts for none of its records.
+    sending = [r for r in others if r.state == NotificationState.SENDING and may_have_reached_provider(r.channel,
+                                                                                                     r.handed_at)]
     looked_up = sum(1 for r in sending if r.error == RECONCILING)  # by another replica, or waiting to be again
     return SendTrail(known, len(sending) - looked_up, sum(1 for r in others if r.state == NotificationState.AMBIGUOUS),
                      looked_up)

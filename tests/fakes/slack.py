@@ -119,6 +119,17 @@ class FakeSlack(FakeServer):
     def _auth_test(self, args: dict) -> dict:
         return {"ok": True, "url": "https://fake.slack.com/", **BOT}
 
+    def person_posts(self, channel: str, user: str, text: str, thread_ts: str | None = None) -> str:
+        """A person's message (a ticket, a thread reply) as Slack keeps it, in the history and its thread, with a
+        ts from the bot's posts' sequence (no two messages in a channel share one); a harness then sends its
+        event. Returns the ts."""
+        with self._lock:
+            self._sent += 1
+            ts = _now_ts(self._sent)
+            self._messages.append({"channel": channel, "text": text, "blocks": None, "thread_ts": thread_ts,
+                                   "ts": ts, "metadata": None, "user": user})
+            return ts
+
     def _chat_post_message(self, args: dict) -> dict:
         if not args.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
@@ -228,7 +239,8 @@ def _dm_channel(channel: str) -> str:
 
 
 def _as_slack(message: dict) -> dict:
-    shown = {"type": "message", "user": BOT["user_id"], "bot_id": BOT["bot_id"], **message}
+    by_bot = {} if message.get("user") else {"user": BOT["user_id"], "bot_id": BOT["bot_id"]}
+    shown = {"type": "message", **by_bot, **message}
     return {k: v for k, v in shown.items() if v is not None and k != "channel"}
 
 

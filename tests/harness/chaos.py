@@ -288,8 +288,8 @@ class Replicas:
 class Driver:
     """What the outside world does: opens pages, acknowledges some, retried on another replica when one dies."""
 
-    def __init__(self, replicas: Replicas, twilio: FakeTwilio, store: Store, rng: random.Random):
-        self.replicas, self.twilio, self.store, self.rng = replicas, twilio, store, rng
+    def __init__(self, replicas: Replicas, twilio: FakeTwilio, slack: FakeSlack, store: Store, rng: random.Random):
+        self.replicas, self.twilio, self.slack, self.store, self.rng = replicas, twilio, slack, store, rng
         self._lock = threading.Lock()
         self.opened: dict[str, int | None] = {}  # external id or Slack ts -> page id (None: opened over Slack)
         self.by_index: dict[int, str] = {}
@@ -333,9 +333,11 @@ class Driver:
                 self.by_index[index] = external_id
 
     def open_by_slack(self, index: int) -> None:
-        ts = f"{int(time.time())}.{index:06d}"
+        text = f"Customer ticket {index}: printer on fire"
+        # In the channel as in Slack: a thread a reply is looked for in, a ts no card shares
+        ts = self.slack.person_posts(SUPPORT, FRONT_DESK, text)
         event = {"type": "message", "channel": SUPPORT, "channel_type": "channel", "user": FRONT_DESK,
-                 "text": f"Customer ticket {index}: printer on fire", "ts": ts, "event_ts": ts}
+                 "text": text, "ts": ts, "event_ts": ts}
         response = self._send(self._slack_event(event))
         if response is not None and response.status_code == 200:
             with self._lock:
@@ -382,7 +384,7 @@ class Driver:
             thread = self._thread(page_id)
             if thread is None:  # its card is not posted yet: the button is as good
                 return self.acknowledge(page_id, "button")
-            ts = f"{time.time():.6f}"
+            ts = self.slack.person_posts(SUPPORT, person.slack_id, "On It!", thread)
             response = self._send(self._slack_event({
                 "type": "message", "channel": SUPPORT, "channel_type": "channel", "user": person.slack_id,
                 "text": "On It!", "ts": ts, "event_ts": ts, "thread_ts": thread}))
@@ -452,7 +454,7 @@ def run_chaos(settings: ChaosSettings, workdir: Path, database_url: str, log=pri
             for offset, fake in enumerate((slack, twilio, gcal)):
                 faults = settings.faults
                 fake.fail_at_random(replace(faults, seed=faults.seed + offset) if faults and faults.seed else faults)
-            driver = Driver(replicas, twilio, store, rng)
+            driver = Driver(replicas, twilio, slack, store, rng)
             log(f"chaos: {settings.replicas} replicas up; opening {settings.pages} pages over "
                 f"{settings.minutes:g} min")
             _drive(settings, driver, replicas, rng, result, log)

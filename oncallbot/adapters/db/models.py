@@ -179,6 +179,9 @@ class NotificationRow(Base):
     provider_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     delivery_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A text or call: committed just before the provider is called (cleared by each claim). An interrupted
+    # send without it never reached the provider.
+    handed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class PhoneCallRow(Base):

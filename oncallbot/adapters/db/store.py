@@ -840,7 +840,7 @@ class StoreTx:
             statement = statement.where(NotificationRow.key.in_([bounded_key(key, column) for key in keys]))
         rows = list(self.session.scalars(statement))
         for row in rows:
-            row.state, row.claimed_until = "sending", claim_until
+            row.state, row.claimed_until, row.handed_at = "sending", claim_until, None
         return _notifications(rows)
 
     def notification(self, notification_id: int) -> NotificationRecord | None:
