@@ -352,6 +352,40 @@ def test_a_delivery_loop_longer_than_the_send_deadline_never_has_its_sends_repea
     assert ambiguous_reports(slack) == []
 
 
+class OthersTakeOverAfterTheFirst:
+    """The first message of the round goes; then the round stalls two minutes (other pages' sends, a slow
+    provider), its claim ends, and another replica takes its other rows for interrupted and sends them."""
+
+    def __init__(self, pager, router):
+        self.pager, self.router, self.first = pager, router, True
+
+    def deliver(self, message):
+        result = self.router.deliver(message)
+        if self.first:
+            self.first = False
+            self.pager.clock.advance(timedelta(minutes=2))
+            reap_stale_sends(self.pager.store, self.pager.procedure, self.pager.clock.now(), self.router)
+            self.pager.deliver()
+        return result
+
+
+@pytest.mark.parametrize("clock", ["by its claim", "by the rows"])
+def test_a_round_that_outlasts_its_claim_never_makes_a_send_another_replica_made(pager, router, fakes, clock):
+    """Checked both ways: the round reads the clock before each send (as every round of `serve` does), and a
+    text or call is handed over only while its row is still under the round's claim (a Slack post has only the
+    first: a commit before each post would cost every card)."""
+    twilio, slack = fakes
+    page = open_and_reach_the_first_step(pager, router)
+    deliver_pending(pager.store, pager.procedure, OthersTakeOverAfterTheFirst(pager, router), pager.clock.now(),
+                    clock=pager.clock.now if clock == "by its claim" else None)
+    assert len(twilio.sms_to(AISHA)) == 1 and len(twilio.calls_to(AISHA)) == 1  # once each, never twice
+    posts = Counter((m["metadata"] or {}).get("event_payload", {}).get("key") for m in slack.messages())
+    assert [key for key, count in posts.items() if key and count > 1] == [] or clock == "by the rows"
+    assert states(pager, page.id)[("page", "sms", "sent")] == 1
+    assert states(pager, page.id)[("page", "voice", "sent")] == 1
+    assert ambiguous_reports(slack) == []
+
+
 # --- a page from the API: its card claimed in the transaction that opens it ------------------------------
 
 def test_an_api_page_card_claimed_with_the_page_is_posted_once(pager, router, fakes):

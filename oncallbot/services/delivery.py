@@ -99,6 +99,9 @@ __all__ = [
 log = logging.getLogger("oncallbot.delivery")
 
 SEND_DEADLINE = timedelta(seconds=60)
+# A send starts only while this much of its claim is left: it is over (answered, or given up by the client's
+# 10 s timeout) before the claim ends and another replica may look it up.
+SEND_MARGIN = timedelta(seconds=15)
 SEND_WORKERS = 8
 SLOT_MEMORY = timedelta(minutes=10)
 
@@ -392,6 +395,7 @@ class Claimed:
     count: int
     messages: Batch
     folded: Folded
+    claimed_until: datetime  # the claim's end: a send that no longer holds it is not made
 
 
 def claim_pending(tx: StoreTx, procedure: Procedure, now: datetime, page_id: int | None = None, batch: int = 100,
@@ -404,7 +408,7 @@ def claim_pending(tx: StoreTx, procedure: Procedure, now: datetime, page_id: int
     if pacer is not None:
         rows, folded = pacer.plan(tx, rows, now)
     return Claimed(count, [(_outgoing(tx, row, procedure, folded.get(row.id, ())), _opted_out(tx, row))
-                                    for row in rows], folded)
+                                    for row in rows], folded, now + SEND_DEADLINE)
 
 
 def _fold_storm(tx: StoreTx, members: list[NotificationRecord], before: list[NotificationRecord],
@@ -453,6 +457,7 @@ def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, no
                     claimed = claim_pending(tx, procedure, now, page_id, batch, keys, pacer)
             this_round, claimed = claimed, None
             messages, folded = this_round.messages, this_round.folded
+            claim = Claim(this_round.claimed_until, clock)
             if not this_round.count:  # failures may have queued fallbacks, so stop only when nothing is left
                 return sent
             if not messages:  # what was claimed waits for Slack's pace: a later round sends it
@@ -464,10 +469,11 @@ def deliver_pending(store: Store, procedure: Procedure, deliverer: Deliverer, no
                 key = message.page_id if message.page_id else _group(message)
                 groups.setdefault(key, []).append((message, opted_out))
             if len(groups) == 1:  # one page (an intake's card): no thread hop on the way to the provider
-                round_sent = _send_in_order(store, procedure, deliverer, next(iter(groups.values())), now, folded)
+                round_sent = _send_in_order(store, procedure, deliverer, next(iter(groups.values())), now, claim,
+                                            folded)
             else:
                 pool = pool or ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="send")
-                futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now, folded)
+                futures = [pool.submit(_send_in_order, store, procedure, deliverer, group, now, claim, folded)
                            for group in groups.values()]
                 round_sent = sum(future.result() for future in futures)
             sent += round_sent
@@ -486,15 +492,27 @@ def _group(message: Outgoing) -> object:
     return ("notification", message.id)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A round's claim on its rows: until when, and the clock it is read by (None: the round's start, when it
+    holds)."""
+
+    until: datetime
+    clock: Callable[[], datetime] | None = None
+
+    def holds(self) -> bool:
+        return self.clock is None or self.until - self.clock() >= SEND_MARGIN
+
+
 def _send_in_order(store: Store, procedure: Procedure, deliverer: Deliverer, group: Batch, now: datetime,
-                   folded: Folded | None = None) -> int:
+                   claim: Claim, folded: Folded | None = None) -> int:
     sent = 0
     for message, opted_out in group:
         if opted_out:  # queued before the opt-out, or by a path that did not check (a digest): never sent
             _record_failure(store, procedure, message,
                             ChannelOptedOut(f"not sent: the person opted out of {message.channel}"), now)
             continue
-        sent += _send(store, procedure, deliverer, message, now, (folded or {}).get(message.id, ()))
+        sent += _send(store, procedure, deliverer, message, now, claim, (folded or {}).get(message.id, ()))
     return sent
 
 
@@ -503,10 +521,18 @@ def _opted_out(tx: StoreTx, row: NotificationRecord) -> bool:
 
 
 def _send(store: Store, procedure: Procedure, deliverer: Deliverer, message: Outgoing, now: datetime,
-          folded: Sequence[NotificationRecord] = ()) -> int:
+          claim: Claim, folded: Sequence[NotificationRecord] = ()) -> int:
+    # A round that outlasted its claim (a slow provider, a long backlog) leaves the rest to the lookup of
+    # interrupted sends: another replica may be sending them already.
+    if not claim.holds():
+        log_event(log, "send left to the lookup: its claim is ending", notification=message.id,
+                  channel=message.channel)
+        return 0
     if message.channel in PHONE_CHANNELS:  # in a commit of its own: without it, the provider never had it
         with store.transaction() as tx:
-            tx.update_notification(message.id, handed_at=now)
+            if not tx.hand_over(message.id, claim.until, now):
+                log_event(log, "send not made: no longer ours", notification=message.id, channel=message.channel)
+                return 0
     try:
         result = deliverer.deliver(message)
     except DeliveryFailed as exc:

@@ -843,6 +843,15 @@ class StoreTx:
             row.state, row.claimed_until, row.handed_at = "sending", claim_until, None
         return _notifications(rows)
 
+    def hand_over(self, notification_id: int, claimed_until: datetime, at: datetime) -> bool:
+        # Locked: a replica reaping the row as interrupted either commits first (then it is no longer ours) or
+        # sees it handed over.
+        row = self.session.get(NotificationRow, notification_id, with_for_update=True)
+        if row is None or row.state != "sending" or row.claimed_until != claimed_until or row.handed_at is not None:
+            return False
+        row.handed_at = at
+        return True
+
     def notification(self, notification_id: int) -> NotificationRecord | None:
         return _notification(self.session.get(NotificationRow, notification_id))
 
