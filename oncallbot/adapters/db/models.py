@@ -154,7 +154,9 @@ class NotificationRow(Base):
     """The outbox. `key` makes each (page, step, person, channel) send happen at most once.
 
     pending -> sending (committed before the provider is called) -> sent | failed. A `sending` row whose
-    deadline passed is marked ambiguous and reported, never re-sent blindly.
+    deadline passed is never re-sent blindly: sent again when it was never handed to the provider, else looked
+    up with the provider, and marked ambiguous and reported only when the provider cannot tell
+    (services.delivery.reap_stale_sends).
     """
 
     __tablename__ = "notifications"
