@@ -427,23 +427,56 @@ def test_an_api_page_opened_again_claims_nothing(pager, router):
     assert (again.id, created, claimed) == (first.id, False, None)
 
 
-def test_a_thread_line_posted_before_its_card_is_found_once_the_card_has_its_thread(pager, router, fakes):
-    """A step's line went out while the card still waited (another replica was posting it): to the channel, as no
-    thread existed yet. Looked up after the crash, when the card's thread is known, it is found there."""
+def line_posts(slack, key):
+    return [m for m in slack.messages(SUPPORT) if ((m.get("metadata") or {}).get("event_payload") or {}).get("key") == key]
+
+
+def test_a_step_line_due_before_its_card_waits_for_the_card_and_is_found_in_its_thread(pager, router, fakes):
+    """A step's line that comes before its card is posted (the card waits for the channel's pace, or another
+    replica is posting it) waits for the card and goes into its thread, never on its own into the channel,
+    where nobody could tell which page it is about. Interrupted there, it is found there, not posted twice."""
     _, slack = fakes
     page, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Voicemail from ACME", "api"),
                                pager.clock.now())
     pager.clock.advance(timedelta(minutes=15))
     paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())
     line = f"page:{page.id}:step:0:thread"
-    with pytest.raises(Crash):
-        deliver_pending(pager.store, pager.procedure, DiesAfterSending(router), pager.clock.now(), keys=[line])
-    pager.deliver()  # the card, and the rest
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), keys=[line])
+    assert line_posts(slack, line) == []  # its card is not posted yet
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), keys=[f"page:{page.id}:card"])
+    with pager.store.transaction() as tx:
+        card_ts = tx.page(page.id).slack_card_ts
+
+    pager.clock.advance(timedelta(seconds=2))
+    crash_while_sending(pager, DiesAfterSending(router))
     reap_then_deliver(pager, router)
-    posted = [m for m in slack.messages(SUPPORT)
-              if ((m.get("metadata") or {}).get("event_payload") or {}).get("key") == line]
-    assert len(posted) == 1  # not posted again
+    [posted] = line_posts(slack, line)  # once, never twice
+    assert posted["thread_ts"] == card_ts
     assert states(pager, page.id)[("thread", "slack", "sent")] == 1
+    assert ambiguous_reports(slack) == []
+
+
+def test_a_slack_tickets_line_interrupted_in_a_busy_channel_is_looked_for_in_its_thread_only(pager, router, fakes):
+    """A Slack ticket's thread exists from the start, so its line can only be there: a channel busier than a
+    lookup can read (2,000 messages) does not make it ambiguous."""
+    _, slack = fakes
+    ticket_ts = slack.person_posts(SUPPORT, "U0FRONTDSK", "Customer: printer on fire")
+    page, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage(
+        "Customer: printer on fire", "slack", external_id=f"slack:{SUPPORT}:{ticket_ts}", slack_channel=SUPPORT,
+        slack_ts=ticket_ts), pager.clock.now())
+    pager.deliver()  # the card, in the ticket's thread
+    pager.clock.advance(timedelta(minutes=15))
+    paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())
+    line = f"page:{page.id}:step:0:thread"
+    with pytest.raises(Crash):
+        deliver_pending(pager.store, pager.procedure, DiesBeforeSending(), pager.clock.now(), keys=[line])
+    for n in range(2_100):  # a storm in the channel meanwhile
+        slack.person_posts(SUPPORT, "U0FRONTDSK", f"Customer ticket {n}")
+
+    reap_then_deliver(pager, router)
+    [posted] = line_posts(slack, line)
+    assert posted["thread_ts"] == ticket_ts
+    assert ambiguous_reports(slack) == []
 
 
 # --- a storm message (a storm's cards folded into one post) --------------------------------------------------

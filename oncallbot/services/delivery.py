@@ -340,6 +340,30 @@ def _no_card_to_redraw(tx: StoreTx, row: NotificationRecord) -> bool:
     return waiting or folded
 
 
+CARD_WAIT = timedelta(seconds=1)  # a line waiting for its card is claimed again after this at the soonest
+
+
+def _waits_for_its_card(tx: StoreTx, row: NotificationRecord, now: datetime) -> bool:
+    """A page's line whose card is not posted yet (queued, being sent, or being looked up) waits for the card's
+    thread rather than go to the channel on its own (put back, until the card's slot at the soonest), where
+    nobody could tell which page it is about and an interrupted one could not be found again in a busy
+    channel. A card folded into a storm message has the storm's thread (`storm_thread`); without a card to
+    wait for (it failed), the line goes to the channel."""
+    if row.kind != MessageKind.THREAD or row.channel != Channel.SLACK or not row.page_id:
+        return False
+    page = tx.page(row.page_id)
+    if page is None or page.slack_thread_ts is not None:
+        return False
+    cards = [n for n in tx.notifications_of(page.id) if n.kind == MessageKind.CARD
+             and n.state in (NotificationState.PENDING, NotificationState.SENDING)]
+    if not cards:
+        return False
+    slot = cards[0].claimed_until if cards[0].state == NotificationState.PENDING else None
+    tx.update_notification(row.id, state=NotificationState.PENDING,
+                           claimed_until=max(now + CARD_WAIT, slot) if slot is not None else now + CARD_WAIT)
+    return True
+
+
 def _confirm_dm(tx: StoreTx, row: NotificationRecord) -> bool:
     if row.kind != MessageKind.PAGE or not row.page_id:
         return False
@@ -404,6 +428,7 @@ def claim_pending(tx: StoreTx, procedure: Procedure, now: datetime, page_id: int
     `deliver_pending(..., claimed=...)` sends it once that transaction has committed."""
     rows = tx.claim_pending_notifications(now, now + SEND_DEADLINE, batch, page_id, keys)
     count = len(rows)
+    rows = [row for row in rows if not _waits_for_its_card(tx, row, now)]
     folded: Folded = {}
     if pacer is not None:
         rows, folded = pacer.plan(tx, rows, now)

@@ -162,8 +162,11 @@ class SlackNotifier:
             if not message.key:
                 return Found(SendCheck.UNKNOWN)
             found = self._find(message.key, post["channel"], post.get("thread_ts"), since)
-            if found.check == SendCheck.ABSENT and post.get("thread_ts") and isinstance(message.payload, ThreadPayload):
-                # Sent while the card had no thread yet (it was still being posted): then it went to the channel.
+            payload = message.payload
+            if found.check == SendCheck.ABSENT and post.get("thread_ts") and isinstance(payload, ThreadPayload) \
+                    and not payload.storm_ts and payload.card.slack_thread_ts == payload.card.slack_card_ts:
+                # The page's thread is its card's: a line sent before the card was posted (by a version that did
+                # not wait for it) went to the channel. A Slack ticket's thread existed from the start.
                 return self._find(message.key, post["channel"], None, since)
             return found
         except DeliveryFailed:  # it could not have been posted either (no user id, no channel configured)
