@@ -203,6 +203,7 @@ class NotificationUpdate(TypedDict, total=False):
     text: str  # grouped with others that backed up behind Slack's pace (services.delivery.SlackPacer)
     sent_at: datetime | None
     provider_ref: str | None  # a card folded into a storm message: the storm's link, then the message's ts
+    handed_at: datetime | None  # a Slack post looked up after an interruption: its claim's start
 
 
 # --- ports --------------------------------------------------------------------------------------------
@@ -254,8 +255,9 @@ class Deliverer(Protocol):
 
 @runtime_checkable
 class SentFinder(Protocol):
-    def find_sent(self, message: Outgoing, since: datetime) -> Found:
-        """Whether the provider has `message`, sent (or not) since `since`; never raises (UNREACHABLE instead)."""
+    def find_sent(self, message: Outgoing, since: datetime, until: datetime | None = None) -> Found:
+        """Whether the provider has `message`, sent (or not) between `since` and `until` (the window it may have
+        been sent in); never raises (UNREACHABLE instead)."""
         ...
 
 

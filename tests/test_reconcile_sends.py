@@ -53,9 +53,11 @@ def router(fakes):
 
 
 @pytest.fixture
-def pager(store, router):
+def pager(store, router, fakes):
     pager = Pager(store)
     pager.deliverer = router
+    for fake in fakes:  # the providers' times agree with ours, as with real clocks
+        fake.clock = pager.clock.now
     return pager
 
 
@@ -182,12 +184,12 @@ class AnotherReplicaLooksUpMeanwhile:
     def __init__(self, pager, router, later):
         self.pager, self.router, self.later, self.first = pager, router, later, True
 
-    def find_sent(self, message, since):
+    def find_sent(self, message, since, until=None):
         if self.first:
             self.first = False
             self.pager.clock.advance(self.later)
             reap_stale_sends(self.pager.store, self.pager.procedure, self.pager.clock.now(), self.router)
-        return self.router.find_sent(message, since)
+        return self.router.find_sent(message, since, until)
 
 
 def text_row(pager, page_id):
@@ -428,7 +430,8 @@ def test_an_api_page_opened_again_claims_nothing(pager, router):
 
 
 def line_posts(slack, key):
-    return [m for m in slack.messages(SUPPORT) if ((m.get("metadata") or {}).get("event_payload") or {}).get("key") == key]
+    return [m for m in slack.messages(SUPPORT)
+            if ((m.get("metadata") or {}).get("event_payload") or {}).get("key") == key]
 
 
 def test_a_step_line_due_before_its_card_waits_for_the_card_and_is_found_in_its_thread(pager, router, fakes):

@@ -78,9 +78,9 @@ class _CountingDeliverer:
         self.sends.labels(str(message.channel), "sent").inc()
         return delivered
 
-    def find_sent(self, message: Outgoing, since: datetime) -> Found:
+    def find_sent(self, message: Outgoing, since: datetime, until: datetime | None = None) -> Found:
         if isinstance(self.inner, SentFinder):
-            return self.inner.find_sent(message, since)
+            return self.inner.find_sent(message, since, until)
         return Found(SendCheck.UNKNOWN)
 
 

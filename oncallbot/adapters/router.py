@@ -82,22 +82,22 @@ class NotificationRouter:
             return Delivered(ref=self.twilio.update_call(message.payload.call_sid, voicemail_twiml(message.text)))
         raise DeliveryFailed(f"unknown channel {message.channel}", permanent=True)
 
-    def find_sent(self, message: Outgoing, since: datetime) -> Found:
+    def find_sent(self, message: Outgoing, since: datetime, until: datetime | None = None) -> Found:
         """Whether the provider has a send that was interrupted (services.delivery.reap_stale_sends). A text
         is matched by its body; a call carries nothing of ours, so the calls to that number are returned for
         the outbox to place by elimination. The console, the mailbox and the calendar cannot tell."""
         if message.channel == "slack":
-            return self.slack.find_sent(message, since) if self.slack else Found(SendCheck.UNKNOWN)
+            return self.slack.find_sent(message, since, until) if self.slack else Found(SendCheck.UNKNOWN)
         if self.twilio is None or message.person is None or not message.person.phone:
             return Found(SendCheck.UNKNOWN)
         phone = message.person.phone
         try:
             if message.channel == "sms":
                 return Found(SendCheck.CANDIDATES,
-                             refs=tuple(sid for sid, body in self.twilio.texts_since(phone, since)
+                             refs=tuple(sid for sid, body in self.twilio.texts_since(phone, since, until)
                                         if body == message.text))
             if message.channel == "voice" and isinstance(message.payload, PagePayload):
-                return Found(SendCheck.CANDIDATES, refs=tuple(self.twilio.calls_since(phone, since)))
+                return Found(SendCheck.CANDIDATES, refs=tuple(self.twilio.calls_since(phone, since, until)))
         except DeliveryFailed:
             return Found(SendCheck.UNREACHABLE)
         return Found(SendCheck.UNKNOWN)  # a voicemail left on a live call, a calendar write-back, an email

@@ -666,6 +666,28 @@ def notify_approvers(tx: StoreTx, procedure: Procedure, subject: str, now: datet
 EARLY_STATUS_KEPT = timedelta(hours=1)  # a send records its sid within SEND_DEADLINE, or never
 LOOKUP_MARGIN = timedelta(seconds=5)  # the provider's clock may run a little behind ours
 RECONCILING = "interrupted; asking the provider whether it went"  # the `error` of a row being looked up
+# After a text or call is handed over, the provider has it within this (the client's 10 s timeout, and its
+# retries of a connection that failed).
+PROVIDER_WINDOW = timedelta(seconds=30)
+
+
+def _window(row: NotificationRecord) -> tuple[datetime, datetime] | None:
+    """When the provider may have taken an interrupted send (by the provider's clock, give or take
+    LOOKUP_MARGIN); None: it never reached the provider. A text or call: from its hand-over; a Slack post: its
+    claim (`handed_at` holds the claim's start once it is looked up)."""
+    if not may_have_reached_provider(row.channel, row.handed_at):
+        return None
+    start = row.handed_at or row.created_at
+    length = PROVIDER_WINDOW if row.channel in PHONE_CHANNELS else SEND_DEADLINE
+    return start - LOOKUP_MARGIN, start + length + LOOKUP_MARGIN
+
+
+def _claim_start(row: NotificationRecord, now: datetime) -> datetime:
+    """The earliest a Slack post left `sending` may have been made: its claim's start (a claim lasts
+    SEND_DEADLINE; one that timed out was extended by less), or when it was queued if later."""
+    if row.error == RECONCILING or row.claimed_until is None:  # looked up before, by a version without the mark
+        return row.created_at
+    return min(max(row.created_at, row.claimed_until - SEND_DEADLINE), now)
 
 
 def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: SentFinder | None = None) -> int:
@@ -692,14 +714,23 @@ def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: 
                 _apply_failure(tx, procedure, row,
                                decide_interrupted_send(_failed(tx, procedure, row, row.attempts, now)), now, {})
             return len(stale)
+        marked = []
         for row in rows:  # ours while the provider is asked; a replica that dies asking leaves them stale again
-            tx.update_notification(row.id, claimed_until=now + SEND_DEADLINE, error=RECONCILING)
+            if row.handed_at is None:  # a Slack post: the window it was made in, kept for every lookup
+                row = replace(row, handed_at=_claim_start(row, now))
+            tx.update_notification(row.id, claimed_until=now + SEND_DEADLINE, error=RECONCILING,
+                                   handed_at=row.handed_at)
+            marked.append(row)
+        rows = marked
         messages = [_outgoing(tx, row, procedure) for row in rows]
     if not rows:
         return len(stale)
+    def look_up(row: NotificationRecord, message: Outgoing) -> Found:
+        since, until = _window(row) or (row.created_at, now)
+        return finder.find_sent(message, since, until)
+
     with ThreadPoolExecutor(max_workers=SEND_WORKERS, thread_name_prefix="lookup") as pool:  # not one at a time
-        founds = list(pool.map(lambda pair: finder.find_sent(pair[1], pair[0].created_at - LOOKUP_MARGIN),
-                               zip(rows, messages, strict=True)))
+        founds = list(pool.map(look_up, rows, messages))
     groups: dict[tuple[str | None, str, str | int | None], list[tuple[NotificationRecord, Outgoing, Found]]] = {}
     for row, message, found in zip(rows, messages, founds, strict=True):
         # The sends to one person on one channel are placed together where the provider's records may not tell
@@ -708,8 +739,26 @@ def reap_stale_sends(store: Store, procedure: Procedure, now: datetime, finder: 
             else (None, row.channel, row.id)
         groups.setdefault(group, []).append((row, message, found))
     for group_rows in groups.values():
-        _reconcile(store, procedure, group_rows, now)
+        for cluster in _overlapping(group_rows):
+            _reconcile(store, procedure, cluster, now)
     return len(stale)
+
+
+def _overlapping(group: list[tuple[NotificationRecord, Outgoing, Found]]
+                 ) -> list[list[tuple[NotificationRecord, Outgoing, Found]]]:
+    """A group's sends in runs whose windows overlap, oldest first: only within one can the provider's records
+    of one be taken for another's."""
+    ordered = sorted(group, key=lambda entry: _window(entry[0]) or (entry[0].created_at, entry[0].created_at))
+    clusters: list[list[tuple[NotificationRecord, Outgoing, Found]]] = []
+    end = None
+    for entry in ordered:
+        since, until = _window(entry[0]) or (entry[0].created_at, entry[0].created_at)
+        if end is None or since > end:
+            clusters.append([])
+            end = until
+        clusters[-1].append(entry)
+        end = max(end, until)
+    return clusters
 
 
 def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
@@ -717,13 +766,18 @@ def _trail(tx: StoreTx, rows: list[NotificationRecord]) -> SendTrail:
     if first.person_id is None:
         return SendTrail()
     ours = {row.id for row in rows}
-    since = min(row.created_at for row in rows) - SEND_DEADLINE
-    there = tx.notifications_to(first.person_id, first.channel, since, provider_shows(first.channel, first.text))
-    others = [r for r in there if r.id not in ours and not r.provider_ref]
+    windows = [w for row in rows if (w := _window(row))]
+    since, until = min(w[0] for w in windows), max(w[1] for w in windows)
+    there = tx.notifications_to(first.person_id, first.channel, since - SEND_DEADLINE,
+                                provider_shows(first.channel, first.text))
     known = frozenset(r.provider_ref for r in there if r.provider_ref)
-    # A send there that never reached the provider accounts for none of its records.
-    sending = [r for r in others if r.state == NotificationState.SENDING and may_have_reached_provider(r.channel,
-                                                                                                     r.handed_at)]
+
+    def overlaps(row: NotificationRecord) -> bool:  # only then may one of its records be among ours
+        window = _window(row)
+        return window is not None and window[0] <= until and window[1] >= since
+
+    others = [r for r in there if r.id not in ours and not r.provider_ref and overlaps(r)]
+    sending = [r for r in others if r.state == NotificationState.SENDING]
     looked_up = sum(1 for r in sending if r.error == RECONCILING)  # by another replica, or waiting to be again
     return SendTrail(known, len(sending) - looked_up, sum(1 for r in others if r.state == NotificationState.AMBIGUOUS),
                      looked_up)

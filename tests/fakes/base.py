@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -84,6 +85,9 @@ class FakeServer:
         self._random = random.Random()
         self.random_fault_counts: dict[str, int] = {"server_error": 0, "rate_limited": 0, "slow": 0}
         self._server: ThreadingHTTPServer | None = None
+        # The vendor's clock, for the times it gives (Twilio's date_created, Slack's ts): a test that injects
+        # its own clock sets it, as a provider's clock agrees with ours within seconds.
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- lifecycle --------------------------------------------------------------------------
     @property

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-import time
+from datetime import datetime
 from typing import Any
 
 from .base import FakeServer, RecordedRequest, Response
@@ -125,7 +125,7 @@ class FakeSlack(FakeServer):
         event. Returns the ts."""
         with self._lock:
             self._sent += 1
-            ts = _now_ts(self._sent)
+            ts = _now_ts(self._sent, self.clock())
             self._messages.append({"channel": channel, "text": text, "blocks": None, "thread_ts": thread_ts,
                                    "ts": ts, "metadata": None, "user": user})
             return ts
@@ -141,7 +141,7 @@ class FakeSlack(FakeServer):
             "text": args.get("text"),
             "blocks": args.get("blocks"),
             "thread_ts": args.get("thread_ts"),
-            "ts": _now_ts(self._sent),
+            "ts": _now_ts(self._sent, self.clock()),
             "metadata": args.get("metadata"),  # {"event_type", "event_payload"}, as posted
         }
         self._messages.append(message)
@@ -174,8 +174,8 @@ class FakeSlack(FakeServer):
         return self._page(sorted(thread, key=lambda m: float(m["ts"])), args)
 
     def _page(self, messages: list[dict], args: dict) -> dict:
-        oldest = float(args.get("oldest") or 0)
-        shown = [m for m in messages if float(m["ts"]) > oldest]
+        oldest, latest = float(args.get("oldest") or 0), float(args.get("latest") or "inf")
+        shown = [m for m in messages if oldest < float(m["ts"]) < latest]
         start, limit = int(args.get("cursor") or 0), max(1, min(int(args.get("limit") or 100), 999))
         page = shown[start:start + limit]
         with_metadata = str(args.get("include_all_metadata")).lower() in ("true", "1")
@@ -228,9 +228,9 @@ def _bearer(request: RecordedRequest) -> str | None:
     return token if scheme == "Bearer" else None
 
 
-def _now_ts(sequence: int) -> str:
+def _now_ts(sequence: int, now: datetime) -> str:
     """A message ts as Slack makes them: the time posted, unique per message (the sequence breaks ties)."""
-    return f"{int(time.time())}.{sequence % 1_000_000:06d}"
+    return f"{int(now.timestamp())}.{sequence % 1_000_000:06d}"
 
 
 def _dm_channel(channel: str) -> str:

@@ -13,7 +13,7 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -195,7 +195,7 @@ class FakeTwilio(FakeServer):
             return _error(400, 21602)
         if to in self._opted_out:
             return _error(400, 21610)
-        message_now = format_datetime(datetime.now(UTC))
+        message_now = format_datetime(self.clock())
         message = self._resource("SM", "Messages", form) | {
             "body": form["Body"],
             "direction": "outbound-api",
@@ -222,7 +222,7 @@ class FakeTwilio(FakeServer):
             "direction": "outbound-api",
             "parent_call_sid": None,
             "duration": None,
-            "start_time": format_datetime(datetime.now(UTC)),  # the fake dials at once
+            "start_time": format_datetime(self.clock()),  # the fake dials at once
             "end_time": None,
             "twiml": form.get("Twiml"),
             "url": form.get("Url"),
@@ -241,7 +241,7 @@ class FakeTwilio(FakeServer):
 
     def _resource(self, prefix: str, kind: str, form: dict[str, str]) -> dict[str, Any]:
         sid = prefix + uuid.uuid4().hex
-        now = format_datetime(datetime.now(UTC))  # Twilio dates are RFC 2822
+        now = format_datetime(self.clock())  # Twilio dates are RFC 2822
         return {
             "sid": sid,
             "account_sid": self.account_sid,

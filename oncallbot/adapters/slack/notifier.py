@@ -152,22 +152,22 @@ class SlackNotifier:
             return {"channel": self._channel("support"), "text": message.text}
         return None
 
-    def find_sent(self, message: Outgoing, since: datetime) -> Found:
-        """Whether a post is in its conversation (its thread, for a reply) since `since`, by the outbox key in
-        its metadata. An edit is never looked up: making it again changes nothing."""
+    def find_sent(self, message: Outgoing, since: datetime, until: datetime | None = None) -> Found:
+        """Whether a post is in its conversation (its thread, for a reply) between `since` and `until`, by the
+        outbox key in its metadata. An edit is never looked up: making it again changes nothing."""
         try:
             post = self._post_args(message)
             if post is None:
                 return Found(SendCheck.ABSENT)
             if not message.key:
                 return Found(SendCheck.UNKNOWN)
-            found = self._find(message.key, post["channel"], post.get("thread_ts"), since)
+            found = self._find(message.key, post["channel"], post.get("thread_ts"), since, until)
             payload = message.payload
             if found.check == SendCheck.ABSENT and post.get("thread_ts") and isinstance(payload, ThreadPayload) \
                     and not payload.storm_ts and payload.card.slack_thread_ts == payload.card.slack_card_ts:
                 # The page's thread is its card's: a line sent before the card was posted (by a version that did
                 # not wait for it) went to the channel. A Slack ticket's thread existed from the start.
-                return self._find(message.key, post["channel"], None, since)
+                return self._find(message.key, post["channel"], None, since, until)
             return found
         except DeliveryFailed:  # it could not have been posted either (no user id, no channel configured)
             return Found(SendCheck.ABSENT)
@@ -177,18 +177,20 @@ class SlackNotifier:
         except (SlackRequestError, OSError):
             return Found(SendCheck.UNREACHABLE)
 
-    def _find(self, key: str, channel: str, thread_ts: str | None, since: datetime) -> Found:
+    def _find(self, key: str, channel: str, thread_ts: str | None, since: datetime,
+              until: datetime | None) -> Found:
         if channel.startswith(("U", "W")):  # a DM is posted to the user id; its history is the DM channel's
             channel = self.client.conversations_open(users=channel)["channel"]["id"]
-        oldest = f"{since.timestamp():.6f}"
+        # The window the post may have been made in: a storm's channel holds more since than one lookup reads.
+        oldest, latest = f"{since.timestamp():.6f}", f"{until.timestamp():.6f}" if until else None
         cursor = None
         for _ in range(HISTORY_PAGES):
             if thread_ts:
                 response = self.client.conversations_replies(channel=channel, ts=thread_ts, oldest=oldest,
-                                                             include_all_metadata=True, limit=HISTORY_PAGE,
-                                                             cursor=cursor)
+                                                             latest=latest, include_all_metadata=True,
+                                                             limit=HISTORY_PAGE, cursor=cursor)
             else:
-                response = self.client.conversations_history(channel=channel, oldest=oldest,
+                response = self.client.conversations_history(channel=channel, oldest=oldest, latest=latest,
                                                              include_all_metadata=True, limit=HISTORY_PAGE,
                                                              cursor=cursor)
             messages: list[dict[str, Any]] = response.get("messages") or []

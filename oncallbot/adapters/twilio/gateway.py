@@ -112,20 +112,23 @@ class TwilioGateway:
         log_event(_log, "twilio.call.placed", sid=call.sid, to=_masked(to))
         return call.sid
 
-    def texts_since(self, to: str, since: datetime) -> list[tuple[str, str]]:
-        """(sid, body) of the texts from our number to `to` created since `since`, oldest first. Twilio filters
-        by the day sent; the instant is filtered here. Raises DeliveryFailed when Twilio cannot be asked."""
+    def texts_since(self, to: str, since: datetime, until: datetime | None = None) -> list[tuple[str, str]]:
+        """(sid, body) of the texts from our number to `to` created since `since` (and until `until`), oldest
+        first. Twilio filters by the day sent; the instant is filtered here. Raises DeliveryFailed when Twilio
+        cannot be asked."""
         with self._delivery("Message lookup", to):
             found = self._client.messages.list(to=to, from_=self.from_number, date_sent_after=_day(since),
                                                page_size=LOOKUP_PAGE_SIZE, limit=LOOKUP_LIMIT)
-        return [(m.sid, m.body or "") for m in reversed(found) if _created(m) >= since]  # listed newest first
+        return [(m.sid, m.body or "") for m in reversed(found)  # listed newest first
+                if _within(_created(m), since, until)]
 
-    def calls_since(self, to: str, since: datetime) -> list[str]:
-        """The sids of the calls from our number to `to` created since `since`, oldest first."""
+    def calls_since(self, to: str, since: datetime, until: datetime | None = None) -> list[str]:
+        """The sids of the calls from our number to `to` created since `since` (and until `until`), oldest
+        first."""
         with self._delivery("Call lookup", to):
             found = self._client.calls.list(to=to, from_=self.from_number, start_time_after=_day(since),
                                             page_size=LOOKUP_PAGE_SIZE, limit=LOOKUP_LIMIT)
-        return [c.sid for c in reversed(found) if _created(c) >= since]
+        return [c.sid for c in reversed(found) if _within(_created(c), since, until)]
 
     def update_call(self, call_sid: str, twiml: str) -> str:
         """Replace what a live call plays (a voicemail after the beep); returns the call's SID."""
@@ -186,6 +189,11 @@ def _translate(
     if exc.code == 20429 or exc.status == 429 or exc.status >= 500:
         return DeliveryFailed(message, permanent=False, retry_after=retry_after)
     return DeliveryFailed(message, permanent=True)  # an unknown refusal: this channel is unusable for now
+
+
+def _within(created: datetime, since: datetime, until: datetime | None) -> bool:
+    # `created` is a second late (_created): the second Twilio gives may have begun up to then.
+    return created >= since and (until is None or created - timedelta(seconds=1) <= until)
 
 
 def _day(at: datetime) -> datetime:
