@@ -173,14 +173,32 @@ def test_transient_failures_are_retried(pager):
     assert len(pager.deliverer.to("aisha", "voice")) == 1
 
 
-def test_a_send_interrupted_by_a_crash_is_reported_not_repeated(pager):
+def claim_the_first_step_then_die(pager):
     pager.open()
     pager.clock.advance(timedelta(minutes=15))
     paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())
-    with pager.store.transaction() as tx:  # a process claims the sends, then dies before calling Twilio
-        tx.claim_pending_notifications(pager.clock.now(), pager.clock.now() + timedelta(seconds=60), 100)
+    claim_until = pager.clock.now() + timedelta(seconds=60)
+    with pager.store.transaction() as tx:  # a process claims the sends, then dies
+        return tx.claim_pending_notifications(pager.clock.now(), claim_until, 100), claim_until
+
+
+def test_a_send_claimed_but_never_handed_to_twilio_is_sent_once_after_the_crash(pager):
+    claim_the_first_step_then_die(pager)  # ... before it got to calling Twilio
     pager.clock.advance(timedelta(minutes=2))
     assert reap_stale_sends(pager.store, pager.procedure, pager.clock.now()) >= 2
+    pager.deliver()
+    assert sorted(pager.deliverer.phone_calls_and_texts()) == [("aisha", "sms"), ("aisha", "voice")]
+    assert not any("may not have been sent" in m.text for m in pager.deliverer.of_kind("report"))
+
+
+def test_a_send_handed_to_twilio_then_interrupted_is_reported_not_repeated(pager):
+    claimed, claim_until = claim_the_first_step_then_die(pager)
+    with pager.store.transaction() as tx:  # ... once it had handed the text and the call to Twilio
+        for row in claimed:
+            if row.channel in ("sms", "voice"):
+                assert tx.hand_over(row.id, claim_until, pager.clock.now())
+    pager.clock.advance(timedelta(minutes=2))
+    assert reap_stale_sends(pager.store, pager.procedure, pager.clock.now()) >= 2  # no provider to ask
     pager.deliver()
     assert pager.deliverer.phone_calls_and_texts() == []
     assert any("may not have been sent" in m.text for m in pager.deliverer.of_kind("report"))
