@@ -530,3 +530,33 @@ def test_a_storm_message_interrupted_is_found_or_sent_once_and_its_pages_keep_no
     deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)
     [line] = [m for m in slack.messages(SUPPORT) if "On It!" in m["text"]]
     assert line["thread_ts"] == storm["ts"] and line["text"].startswith(f"Page #{folded[2]}: On It! Aisha Khan")
+
+
+def test_a_slack_tickets_line_stays_in_its_thread_when_its_card_is_folded_into_a_storm(pager, router, fakes):
+    """A Slack ticket has its own thread from the start: its line went there before a storm folded its card,
+    and is looked for there after the crash (it used to be looked for in the storm's thread, and posted again)."""
+    from oncallbot.domain.pacing import SlackPace
+    from oncallbot.services.delivery import SlackPacer
+
+    _, slack = fakes
+    for n in range(24):
+        paging.open_page(pager.store, pager.procedure, paging.NewPage(f"Storm ticket {n}", "api"), pager.clock.now())
+    ticket_ts = slack.person_posts(SUPPORT, "U0FRONTDSK", "Customer: printer on fire")
+    page, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage(
+        "Customer: printer on fire", "slack", external_id=f"slack:{SUPPORT}:{ticket_ts}", slack_channel=SUPPORT,
+        slack_ts=ticket_ts), pager.clock.now())
+    pager.clock.advance(timedelta(minutes=15))
+    paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())
+    line = f"page:{page.id}:step:0:thread"
+    with pytest.raises(Crash):  # its line goes to the ticket's thread, then the replica dies
+        deliver_pending(pager.store, pager.procedure, DiesAfterSending(router), pager.clock.now(), keys=[line])
+    pacer = SlackPacer(SlackPace(1.0, 20))
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)  # the burst: 20 cards
+    pager.clock.advance(timedelta(seconds=1))
+    deliver_pending(pager.store, pager.procedure, router, pager.clock.now(), pacer=pacer)  # the storm message
+    assert any(f"#{page.id}" in m["text"] for m in storm_posts(slack))  # its card went into the storm message
+
+    reap_then_deliver(pager, router)
+    [posted] = line_posts(slack, line)  # once, never twice
+    assert posted["thread_ts"] == ticket_ts
+    assert ambiguous_reports(slack) == []

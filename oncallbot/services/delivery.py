@@ -159,7 +159,7 @@ def _outgoing(tx: StoreTx, row: NotificationRecord, procedure: Procedure,
         payload = _swap_payload(tx, row, procedure)
     elif row.kind == MessageKind.CARD and row.channel == Channel.SLACK and (storm := _storm_rows(tx, row, carried)):
         payload = StormPayload(tuple(r.id for r in storm))
-    elif row.kind == MessageKind.THREAD and page is not None and page.slack_card_ts is None \
+    elif row.kind == MessageKind.THREAD and page is not None and _in_storm_thread(page) \
             and (storm_ts := storm_thread(tx, page.id)) not in (None, STORM_LINK):
         payload = ThreadPayload(_card(page, procedure), storm_ts=storm_ts)
     else:
@@ -320,7 +320,14 @@ def _storm_slot(tx: StoreTx, page_id: int) -> datetime | None:
 
 def _storm_thread_of(tx: StoreTx, page_id: int) -> str | None:
     page = tx.page(page_id)
-    return storm_thread(tx, page_id) if page is not None and page.slack_card_ts is None else None
+    return storm_thread(tx, page_id) if page is not None and _in_storm_thread(page) else None
+
+
+def _in_storm_thread(page: PageRecord) -> bool:
+    """Whether a page's lines go to the thread of the storm message its card was folded into: only when it has
+    no thread of its own. A Slack ticket keeps its own thread from the start, whenever its card is folded, so
+    its lines are always there (and looked for there)."""
+    return page.slack_card_ts is None and page.slack_thread_ts is None
 
 
 def _no_card_to_redraw(tx: StoreTx, row: NotificationRecord) -> bool:
