@@ -198,16 +198,22 @@ def text_row(pager, page_id):
         return next(n for n in tx.notifications_of(page_id) if n.channel == "sms" and n.state != "grouped")
 
 
-def test_two_texts_interrupted_apart_and_looked_up_by_two_replicas_are_both_found(pager, router, fakes):
-    """Twilio tells texts apart by their body: another replica's lookup of the person's other text, running at
-    the same moment, leaves no doubt about this one (it used to make it ambiguous and reported)."""
-    twilio, slack = fakes
+def two_pages_30_s_apart(pager):
+    """Two pages to Aisha, opened 30 s apart, their cards posted."""
     first, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Voicemail from ACME", "api"),
                                 pager.clock.now())
     pager.clock.advance(timedelta(seconds=30))
     second, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Ticket from Globex", "api"),
                                  pager.clock.now())
-    pager.deliver()  # the cards
+    pager.deliver()
+    return first, second
+
+
+def test_two_texts_interrupted_apart_and_looked_up_by_two_replicas_are_both_found(pager, router, fakes):
+    """Twilio tells texts apart by their body: another replica's lookup of the person's other text, running at
+    the same moment, leaves no doubt about this one (it used to make it ambiguous and reported)."""
+    twilio, slack = fakes
+    first, second = two_pages_30_s_apart(pager)
     for page in (first, second):  # each page's first step, 30 s apart (the second as a digest); each text's
         # replica dies once it went
         pager.clock.advance(timedelta(minutes=14, seconds=30) if page is first else timedelta(seconds=30))
@@ -237,12 +243,7 @@ def test_two_calls_interrupted_apart_and_looked_up_by_two_replicas_are_both_foun
     place either while the other's answer is out. Each waits; both are asked again at the same moment, by one
     replica, and placed together (they used to be reported as ambiguous, both)."""
     twilio, slack = fakes
-    first, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Voicemail from ACME", "api"),
-                                pager.clock.now())
-    pager.clock.advance(timedelta(seconds=30))
-    second, _ = paging.open_page(pager.store, pager.procedure, paging.NewPage("Ticket from Globex", "api"),
-                                 pager.clock.now())
-    pager.deliver()  # the cards
+    first, second = two_pages_30_s_apart(pager)
     for page in (first, second):  # each page's first step, 30 s apart; each call's replica dies once it went
         pager.clock.advance(timedelta(minutes=14, seconds=30) if page is first else timedelta(seconds=30))
         paging.fire_due_escalations(pager.store, pager.procedure, pager.clock.now())
